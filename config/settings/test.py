@@ -1,0 +1,22 @@
+"""Test settings: the suite's own keyring and fast hashing; DATABASE_URL still decides the DB."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("LLMCP_ENCRYPTION_KEYS", "test1:8nMEf3UOQNoXFGzb0fv8qUZ63ywmx9tZIa8jdnoNnhw=")
+
+from .base import *  # noqa: F403
+from .base import DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_AUTOREFRESH = True
+ALLOWED_HOSTS = ["*"]
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+# Tests open connections from several threads (live server, concurrency tests): no pool.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("accounts.urls")),
+    path("admin/", include("providers.urls")),
+    path("admin/audit/", include("audit.urls")),
+    path("django-admin/", admin.site.urls),
+]

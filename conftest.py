@@ -1,0 +1,80 @@
+"""Standing users and factories shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from providers.models import Provider
+from providers.services import KEY_UNCHANGED, provider_save
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def admin_user(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user(
+        "alice", password=PASSWORD, is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def developer(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("dev", password=PASSWORD)
+
+
+@pytest.fixture
+def other_developer(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("stranger", password=PASSWORD)
+
+
+@pytest.fixture
+def staff_client(client: Any, admin_user: User) -> Any:
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def developer_client(client: Any, developer: User) -> Any:
+    client.force_login(developer)
+    return client
+
+
+@pytest.fixture
+def make_provider(db: None) -> Callable[..., Provider]:
+    """Create a provider through the same service the UI uses."""
+
+    def make(
+        provider_type: str = "anthropic",
+        api_key: str | object | None = "sk-test-central-key",
+        actor: Any = None,
+        **changes: Any,
+    ) -> Provider:
+        if api_key is None:
+            api_key = KEY_UNCHANGED
+            changes.setdefault("central_key_enabled", False)
+            changes.setdefault("user_keys_allowed", True)
+        if provider_type in ("azure-openai", "openai-compatible"):
+            changes.setdefault("base_url", "https://llm.internal.example/v1")
+        return provider_save(
+            provider_type=provider_type, actor=actor, changes=changes, api_key=api_key
+        )
+
+    return make
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.postgres` tests need PostgreSQL; CI (REQUIRE_POSTGRES_TESTS) never skips."""
+    if item.get_closest_marker("postgres") is None:
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        message = "needs PostgreSQL: run with DATABASE_URL=postgres://… (as .ci/run does)"
+        if os.environ.get("REQUIRE_POSTGRES_TESTS"):
+            pytest.fail(message)
+        pytest.skip(message)

@@ -1,0 +1,81 @@
+"""A base for operators' commands: one line on stderr and a non-zero exit for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class _OneLineParser(CommandParser):
+    def error(self, message: str) -> NoReturn:
+        if getattr(self, "called_from_command_line", False):
+            self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        raise CommandError(f"Error: {message}")
+
+
+class OperatorCommand(BaseCommand):
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = _OneLineParser
+        return parser
+
+    def write_json(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    def write_table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+        for row in cells:
+            self.stdout.write(
+                "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
+
+
+def validation_line(error: ValidationError) -> str:
+    """All messages of a ValidationError on one line, prefixed by their field names."""
+    if hasattr(error, "error_dict"):
+        parts: list[str] = []
+        for field, messages in error.message_dict.items():
+            label = "" if field == "__all__" else f"{field}: "
+            parts.extend(f"{label}{message}" for message in messages)
+        return "; ".join(parts)
+    return "; ".join(error.messages)
+
+
+def add_secret_arguments(parser: CommandParser, *, what: str = "key") -> None:
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        help=f"read the {what} from this file (default: standard input). Never pass it as an "
+        "argument: arguments end up in shell history and process lists.",
+    )
+
+
+def read_secret(key_file: Path | None, *, stdin: Any = None) -> str:
+    """Read a key from a file or stdin, dropping one trailing line break only."""
+    stdin = stdin or sys.stdin
+    if key_file is not None:
+        try:
+            raw = key_file.read_text()
+        except OSError as error:
+            raise CommandError(f"cannot read {key_file}: {error.strerror}") from None
+    elif stdin.isatty():
+        raw = getpass.getpass("API key (input hidden): ")
+    else:
+        raw = stdin.read()
+    if raw.endswith("\r\n"):
+        raw = raw[:-2]
+    elif raw.endswith("\n"):
+        raw = raw[:-1]
+    if not raw:
+        raise CommandError("no key given: pipe it on standard input or use --key-file")
+    return raw

@@ -1,0 +1,97 @@
+"""Configuration checks, shown by `manage.py check` (which in this project also reads the DB).
+
+Each problem says what is wrong and what to do; none ever shows a key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import DatabaseError
+
+from .crypto import Keyring
+from .validators import validate_base_url
+
+
+@checks.register("llmcp")
+def check_keyring(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    try:
+        keyring = Keyring.parse(settings.ENCRYPTION_KEYS)
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="providers.E001")]
+    if not keyring.ids:
+        return [
+            checks.Error(
+                "LLMCP_ENCRYPTION_KEYS is not set: provider keys cannot be stored.",
+                hint="Generate one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'` and set LLMCP_ENCRYPTION_KEYS=k1:<key>.",
+                id="providers.E001",
+            )
+        ]
+    return []
+
+
+@checks.register("llmcp", checks.Tags.database)
+def check_providers(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    if not databases:
+        return []
+    from .models import KeyState, Provider
+
+    try:
+        providers = list(Provider.objects.all())
+    except DatabaseError:
+        return [
+            checks.Warning(
+                "Cannot read providers from the database.",
+                hint="Run `manage.py migrate`.",
+                id="providers.W001",
+            )
+        ]
+    problems: list[checks.CheckMessage] = []
+    for provider in providers:
+        if provider.key_state == KeyState.NEEDS_REENTRY:
+            problems.append(
+                checks.Error(
+                    f"The stored API key cannot be decrypted ({provider.api_key.reason}).",  # type: ignore[union-attr]
+                    hint="Add the old key back to LLMCP_ENCRYPTION_KEYS, or re-enter the "
+                    f"provider key: `manage.py provider_set_key {provider.type}`.",
+                    obj=provider,
+                    id="providers.E002",
+                )
+            )
+        elif provider.central_key_enabled and provider.key_state == KeyState.NOT_SET:
+            problems.append(
+                checks.Error(
+                    "The central API key is on but no key is stored.",
+                    hint=f"Set one with `manage.py provider_set_key {provider.type}` "
+                    "or turn the central key off.",
+                    obj=provider,
+                    id="providers.E003",
+                )
+            )
+        if not provider.base_url and provider.spec.base_url_required:
+            problems.append(
+                checks.Error(
+                    "A base URL is required and none is set.",
+                    hint=f"`manage.py provider_set {provider.type} --base-url URL`.",
+                    obj=provider,
+                    id="providers.E004",
+                )
+            )
+        elif provider.base_url:
+            try:
+                validate_base_url(provider.base_url)
+            except ValidationError as error:
+                problems.append(
+                    checks.Error(
+                        f"Base URL refused: {' '.join(error.messages)}",
+                        obj=provider,
+                        id="providers.E005",
+                    )
+                )
+    return problems

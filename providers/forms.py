@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import KeyState, Provider
+from .services import KEY_UNCHANGED
+from .validators import validate_api_key
+
+POLICY_FIELDS = ("central_key_enabled", "user_keys_allowed", "central_key_fallback")
+
+
+class ProviderForm(forms.ModelForm):
+    """Edits one provider. The key is write-only: blank means unchanged, never prefilled."""
+
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+    clear_api_key = forms.BooleanField(label="Clear the stored key", required=False)
+
+    class Meta:
+        model = Provider
+        fields: tuple[str, ...] = ("base_url", "enabled", *POLICY_FIELDS)
+        widgets = {"base_url": forms.URLInput(attrs={"spellcheck": "false"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Decided before cleaning, which applies the typed key to the instance.
+        self.key_is_stored = self.instance.key_state != KeyState.NOT_SET
+        if self.instance.type:
+            spec = self.instance.spec
+            self.fields["base_url"].widget.attrs["placeholder"] = (
+                spec.default_base_url or spec.base_url_example
+            )
+            self.fields["base_url"].help_text = (
+                f"Optional. Leave blank to use {spec.default_base_url}."
+                if spec.default_base_url
+                else f"Required: {spec.label} has no default endpoint."
+            )
+        self.fields["api_key"].widget.attrs["placeholder"] = (
+            "Leave blank to keep the stored key" if self.key_is_stored else "Paste the API key"
+        )
+
+    @property
+    def typed_key_was_dropped(self) -> bool:
+        """A key was typed but the form had errors: it is not echoed back, so say so."""
+        return self.is_bound and bool(self.data.get("api_key")) and bool(self.errors)
+
+    def clean_api_key(self) -> str:
+        raw: str = self.cleaned_data.get("api_key") or ""
+        if raw:
+            validate_api_key(raw)
+        return raw
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.key_is_stored:
+            data["clear_api_key"] = False
+        elif data.get("api_key") and data.get("clear_api_key"):
+            self.add_error("clear_api_key", "Either enter a new key or clear it, not both.")
+        change = self.key_change()
+        if change is not KEY_UNCHANGED:
+            # So the model's clean() judges the key the admin is about to save.
+            self.instance.set_key(change)  # type: ignore[arg-type]
+        return data
+
+    def key_change(self) -> Any:
+        """A new raw key, None to clear the stored one, or KEY_UNCHANGED."""
+        if self.cleaned_data.get("api_key"):
+            return self.cleaned_data["api_key"]
+        if self.cleaned_data.get("clear_api_key"):
+            return None
+        return KEY_UNCHANGED
+
+    def changes(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in ProviderForm.Meta.fields}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Attach errors the service found (e.g. a concurrent change) to the right fields."""
+        for field, messages in error.message_dict.items():
+            target = field if field in self.fields else None
+            for message in messages:
+                self.add_error(target, message)

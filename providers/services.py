@@ -1,0 +1,76 @@
+"""Writes to providers: each one validated, atomic and audited (field names only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from audit.models import AuditAction
+from audit.services import audit_record
+
+from .models import Provider
+from .registry import ProviderType
+
+EDITABLE_FIELDS = (
+    "base_url",
+    "enabled",
+    "central_key_enabled",
+    "user_keys_allowed",
+    "central_key_fallback",
+)
+
+KEY_UNCHANGED = object()
+
+
+@transaction.atomic
+def provider_save(
+    *,
+    provider_type: ProviderType | str,
+    actor: Any,
+    changes: dict[str, Any],
+    api_key: Any = KEY_UNCHANGED,
+) -> Provider:
+    """Create or update the provider of ``provider_type``.
+
+    ``api_key``: a new raw key, None to clear it, or KEY_UNCHANGED to leave it as it is.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    provider = Provider.objects.select_for_update().filter(type=provider_type).first() or Provider(
+        type=provider_type
+    )
+    creating = provider._state.adding
+    changed = [name for name, value in changes.items() if getattr(provider, name) != value]
+    for name, value in changes.items():
+        setattr(provider, name, value)
+    if api_key is not KEY_UNCHANGED:
+        if api_key is not None or provider.api_key is not None:
+            changed.append("api_key")
+        provider.set_key(api_key)
+    provider.full_clean()
+    if not creating and not changed:
+        return provider
+    provider.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=provider,
+        changed_fields=changed,
+    )
+    return provider
+
+
+def provider_set_key(*, provider: Provider, raw_key: str, actor: Any) -> Provider:
+    return provider_save(provider_type=provider.type, actor=actor, changes={}, api_key=raw_key)
+
+
+def provider_clear_key(*, provider: Provider, actor: Any) -> Provider:
+    return provider_save(provider_type=provider.type, actor=actor, changes={}, api_key=None)
+
+
+@transaction.atomic
+def provider_delete(*, provider: Provider, actor: Any) -> None:
+    audit_record(actor=actor, action=AuditAction.DELETE, obj=provider)
+    provider.delete()

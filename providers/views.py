@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.utils import NestedObjects
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from accounts.access import staff_required
+from lib.http import HtmxHttpRequest
+
+from .forms import ProviderForm
+from .models import Provider, ProviderStatus
+from .registry import REGISTRY, ProviderType, ProviderTypeSpec
+from .services import provider_delete, provider_save
+
+TEMPLATE = "providers/providers_tab.html"
+
+
+@dataclass
+class ProviderRow:
+    """One card of the Providers tab: a provider type and, if configured, its row."""
+
+    spec: ProviderTypeSpec
+    provider: Provider | None
+    form: ProviderForm | None = None
+    confirm_delete: list[str] | None = None
+    just_saved: bool = False
+
+    @property
+    def type(self) -> str:
+        return self.spec.type.value
+
+    @property
+    def status(self) -> ProviderStatus:
+        return self.provider.status if self.provider else ProviderStatus.NOT_CONFIGURED
+
+
+def _provider_type(value: str) -> ProviderType:
+    try:
+        return ProviderType(value)
+    except ValueError:
+        raise Http404("Unknown provider type") from None
+
+
+def _rows() -> dict[str, ProviderRow]:
+    providers = {p.type: p for p in Provider.objects.all()}
+    return {t.value: ProviderRow(spec, providers.get(t.value)) for t, spec in REGISTRY.items()}
+
+
+def _render(
+    request: HtmxHttpRequest,
+    row: ProviderRow,
+    rows: dict[str, ProviderRow] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """An HTMX request gets the one card; a plain one gets the whole tab with that card open."""
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#provider-card", {"row": row}, status=status)
+    rows = rows or _rows()
+    rows[row.type] = row
+    return render(request, TEMPLATE, {"rows": rows.values(), "tab": "providers"}, status=status)
+
+
+@staff_required
+def provider_list(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, TEMPLATE, {"rows": _rows().values(), "tab": "providers"})
+
+
+@staff_required
+@sensitive_post_parameters("api_key")
+@require_http_methods(["GET", "POST"])
+def provider_edit(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    ptype = _provider_type(provider_type)
+    rows = _rows()
+    row = rows[ptype.value]
+    instance = row.provider or Provider(type=ptype.value)
+    if request.method == "GET":
+        row.form = ProviderForm(instance=instance)
+        return _render(request, row, rows)
+
+    form = ProviderForm(request.POST, instance=instance)
+    if form.is_valid():
+        try:
+            saved = provider_save(
+                provider_type=ptype,
+                actor=request.user,
+                changes=form.changes(),
+                api_key=form.key_change(),
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            if not request.htmx:
+                messages.success(request, f"{saved.label} saved.")
+                return redirect("providers:list")
+            return _render(request, ProviderRow(row.spec, saved, just_saved=True))
+    row.form = form
+    return _render(request, row, rows, status=200 if request.htmx else 422)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def provider_delete_view(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    ptype = _provider_type(provider_type)
+    provider = Provider.objects.filter(type=ptype.value).first()
+    if provider is None:
+        raise Http404("This provider is not configured")
+    if request.method == "POST":
+        provider_delete(provider=provider, actor=request.user)
+        if not request.htmx:
+            messages.success(request, f"{provider.label} deleted.")
+            return redirect("providers:list")
+        return _render(request, ProviderRow(provider.spec, None))
+    row = ProviderRow(provider.spec, provider, confirm_delete=_deletion_summary(provider))
+    return _render(request, row)
+
+
+def _deletion_summary(provider: Provider) -> list[str]:
+    """What goes with the provider, in words ("2 models", "5 user keys")."""
+    collector = NestedObjects(using=DEFAULT_DB_ALIAS)
+    collector.collect([provider])
+    summary = []
+    model: Any
+    for model, objects in collector.model_objs.items():
+        if model is Provider or not objects:
+            continue
+        meta = model._meta
+        summary.append(
+            f"{len(objects)} {meta.verbose_name if len(objects) == 1 else meta.verbose_name_plural}"
+        )
+    return summary
