@@ -4,6 +4,7 @@ import sys
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from conftest import PASSWORD
@@ -67,6 +68,18 @@ def test_ensure_admin_creates_the_first_admin_from_the_environment(monkeypatch):
     assert user.is_superuser and user.is_staff and user.check_password("a-long-password-1")
     call_command("ensure_admin", stdout=out)
     assert User.objects.count() == 1
+
+
+def test_ensure_admin_needs_no_email_and_refuses_a_weak_password(monkeypatch):
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "root-admin")
+    monkeypatch.delenv("DJANGO_SUPERUSER_EMAIL", raising=False)
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "123")
+    with pytest.raises(CommandError, match="DJANGO_SUPERUSER_PASSWORD refused: This password"):
+        call_command("ensure_admin", stdout=io.StringIO())
+    assert not User.objects.exists()
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-password-1")
+    call_command("ensure_admin", stdout=io.StringIO())
+    assert User.objects.get().is_superuser
 
 
 def test_ensure_admin_without_a_terminal_or_environment_says_what_to_do(monkeypatch):

@@ -3,8 +3,10 @@ import sys
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -14,15 +16,25 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        admins = get_user_model().objects.filter(is_superuser=True, is_active=True)
+        User = get_user_model()  # noqa: N806
+        admins = User.objects.filter(is_superuser=True, is_active=True)
         if admins.exists():
             self.stdout.write(f"Admin user present: {admins.first()}")
             return
-        if os.environ.get("DJANGO_SUPERUSER_USERNAME") and os.environ.get(
-            "DJANGO_SUPERUSER_PASSWORD"
-        ):
-            call_command("createsuperuser", interactive=False, verbosity=0)
-            self.stdout.write(f"Created admin user {os.environ['DJANGO_SUPERUSER_USERNAME']}.")
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip()
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        if username and password:
+            user = User(username=username)
+            try:
+                validate_password(password, user)
+            except ValidationError as error:
+                raise CommandError(
+                    f"DJANGO_SUPERUSER_PASSWORD refused: {' '.join(error.messages)}"
+                ) from None
+            User.objects.create_superuser(
+                username, os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), password
+            )
+            self.stdout.write(f"Created admin user {username}.")
         elif sys.stdin.isatty():
             self.stdout.write("No admin user yet. Create the first one:")
             call_command("createsuperuser", interactive=True)
