@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from models_catalog.models import ModelConfig
+from models_catalog.services import model_save
 from providers.models import Provider
 from providers.services import KEY_UNCHANGED, provider_save
 
@@ -63,6 +65,33 @@ def make_provider(db: None) -> Callable[..., Provider]:
         return provider_save(
             provider_type=provider_type, actor=actor, changes=changes, api_key=api_key
         )
+
+    return make
+
+
+@pytest.fixture
+def make_model(make_provider: Callable[..., Provider]) -> Callable[..., ModelConfig]:
+    """Create a model through the service, creating its provider on first use."""
+
+    def make(
+        identifier: str = "claude-sonnet-4-5",
+        provider_type: str = "anthropic",
+        options: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> ModelConfig:
+        provider = Provider.objects.filter(type=provider_type).first() or make_provider(
+            provider_type
+        )
+        fields.setdefault("display_name", identifier.replace("-", " ").title())
+        fields.setdefault("context_limit", 200_000)
+        model, _ = model_save(
+            model=None,
+            provider=provider,
+            fields={"identifier": identifier, **fields},
+            options=options or {},
+            actor=None,
+        )
+        return model
 
     return make
 

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("accounts.urls")),
     path("admin/", include("providers.urls")),
+    path("admin/models/", include("models_catalog.urls")),
     path("admin/audit/", include("audit.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -18,11 +18,12 @@ from django.core.exceptions import ValidationError
 class OptionKind(StrEnum):
     INTEGER = "integer"
     NUMBER = "number"
+    DECIMAL = "decimal"
     BOOLEAN = "boolean"
     CHOICE = "choice"
 
 
-OptionValue = int | float | bool | str
+OptionValue = int | float | Decimal | bool | str
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -37,6 +38,10 @@ class OptionSpec:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = field(default=())
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in (OptionKind.INTEGER, OptionKind.NUMBER, OptionKind.DECIMAL)
 
     def clean(self, raw: Any) -> OptionValue:
         """Coerce ``raw`` (JSON value or text from a form or command) or raise ValidationError."""
@@ -66,7 +71,7 @@ class OptionSpec:
             return False
         raise ValidationError(f"{self.label} must be true or false.", code="invalid")
 
-    def _clean_number(self, raw: Any) -> int | float:
+    def _clean_number(self, raw: Any) -> int | float | Decimal:
         if isinstance(raw, bool):
             raise ValidationError(f"{self.label} must be a number.", code="invalid")
         try:
@@ -79,6 +84,8 @@ class OptionSpec:
             if number != number.to_integral_value():
                 raise ValidationError(f"{self.label} must be a whole number.", code="invalid")
             return int(number)
+        if self.kind is OptionKind.DECIMAL:
+            return number
         return float(number)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +22,10 @@ EDITABLE_FIELDS = (
 )
 
 KEY_UNCHANGED = object()
+
+# Apps above this one (models, user keys) register what must happen, in the same transaction,
+# before a provider and everything of it is deleted: e.g. the default model star moving on.
+before_provider_delete: list[Callable[[Provider, Any], None]] = []
 
 
 @transaction.atomic
@@ -72,5 +77,7 @@ def provider_clear_key(*, provider: Provider, actor: Any) -> Provider:
 
 @transaction.atomic
 def provider_delete(*, provider: Provider, actor: Any) -> None:
+    for hook in before_provider_delete:
+        hook(provider, actor)
     audit_record(actor=actor, action=AuditAction.DELETE, obj=provider)
     provider.delete()

@@ -16,7 +16,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        User = get_user_model()  # noqa: N806
+        User = get_user_model()
         admins = User.objects.filter(is_superuser=True, is_active=True)
         if admins.exists():
             self.stdout.write(f"Admin user present: {admins.first()}")

@@ -1,0 +1,138 @@
+"""The model form: general fields from the model, provider-specific fields from the schema."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django import forms
+
+from providers.models import Provider
+from providers.options import OptionKind, OptionSpec
+from providers.registry import spec_for
+
+from .models import ModelConfig
+from .options import PRICE_FIELDS
+
+GENERAL_FIELDS = (
+    "identifier",
+    "display_name",
+    "context_limit",
+    "enabled",
+    "compression_threshold",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "presence_penalty",
+    "frequency_penalty",
+    *PRICE_FIELDS,
+)
+OPTION_PREFIX = "option_"
+UNSET = ("", "Provider default")
+
+
+class OptionField(forms.Field):
+    """A form field for one option spec: validated by the spec itself, blank means unset."""
+
+    def __init__(self, spec: OptionSpec, **kwargs: Any) -> None:
+        self.spec = spec
+        kwargs.update(
+            required=False, label=spec.label, help_text=spec.help, widget=_widget_for(spec)
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        return self.spec.clean(value)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+
+def _widget_for(spec: OptionSpec) -> forms.Widget:
+    if spec.kind is OptionKind.CHOICE:
+        return forms.Select(choices=[UNSET, *((c, c) for c in spec.choices)])
+    if spec.kind is OptionKind.BOOLEAN:
+        return forms.Select(choices=[UNSET, ("true", "On"), ("false", "Off")])
+    attrs: dict[str, Any] = {"step": "1" if spec.kind is OptionKind.INTEGER else "any"}
+    if spec.min is not None:
+        attrs["min"] = spec.min
+    if spec.max is not None:
+        attrs["max"] = spec.max
+    return forms.NumberInput(attrs=attrs)
+
+
+class ProviderChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.label if obj.enabled else f"{obj.label} (disabled)"
+
+
+class ModelConfigForm(forms.ModelForm):
+    provider = ProviderChoiceField(
+        queryset=Provider.objects.all(),
+        empty_label="Choose a provider…",
+        help_text="Provider-specific options follow the provider you choose.",
+    )
+    option_specs: tuple[OptionSpec, ...] = ()
+
+    class Meta:
+        model = ModelConfig
+        fields = ("provider", *GENERAL_FIELDS)
+        widgets = {
+            name: forms.NumberInput(attrs={"step": "any", "min": 0}) for name in PRICE_FIELDS
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.options or {}
+        for spec in self.option_specs:
+            self.initial.setdefault(f"{OPTION_PREFIX}{spec.name}", stored.get(spec.name))
+
+    def option_fields(self) -> list[forms.BoundField]:
+        return [self[f"{OPTION_PREFIX}{spec.name}"] for spec in self.option_specs]
+
+    def general_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in GENERAL_FIELDS if name != "enabled"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # Set before the model's clean(), which validates options against the schema again.
+        self.instance.options = self.options()
+        return data
+
+    def options(self) -> dict[str, Any]:
+        values = {
+            s.name: self.cleaned_data.get(f"{OPTION_PREFIX}{s.name}") for s in self.option_specs
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+    def fields_to_save(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in GENERAL_FIELDS}
+
+
+@cache
+def model_form_for(provider_type: str | None) -> type[ModelConfigForm]:
+    """The form class for a provider type: the general form plus one field per option spec."""
+    if not provider_type:
+        return ModelConfigForm
+    specs = spec_for(provider_type).options
+    attrs: dict[str, Any] = {f"{OPTION_PREFIX}{spec.name}": OptionField(spec) for spec in specs}
+    attrs["option_specs"] = specs
+    name = "".join(part.title() for part in provider_type.split("-")) + "ModelConfigForm"
+    return type(name, (ModelConfigForm,), attrs)
+
+
+def bound_model_form(
+    *, data: Any = None, instance: ModelConfig | None = None, provider: Provider | None = None
+) -> ModelConfigForm:
+    """The form for ``provider`` (or the instance's), with stored options as initial values."""
+    provider = provider or (instance.provider if instance and instance.provider_id else None)
+    form_class = model_form_for(provider.type if provider else None)
+    initial: dict[str, Any] = {}
+    if provider is not None:
+        initial["provider"] = provider.pk
+    return form_class(data=data, instance=instance, initial=initial)

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from providers.models import Provider
+from providers.options import clean_options
+
+from .options import GENERAL_OPTIONS, PRICE_FIELDS, SpecValidator, validate_identifier
+
+
+def _help(name: str) -> str:
+    return GENERAL_OPTIONS[name].help
+
+
+def _label(name: str) -> str:
+    return GENERAL_OPTIONS[name].label
+
+
+class ModelConfigQuerySet(models.QuerySet["ModelConfig"]):
+    def with_provider(self) -> ModelConfigQuerySet:
+        return self.select_related("provider")
+
+    def in_display_order(self) -> ModelConfigQuerySet:
+        return self.order_by("provider__type", "display_name", "pk")
+
+    def usable(self) -> ModelConfigQuerySet:
+        """Enabled models of enabled providers (who may use them is routing's question)."""
+        return self.filter(enabled=True, provider__enabled=True)
+
+
+def _price_field(name: str) -> models.DecimalField:
+    return models.DecimalField(
+        _label(name),
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[SpecValidator(name)],
+        help_text=_help(name),
+    )
+
+
+def _optional(field_class: type[models.Field], name: str) -> Any:
+    return field_class(
+        _label(name), null=True, blank=True, validators=[SpecValidator(name)], help_text=_help(name)
+    )
+
+
+class ModelConfig(models.Model):
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    identifier = models.CharField(
+        "Model identifier",
+        max_length=255,
+        validators=[validate_identifier],
+        help_text="The exact model string the provider expects, e.g. claude-opus-4-6.",
+    )
+    display_name = models.CharField(
+        max_length=255, help_text="The label developers see in the model selector."
+    )
+    context_limit = models.PositiveIntegerField(
+        _label("context_limit"),
+        validators=[SpecValidator("context_limit")],
+        help_text=_help("context_limit"),
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="Disabled models are hidden from every model selector."
+    )
+    is_default = models.BooleanField("Default", default=False, editable=False)
+    compression_threshold = models.PositiveSmallIntegerField(
+        _label("compression_threshold"),
+        default=70,
+        validators=[SpecValidator("compression_threshold")],
+        help_text=_help("compression_threshold"),
+    )
+    max_output_tokens = _optional(models.PositiveIntegerField, "max_output_tokens")
+    temperature = _optional(models.FloatField, "temperature")
+    top_p = _optional(models.FloatField, "top_p")
+    top_k = _optional(models.PositiveIntegerField, "top_k")
+    presence_penalty = _optional(models.FloatField, "presence_penalty")
+    frequency_penalty = _optional(models.FloatField, "frequency_penalty")
+    input_price = _price_field("input_price")
+    output_price = _price_field("output_price")
+    cache_read_price = _price_field("cache_read_price")
+    cache_write_price = _price_field("cache_write_price")
+    # Provider-specific options, validated against the provider type's schema on write.
+    options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelConfigQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "model"
+        ordering = ["provider__type", "display_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "identifier"],
+                name="models_catalog_identifier_per_provider",
+                violation_error_message="This provider already has a model with this identifier.",
+            ),
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="models_catalog_one_default",
+            ),
+            models.CheckConstraint(
+                condition=Q(compression_threshold__gte=0) & Q(compression_threshold__lte=100),
+                name="models_catalog_compression_threshold_percent",
+            ),
+            models.CheckConstraint(
+                condition=Q(context_limit__gt=0), name="models_catalog_context_limit_positive"
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__gte": 0}),
+                    name=f"models_catalog_{name}_not_negative",
+                )
+                for name in PRICE_FIELDS
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.identifier
+
+    def clean(self) -> None:
+        if self.provider_id is None:
+            return
+        try:
+            self.options = clean_options(self.provider.spec.options, self.options or {})
+        except ValidationError as error:
+            raise ValidationError(
+                {
+                    "options": [
+                        f"{name}: {message}"
+                        for name, messages in error.message_dict.items()
+                        for message in messages
+                    ]
+                }
+            ) from None
+
+    @property
+    def prices(self) -> dict[str, Decimal | None]:
+        return {name: getattr(self, name) for name in PRICE_FIELDS}
+
+    @property
+    def price_summary(self) -> str:
+        if self.input_price is None and self.output_price is None:
+            return "no price set"
+
+        def fmt(value: Decimal | None) -> str:
+            return "?" if value is None else f"${value.normalize():f}"
+
+        return f"{fmt(self.input_price)} in · {fmt(self.output_price)} out per 1M"

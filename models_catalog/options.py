@@ -1,0 +1,138 @@
+"""The general model options of the seed, declared once.
+
+Each spec gives its model column its validator and its command flag; provider-specific
+options live in ``providers.registry`` and are stored as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.deconstruct import deconstructible
+
+from providers.options import OptionKind, OptionSpec
+
+K = OptionKind
+PRICE_HELP = "Optional USD price per 1M {} tokens. Leave blank when unknown (blank is not 0)."
+
+GENERAL_OPTIONS: dict[str, OptionSpec] = {
+    spec.name: spec
+    for spec in (
+        OptionSpec(
+            "context_limit",
+            "Context limit",
+            K.INTEGER,
+            "Maximum tokens in the context window (e.g. 200000).",
+            min=1,
+            max=100_000_000,
+        ),
+        OptionSpec(
+            "compression_threshold",
+            "Compression threshold",
+            K.INTEGER,
+            "Percentage of context use at which older messages are summarised.",
+            min=0,
+            max=100,
+        ),
+        OptionSpec(
+            "max_output_tokens",
+            "Max output tokens",
+            K.INTEGER,
+            "Maximum tokens generated per response.",
+            min=1,
+            max=10_000_000,
+        ),
+        OptionSpec(
+            "temperature",
+            "Temperature",
+            K.NUMBER,
+            "Randomness; lower is more deterministic.",
+            min=0,
+            max=2,
+        ),
+        OptionSpec("top_p", "Top P", K.NUMBER, "Nucleus sampling threshold.", min=0, max=1),
+        OptionSpec(
+            "top_k",
+            "Top K",
+            K.INTEGER,
+            "Sample from the top K candidates only.",
+            min=1,
+            max=100_000,
+        ),
+        OptionSpec(
+            "presence_penalty",
+            "Presence penalty",
+            K.NUMBER,
+            "Penalises tokens that have already appeared.",
+            min=-2,
+            max=2,
+        ),
+        OptionSpec(
+            "frequency_penalty",
+            "Frequency penalty",
+            K.NUMBER,
+            "Penalises tokens by how often they have appeared.",
+            min=-2,
+            max=2,
+        ),
+        OptionSpec(
+            "input_price",
+            "Input price",
+            K.DECIMAL,
+            PRICE_HELP.format("input"),
+            min=0,
+            max=1_000_000,
+        ),
+        OptionSpec(
+            "output_price",
+            "Output price",
+            K.DECIMAL,
+            PRICE_HELP.format("output"),
+            min=0,
+            max=1_000_000,
+        ),
+        OptionSpec(
+            "cache_read_price",
+            "Cache read price",
+            K.DECIMAL,
+            PRICE_HELP.format("cache read"),
+            min=0,
+            max=1_000_000,
+        ),
+        OptionSpec(
+            "cache_write_price",
+            "Cache write price",
+            K.DECIMAL,
+            PRICE_HELP.format("cache write"),
+            min=0,
+            max=1_000_000,
+        ),
+    )
+}
+PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+
+
+@deconstructible
+class SpecValidator:
+    """Validates a column with its general option spec (same messages as forms and commands)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, value: Any) -> None:
+        if value is not None:
+            GENERAL_OPTIONS[self.name].clean(value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SpecValidator) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def validate_identifier(value: str) -> None:
+    if value != value.strip():
+        raise ValidationError("The identifier starts or ends with whitespace.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValidationError("The identifier contains control characters.")

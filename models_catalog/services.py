@@ -1,0 +1,148 @@
+"""Writes to the model catalog: validated, atomic, audited; the default star kept unique."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from lib.locks import serialize_in_transaction
+from providers.models import Provider
+
+from .models import ModelConfig
+
+DEFAULT_LOCK = "models_catalog.default_model"
+
+
+@dataclass(frozen=True)
+class DefaultMoved:
+    """The star left ``previous``; it now sits on ``current`` (None: no default)."""
+
+    previous: ModelConfig
+    current: ModelConfig | None
+
+    def message(self) -> str:
+        if self.current is None:
+            return f"{self.previous} was the default model; there is no default model now."
+        return f"{self.previous} was the default model; the default is now {self.current}."
+
+
+@transaction.atomic
+def model_save(
+    *,
+    model: ModelConfig | None,
+    provider: Provider,
+    fields: dict[str, Any],
+    options: dict[str, Any],
+    actor: Any,
+) -> tuple[ModelConfig, DefaultMoved | None]:
+    """Create (model None) or update a model. Disabling the default moves the star on."""
+    creating = model is None
+    if model is None:
+        model = ModelConfig(provider=provider)
+    else:
+        model = ModelConfig.objects.select_for_update().get(pk=model.pk)
+    before = {name: getattr(model, name) for name in fields}
+    before_options, before_provider = dict(model.options), model.provider_id
+    for name, value in fields.items():
+        setattr(model, name, value)
+    model.provider = provider
+    model.options = options
+    model.full_clean()
+    changed = [name for name in fields if before.get(name) != getattr(model, name)]
+    if model.options != before_options:
+        changed.append("options")
+    if model.provider_id != before_provider:
+        changed.append("provider")
+    if not creating and not changed:
+        return model, None
+    model.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE if creating else AuditAction.UPDATE,
+        obj=model,
+        changed_fields=changed,
+    )
+    moved = None
+    if model.is_default and not model.enabled:
+        moved = _move_default_from(model, actor=actor)
+    return model, moved
+
+
+@transaction.atomic
+def model_set_enabled(*, model: ModelConfig, enabled: bool, actor: Any) -> DefaultMoved | None:
+    return model_save(
+        model=model,
+        provider=model.provider,
+        fields={"enabled": enabled},
+        options=model.options,
+        actor=actor,
+    )[1]
+
+
+@transaction.atomic
+def model_set_default(*, model: ModelConfig, actor: Any) -> ModelConfig:
+    """Star ``model``. Safe when two admins star different models at once: last one wins."""
+    serialize_in_transaction(DEFAULT_LOCK)
+    model = ModelConfig.objects.select_for_update().get(pk=model.pk)
+    if model.is_default:
+        return model
+    ModelConfig.objects.filter(is_default=True).update(is_default=False)
+    ModelConfig.objects.filter(pk=model.pk).update(is_default=True)
+    model.is_default = True
+    audit_record(
+        actor=actor, action=AuditAction.SET_DEFAULT, obj=model, changed_fields=["is_default"]
+    )
+    return model
+
+
+@transaction.atomic
+def model_clear_default(*, actor: Any) -> None:
+    serialize_in_transaction(DEFAULT_LOCK)
+    for model in ModelConfig.objects.filter(is_default=True):
+        ModelConfig.objects.filter(pk=model.pk).update(is_default=False)
+        audit_record(
+            actor=actor, action=AuditAction.UPDATE, obj=model, changed_fields=["is_default"]
+        )
+
+
+@transaction.atomic
+def model_delete(*, model: ModelConfig, actor: Any) -> DefaultMoved | None:
+    model = ModelConfig.objects.select_for_update().get(pk=model.pk)
+    moved = _move_default_from(model, actor=actor) if model.is_default else None
+    audit_record(actor=actor, action=AuditAction.DELETE, obj=model)
+    model.delete()
+    return moved
+
+
+def _move_default_from(
+    model: ModelConfig, *, actor: Any, leaving_provider: Provider | None = None
+) -> DefaultMoved:
+    """Give the star to the first usable model left (in list order), or to none."""
+    serialize_in_transaction(DEFAULT_LOCK)
+    remaining = ModelConfig.objects.usable().exclude(pk=model.pk).in_display_order()
+    if leaving_provider is not None:
+        remaining = remaining.exclude(provider=leaving_provider)
+    successor = remaining.select_related("provider").first()
+    ModelConfig.objects.filter(pk=model.pk).update(is_default=False)
+    model.is_default = False
+    if successor is not None:
+        ModelConfig.objects.filter(pk=successor.pk).update(is_default=True)
+        successor.is_default = True
+        audit_record(
+            actor=actor,
+            action=AuditAction.SET_DEFAULT,
+            obj=successor,
+            changed_fields=["is_default"],
+        )
+    return DefaultMoved(previous=model, current=successor)
+
+
+def release_default_of_provider(provider: Provider, actor: Any) -> None:
+    """Before a provider is deleted: move the star off its models, if one of them has it."""
+    default = ModelConfig.objects.filter(provider=provider, is_default=True).first()
+    if default is not None:
+        _move_default_from(default, actor=actor, leaving_provider=provider)

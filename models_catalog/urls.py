@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "models"
+
+urlpatterns = [
+    path("", views.model_list, name="list"),
+    path("add/", views.model_add, name="add"),
+    path("<int:pk>/", views.model_edit, name="edit"),
+    path("<int:pk>/default/", views.model_star, name="star"),
+    path("<int:pk>/enabled/", views.model_toggle, name="toggle"),
+    path("<int:pk>/delete/", views.model_delete_view, name="delete"),
+]

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import staff_required
+from lib.http import HtmxHttpRequest
+from providers.models import Provider
+
+from .forms import bound_model_form
+from .models import ModelConfig
+from .services import (
+    DefaultMoved,
+    model_clear_default,
+    model_delete,
+    model_save,
+    model_set_default,
+    model_set_enabled,
+)
+
+LIST_TEMPLATE = "models_catalog/models_tab.html"
+FORM_TEMPLATE = "models_catalog/model_form.html"
+
+
+@dataclass
+class ProviderGroup:
+    provider: Provider
+    models: list[ModelConfig] = field(default_factory=list)
+
+
+def _get_model(pk: int) -> ModelConfig:
+    model = ModelConfig.objects.with_provider().filter(pk=pk).first()
+    if model is None:
+        raise Http404("No such model")
+    return model
+
+
+def _provider_from(value: str | None) -> Provider | None:
+    if not value or not str(value).isdigit():
+        return None
+    return Provider.objects.filter(pk=int(value)).first()
+
+
+def _say_moved(request: HtmxHttpRequest, moved: DefaultMoved | None) -> None:
+    if moved is not None:
+        messages.warning(request, moved.message())
+
+
+def _list_context() -> dict:
+    providers = list(Provider.objects.all())
+    models = list(ModelConfig.objects.with_provider().in_display_order())
+    groups = [
+        ProviderGroup(provider, list(items))
+        for provider, items in groupby(models, key=lambda m: m.provider)
+    ]
+    return {
+        "tab": "models",
+        "providers": providers,
+        "groups": groups,
+        "model_count": len(models),
+        "default_model": next((m for m in models if m.is_default), None),
+    }
+
+
+def _render_list(request: HtmxHttpRequest) -> HttpResponse:
+    template = f"{LIST_TEMPLATE}#model-list" if request.htmx else LIST_TEMPLATE
+    return render(request, template, _list_context())
+
+
+@staff_required
+def model_list(request: HtmxHttpRequest) -> HttpResponse:
+    return _render_list(request)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def model_add(request: HtmxHttpRequest) -> HttpResponse:
+    return _model_form(request, instance=None)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def model_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _model_form(request, instance=_get_model(pk))
+
+
+def _model_form(request: HtmxHttpRequest, *, instance: ModelConfig | None) -> HttpResponse:
+    source = request.POST if request.method == "POST" else request.GET
+    provider = _provider_from(source.get("provider")) or (instance.provider if instance else None)
+    if request.method == "GET":
+        form = bound_model_form(instance=instance, provider=provider)
+        context = {"form": form, "model": instance, "tab": "models", "provider": provider}
+        if request.htmx and request.htmx.target == "provider-options":
+            return render(request, f"{FORM_TEMPLATE}#provider-options", context)
+        return render(request, FORM_TEMPLATE, context)
+
+    form = bound_model_form(
+        data=request.POST, instance=instance or ModelConfig(), provider=provider
+    )
+    if form.is_valid() and provider is not None:
+        try:
+            saved, moved = model_save(
+                model=instance,
+                provider=provider,
+                fields=form.fields_to_save(),
+                options=form.options(),
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{saved} saved.")
+            _say_moved(request, moved)
+            return redirect("models:list")
+    context = {"form": form, "model": instance, "tab": "models", "provider": provider}
+    return render(request, FORM_TEMPLATE, context, status=422)
+
+
+@staff_required
+@require_POST
+def model_star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    model = _get_model(pk)
+    if model.is_default:
+        model_clear_default(actor=request.user)
+        messages.info(request, f"{model} is no longer the default; there is no default model.")
+    elif not (model.enabled and model.provider.enabled):
+        messages.error(request, f"{model} is disabled; enable it before making it the default.")
+    else:
+        model_set_default(model=model, actor=request.user)
+        messages.success(request, f"{model} is now the default model.")
+    return _after_list_action(request)
+
+
+@staff_required
+@require_POST
+def model_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    model = _get_model(pk)
+    enabled = request.POST.get("enabled") == "true"
+    moved = model_set_enabled(model=model, enabled=enabled, actor=request.user)
+    messages.success(request, f"{model} {'enabled' if enabled else 'disabled'}.")
+    _say_moved(request, moved)
+    return _after_list_action(request)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def model_delete_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    model = _get_model(pk)
+    if request.method == "POST":
+        moved = model_delete(model=model, actor=request.user)
+        messages.success(request, f"{model} deleted.")
+        _say_moved(request, moved)
+        return _after_list_action(request)
+    return render(
+        request, "models_catalog/model_confirm_delete.html", {"model": model, "tab": "models"}
+    )
+
+
+def _after_list_action(request: HtmxHttpRequest) -> HttpResponse:
+    if request.htmx:
+        return _render_list(request)
+    return redirect(reverse("models:list"))

@@ -1,0 +1,52 @@
+import pytest
+
+from models_catalog.models import ModelConfig
+
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_admin_adds_a_model_switching_providers_and_stars_it(
+    page, admin_user, make_provider, make_model, screenshot
+):
+    anthropic = make_provider("anthropic")
+    openai = make_provider("openai")
+    make_model("gpt-4o-mini", "openai", display_name="GPT-4o mini")
+    sign_in(page, "alice")
+    page.goto("/admin/models/")
+    page.get_by_role("link", name="Add model").click()
+
+    page.locator("input[name=identifier]").fill("claude-opus-4-6")
+    page.locator("input[name=display_name]").fill("Claude Opus")
+    page.locator("input[name=context_limit]").fill("200000")
+    page.select_option("select[name=provider]", str(anthropic.pk))
+    page.get_by_label("Thinking budget tokens").wait_for()
+    assert page.get_by_label("Effort").is_visible()
+    screenshot("1-anthropic-options")
+
+    page.select_option("select[name=provider]", str(openai.pk))
+    page.get_by_label("Reasoning effort").wait_for()
+    assert page.get_by_label("Thinking budget tokens").count() == 0
+    # The general fields kept what was typed while the options swapped.
+    assert page.locator("input[name=identifier]").input_value() == "claude-opus-4-6"
+    page.select_option("select[name=option_reasoning_effort]", "high")
+    screenshot("2-openai-options")
+
+    page.locator("input[name=identifier]").fill("gpt-5")
+    page.locator("input[name=display_name]").fill("GPT-5")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("GPT-5 saved.").wait_for()
+    gpt5 = ModelConfig.objects.get(identifier="gpt-5")
+    assert gpt5.options == {"reasoning_effort": "high"}
+
+    page.get_by_role("button", name="Make GPT-5 the default").click()
+    page.get_by_role("button", name="Default model: GPT-5").wait_for()
+    screenshot("3-starred")
+    page.get_by_role("button", name="Make GPT-4o mini the default").click()
+    page.get_by_role("button", name="Default model: GPT-4o mini").wait_for()
+    assert page.get_by_role("button", name="Make GPT-5 the default").is_visible()
+    assert list(
+        ModelConfig.objects.filter(is_default=True).values_list("identifier", flat=True)
+    ) == ["gpt-4o-mini"]
+    screenshot("4-star-moved")

@@ -1,0 +1,122 @@
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from models_catalog.models import ModelConfig
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_model_set_creates_with_general_and_provider_options(make_provider):
+    make_provider("anthropic")
+    out = run(
+        "model_set",
+        "anthropic",
+        "claude-opus-4-6",
+        "--display-name",
+        "Claude Opus",
+        "--context-limit",
+        "200000",
+        "--temperature",
+        "0.5",
+        "--input-price",
+        "15",
+        "--option",
+        "effort=HIGH",
+        "--option",
+        "thinking_budget_tokens=2048",
+    )
+    assert out.strip() == "Anthropic / claude-opus-4-6: created."
+    model = ModelConfig.objects.get()
+    assert model.options == {"effort": "high", "thinking_budget_tokens": 2048}
+    assert (model.temperature, str(model.input_price)) == (0.5, "15.000000")
+
+
+def test_model_set_updates_merges_options_and_unsets_with_blank(make_model):
+    make_model(options={"effort": "high", "thinking_budget_tokens": 100}, temperature=1)
+    run(
+        "model_set",
+        "anthropic",
+        "claude-sonnet-4-5",
+        "--option",
+        "effort=",
+        "--temperature",
+        "",
+        "--no-enabled",
+    )
+    model = ModelConfig.objects.get()
+    assert model.options == {"thinking_budget_tokens": 100}
+    assert model.temperature is None and model.enabled is False
+
+
+def test_models_list_table_and_json(make_model):
+    make_model("claude", display_name="Claude", input_price="3", output_price="15")
+    run("model_set_default", "anthropic", "claude")
+    out = run("models_list")
+    assert "*  anthropic  claude      Claude  200000   enabled  $3 in · $15 out per 1M" in out
+    rows = json.loads(run("models_list", "--json"))
+    assert rows[0]["default"] is True and rows[0]["input_price"] == "3.000000"
+
+
+def test_models_list_empty():
+    assert "No models yet." in run("models_list")
+
+
+def test_set_default_none_and_delete(make_model):
+    make_model("a-model", display_name="Alpha")
+    make_model("b-model", display_name="Bravo")
+    run("model_set_default", "anthropic", "a-model")
+    out = run("model_delete", "anthropic", "a-model", "--yes")
+    assert "Alpha was the default model; the default is now Bravo." in out
+    assert run("model_set_default", "--none").strip() == "No default model."
+    assert not ModelConfig.objects.filter(is_default=True).exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("model_set", "openai", "gpt"), "OpenAI is not configured"),
+        (("model_set", "anthropic", "c", "--context-limit", "0"), "--context-limit: Context limit"),
+        (
+            ("model_set", "anthropic", "c", "--context-limit", "9", "--temperature", "x"),
+            "--temperature: Temperature must be a number.",
+        ),
+        (
+            ("model_set", "anthropic", "c", "--context-limit", "9", "--option", "bogus=1"),
+            "options: bogus: Unknown option 'bogus'",
+        ),
+        (
+            ("model_set", "anthropic", "c", "--context-limit", "9", "--option", "effort"),
+            "--option: expected NAME=VALUE",
+        ),
+        (
+            ("model_set", "anthropic", "c", "--context-limit", "9", "--option", "effort=ultra"),
+            "Effort must be one of",
+        ),
+        (("model_set_default", "anthropic", "nope"), "Anthropic has no model 'nope'"),
+        (("model_set_default",), "give PROVIDER IDENTIFIER, or --none"),
+        (("model_delete", "anthropic", "claude-sonnet-4-5"), "add --yes to confirm"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_changes_nothing(make_model, args, message):
+    make_model()
+    before = list(ModelConfig.objects.values())
+    with pytest.raises(CommandError, match=message) as error:
+        run(*args)
+    assert "\n" not in str(error.value)
+    assert list(ModelConfig.objects.values()) == before
+
+
+def test_a_disabled_model_cannot_become_the_default(make_model):
+    make_model(enabled=False)
+    with pytest.raises(CommandError, match="is disabled"):
+        run("model_set_default", "anthropic", "claude-sonnet-4-5")

@@ -1,0 +1,260 @@
+import pytest
+from django.urls import reverse
+
+from models_catalog.models import ModelConfig
+from providers.models import Provider
+from providers.registry import ProviderType
+from providers.services import provider_save
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("models:list")
+ADD = reverse("models:add")
+
+
+def model_data(provider_obj: Provider, **overrides):
+    data = {
+        "provider": str(provider_obj.pk),
+        "identifier": "claude-opus-4-6",
+        "display_name": "Claude Opus",
+        "context_limit": "200000",
+        "compression_threshold": "70",
+        "enabled": "on",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@pytest.fixture
+def model(make_model):
+    return make_model()
+
+
+def urls_for(model):
+    return [
+        ("get", LIST),
+        ("get", ADD),
+        ("post", ADD),
+        ("get", reverse("models:edit", args=[model.pk])),
+        ("post", reverse("models:edit", args=[model.pk])),
+        ("post", reverse("models:star", args=[model.pk])),
+        ("post", reverse("models:toggle", args=[model.pk])),
+        ("get", reverse("models:delete", args=[model.pk])),
+        ("post", reverse("models:delete", args=[model.pk])),
+    ]
+
+
+def test_permissions_for_every_view(client, developer, admin_user, model):
+    for method, url in urls_for(model):
+        client.logout()
+        response = getattr(client, method)(url)
+        assert response.status_code == 302 and "/login/" in response.url, url
+        client.force_login(developer)
+        assert getattr(client, method)(url).status_code == 403, url
+    assert ModelConfig.objects.get() == model and not model.is_default
+    client.force_login(admin_user)
+    for method, url in urls_for(model):
+        if method == "get":
+            assert client.get(url).status_code == 200, url
+
+
+def test_unknown_models_are_404(staff_client):
+    for name in ("edit", "star", "toggle", "delete"):
+        assert staff_client.post(reverse(f"models:{name}", args=[999])).status_code == 404
+
+
+def test_empty_state_without_providers_links_to_the_providers_tab(staff_client):
+    content = staff_client.get(LIST).content.decode()
+    assert "No providers configured yet." in content
+    assert f'href="{reverse("providers:list")}"' in content
+
+
+def test_empty_state_without_models(staff_client, make_provider):
+    make_provider()
+    content = staff_client.get(LIST).content.decode()
+    assert "No models yet." in content and f'href="{ADD}"' in content
+
+
+def test_models_are_grouped_by_provider_with_the_disabled_provider_greyed(staff_client, make_model):
+    make_model("claude", "anthropic", input_price="3", output_price="15")
+    make_model("gpt", "openai")
+    provider_save(provider_type="openai", actor=None, changes={"enabled": False})
+    content = staff_client.get(LIST).content.decode()
+    assert content.index('id="group-anthropic"') < content.index('id="group-openai"')
+    assert '<section class="model-group disabled" aria-labelledby="group-openai">' in content
+    assert "Provider disabled" in content
+    assert "$3 in · $15 out per 1M" in content
+
+
+def test_500_models_across_8_providers_render_in_a_constant_number_of_queries(
+    staff_client, make_provider, django_assert_max_num_queries
+):
+    providers = [make_provider(t.value) for t in ProviderType]
+    ModelConfig.objects.bulk_create(
+        ModelConfig(
+            provider=providers[i % 8],
+            identifier=f"model-{i}",
+            display_name=f"Model {i}",
+            context_limit=1000 + i,
+        )
+        for i in range(500)
+    )
+    with django_assert_max_num_queries(10):
+        response = staff_client.get(LIST)
+    assert response.content.count(b"aria-pressed=") == 500
+
+
+def test_add_asks_for_a_provider_then_shows_its_options(staff_client, make_provider):
+    anthropic = make_provider("anthropic")
+    content = staff_client.get(ADD).content.decode()
+    assert "Choose a provider to see its options." in content
+    content = staff_client.get(ADD, {"provider": anthropic.pk}).content.decode()
+    assert "Thinking budget tokens" in content and "Anthropic options" in content
+
+
+def test_switching_the_provider_swaps_only_the_options_fieldset(staff_client, make_provider):
+    make_provider("anthropic")
+    openai = make_provider("openai")
+    response = staff_client.get(
+        ADD,
+        {"provider": openai.pk},
+        headers={"HX-Request": "true", "HX-Target": "provider-options"},
+    )
+    content = response.content.decode().strip()
+    assert content.startswith('<fieldset id="provider-options">')
+    assert "Reasoning effort" in content and "Thinking budget" not in content
+    assert 'name="identifier"' not in content
+
+
+def test_adding_a_model_saves_general_and_provider_options(staff_client, make_provider):
+    openai = make_provider("openai")
+    response = staff_client.post(
+        ADD,
+        model_data(
+            openai,
+            identifier="gpt-5",
+            display_name="GPT-5",
+            temperature="0.2",
+            input_price="1.25",
+            option_reasoning_effort="HIGH",
+            option_parallel_tool_calls="false",
+        ),
+    )
+    assert response.status_code == 302 and response.url == LIST
+    model = ModelConfig.objects.get()
+    assert model.options == {"reasoning_effort": "high", "parallel_tool_calls": False}
+    assert (model.temperature, str(model.input_price)) == (0.2, "1.250000")
+    assert b"GPT-5 saved." in staff_client.get(LIST).content
+
+
+def test_editing_shows_stored_options_and_blank_means_unset(staff_client, make_model):
+    model = make_model(options={"effort": "max", "thinking_budget_tokens": 1024})
+    content = staff_client.get(reverse("models:edit", args=[model.pk])).content.decode()
+    assert '<option value="max" selected>' in content
+    assert 'value="1024"' in content
+    staff_client.post(
+        reverse("models:edit", args=[model.pk]), model_data(model.provider, option_effort="low")
+    )
+    model.refresh_from_db()
+    assert model.options == {"effort": "low"}
+
+
+BAD_INPUT = [
+    ({"identifier": ""}, "identifier", "This field is required."),
+    ({"identifier": "x" * 300}, "identifier", "at most 255 characters"),
+    ({"display_name": ""}, "display_name", "This field is required."),
+    ({"context_limit": ""}, "context_limit", "This field is required."),
+    ({"context_limit": "0"}, "context_limit", "Context limit must be at least 1."),
+    ({"context_limit": "abc"}, "context_limit", "Enter a whole number."),
+    ({"compression_threshold": "101"}, "compression_threshold", "at most 100"),
+    ({"max_output_tokens": "-5"}, "max_output_tokens", "greater than or equal to 0"),
+    ({"max_output_tokens": "0"}, "max_output_tokens", "Max output tokens must be at least 1."),
+    ({"temperature": "2.5"}, "temperature", "Temperature must be at most 2."),
+    ({"temperature": "hot"}, "temperature", "Enter a number."),
+    ({"top_p": "1.1"}, "top_p", "Top P must be at most 1."),
+    ({"top_k": "0"}, "top_k", "Top K must be at least 1."),
+    ({"presence_penalty": "-2.1"}, "presence_penalty", "at least -2"),
+    ({"frequency_penalty": "9"}, "frequency_penalty", "at most 2"),
+    ({"input_price": "-1"}, "input_price", "Input price must be at least 0."),
+    ({"output_price": "1e400"}, "output_price", ""),
+    ({"cache_read_price": "0.0000001"}, "cache_read_price", "decimal places"),
+    ({"cache_write_price": "cheap"}, "cache_write_price", "Enter a number."),
+    ({"provider": "999"}, "provider", "Select a valid choice"),
+    ({"provider": "abc"}, "provider", "Select a valid choice"),
+    ({"option_effort": "ultra"}, "option_effort", "Effort must be one of low, medium"),
+    ({"option_thinking_budget_tokens": "0"}, "option_thinking_budget_tokens", "at least 1"),
+    ({"option_thinking_budget_tokens": "1.5"}, "option_thinking_budget_tokens", "whole number"),
+]
+
+
+@pytest.mark.parametrize("overrides, field, message", BAD_INPUT)
+def test_bad_input_on_every_field_shows_a_message_next_to_it(
+    staff_client, make_provider, overrides, field, message
+):
+    provider = make_provider("anthropic")
+    response = staff_client.post(ADD, model_data(provider, **overrides))
+    assert response.status_code == 422
+    errors = response.context["form"].errors[field]
+    assert errors and any(message in e for e in errors), errors
+    assert 'class="field-errors"' in response.content.decode()
+    assert not ModelConfig.objects.exists()
+
+
+def test_a_duplicate_identifier_is_refused_next_to_the_form(staff_client, make_model):
+    model = make_model("dup")
+    response = staff_client.post(ADD, model_data(model.provider, identifier="dup"))
+    assert response.status_code == 422
+    assert "already has a model with this identifier" in response.content.decode()
+
+
+def test_the_star_sets_and_moves_the_default_in_one_click(staff_client, make_model):
+    a, b = make_model("a-model"), make_model("b-model")
+    response = staff_client.post(
+        reverse("models:star", args=[a.pk]), headers={"HX-Request": "true"}
+    )
+    content = response.content.decode()
+    assert content.strip().startswith('<div id="model-list">')
+    assert "is now the default model." in content
+    staff_client.post(reverse("models:star", args=[b.pk]))
+    assert list(ModelConfig.objects.filter(is_default=True)) == [b]
+    staff_client.post(reverse("models:star", args=[b.pk]))
+    assert not ModelConfig.objects.filter(is_default=True).exists()
+
+
+def test_a_disabled_model_cannot_be_starred(staff_client, make_model):
+    a = make_model("a-model", enabled=False)
+    response = staff_client.post(reverse("models:star", args=[a.pk]), follow=True)
+    assert b"enable it before making it the default" in response.content
+    assert not ModelConfig.objects.filter(is_default=True).exists()
+
+
+def test_disabling_the_default_says_where_the_star_went(staff_client, make_model):
+    a = make_model("a-model", display_name="Alpha")
+    make_model("b-model", display_name="Bravo")
+    staff_client.post(reverse("models:star", args=[a.pk]))
+    response = staff_client.post(
+        reverse("models:toggle", args=[a.pk]), {"enabled": "false"}, headers={"HX-Request": "true"}
+    )
+    assert "Alpha was the default model; the default is now Bravo." in response.content.decode()
+
+
+def test_delete_confirms_then_deletes_and_says_where_the_star_went(staff_client, make_model):
+    a = make_model("a-model", display_name="Alpha")
+    staff_client.post(reverse("models:star", args=[a.pk]))
+    confirm = staff_client.get(reverse("models:delete", args=[a.pk])).content.decode()
+    assert "It is the default model" in confirm
+    response = staff_client.post(reverse("models:delete", args=[a.pk]), follow=True)
+    assert "there is no default model now." in response.content.decode()
+    assert not ModelConfig.objects.exists()
+
+
+def test_the_django_admin_edits_models_with_the_schema_form(staff_client, make_model):
+    model = make_model(options={"effort": "high"})
+    url = f"/django-admin/models_catalog/modelconfig/{model.pk}/change/"
+    content = staff_client.get(url).content.decode()
+    assert 'name="option_effort"' in content and 'name="option_thinking_budget_tokens"' in content
+    bad = staff_client.post(url, model_data(model.provider, option_effort="ultra"))
+    assert "Effort must be one of" in bad.content.decode()
+    staff_client.post(url, model_data(model.provider, option_effort="low"))
+    model.refresh_from_db()
+    assert model.options == {"effort": "low"}
