@@ -96,6 +96,17 @@ def make_model(make_provider: Callable[..., Provider]) -> Callable[..., ModelCon
     return make
 
 
+@pytest.fixture
+def save_user_key(db: None) -> Callable[..., Any]:
+    """Save a user's personal key through the service the API Keys page uses."""
+    from userkeys.services import user_key_save
+
+    def save(user: User, provider: Provider, raw_key: str = "sk-user-own-key") -> Any:
+        return user_key_save(user=user, provider=provider, raw_key=raw_key, actor=user)
+
+    return save
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """`@pytest.mark.postgres` tests need PostgreSQL; CI (REQUIRE_POSTGRES_TESTS) never skips."""
     if item.get_closest_marker("postgres") is None:

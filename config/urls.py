@@ -6,5 +6,7 @@ urlpatterns = [
     path("admin/", include("providers.urls")),
     path("admin/models/", include("models_catalog.urls")),
     path("admin/audit/", include("audit.urls")),
+    path("settings/api-keys/", include("userkeys.urls")),
+    path("", include("routing.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -94,4 +94,31 @@ def check_providers(
                         id="providers.E005",
                     )
                 )
+    problems.extend(_undecryptable_elsewhere())
     return problems
+
+
+def _undecryptable_elsewhere() -> list[checks.CheckMessage]:
+    """Other encrypted keys (users' own keys) that the keyring cannot decrypt, counted."""
+    from .models import Provider
+    from .rotation import encrypted_fields
+
+    found: list[checks.CheckMessage] = []
+    for model, field in encrypted_fields():
+        if model is Provider:
+            continue
+        broken = sum(
+            1
+            for value in model._default_manager.values_list(field, flat=True)
+            if value is not None and value.needs_reentry
+        )
+        if broken:
+            found.append(
+                checks.Warning(
+                    f"{broken} {model._meta.verbose_name_plural} cannot be decrypted with the "
+                    "current keyring; their owners must save them again.",
+                    hint="Add the old key back to LLMCP_ENCRYPTION_KEYS if you still have it.",
+                    id="providers.W002",
+                )
+            )
+    return found

@@ -114,6 +114,15 @@ class Provider(models.Model):
         return self.key_state == KeyState.SET
 
     @property
+    def central_key_covers_users_without_a_key(self) -> bool:
+        """The central key serves a user with no personal key (policy and a usable key)."""
+        return (
+            self.central_key_enabled
+            and (not self.user_keys_allowed or self.central_key_fallback)
+            and self.has_usable_key
+        )
+
+    @property
     def status(self) -> ProviderStatus:
         if self.key_state == KeyState.NEEDS_REENTRY:
             return ProviderStatus.NEEDS_REENTRY

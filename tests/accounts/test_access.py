@@ -30,14 +30,14 @@ def test_anonymous_home_goes_to_login(client):
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
 
 
-def test_admins_land_on_the_admin_dialog_and_developers_on_their_home(
-    client, admin_user, developer
-):
+def test_everyone_lands_on_the_agents_page_and_only_admins_see_admin(client, admin_user, developer):
     client.force_login(admin_user)
-    assert client.get(reverse("home")).url == reverse("providers:list")
+    response = client.get(reverse("home"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("routing:agents")
+    assert b'href="/admin/providers/"' in response.content
     client.force_login(developer)
-    response = client.get(reverse("home"))
-    assert response.status_code == 200 and b"Welcome, dev" in response.content
+    response = client.get(reverse("home"), follow=True)
+    assert response.status_code == 200 and b'<h1 id="agents-title">Agents</h1>' in response.content
     assert b'href="/admin/providers/"' not in response.content
 
 

@@ -57,13 +57,13 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot(request: pytest.FixtureRequest, page: Any) -> Any:
-    """Save a full-page screenshot under test-results/<test name>/<name>.png."""
+    """Save a full-page screenshot (of ``page`` or another) to test-results/<test>/<name>.png."""
     folder = OUTPUT / re.sub(r"[^\w.-]+", "_", request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def take(name: str) -> Path:
+    def take(name: str, of: Any = None) -> Path:
         path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        (of or page).screenshot(path=str(path), full_page=True)
         return path
 
     return take

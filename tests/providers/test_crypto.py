@@ -29,8 +29,8 @@ def test_secret_never_shows_its_value_in_any_string_form():
         str(secret),
         f"{secret}",
         f"{secret!r}",
-        "%s" % secret,  # noqa: UP031
-        "%r" % (secret,),  # noqa: UP031
+        "%s" % secret,
+        "%r" % (secret,),
         f"{secret}",
         format(secret, ">40"),
     ):

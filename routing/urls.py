@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "routing"
+
+urlpatterns = [
+    path("agents/", views.agents, name="agents"),
+    path("api/models/available", views.available_models_api, name="available-models"),
+]

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from .availability import Availability, availability_for, reason_action
+
+
+def availability_json(availability: Availability, last_used: Any) -> dict[str, Any]:
+    selected = availability.preselect(last_used)
+    settings_url = reverse("userkeys:list")
+    return {
+        "grouped": availability.grouped,
+        "groups": [
+            {
+                "provider": group.provider.type,
+                "label": group.provider.label,
+                "models": [
+                    {
+                        "id": model.pk,
+                        "identifier": model.identifier,
+                        "display_name": model.display_name,
+                        "context_limit": model.context_limit,
+                        "default": model.is_default,
+                    }
+                    for model in group.models
+                ],
+            }
+            for group in availability.groups
+        ],
+        "default_model_id": availability.default_model.pk if availability.default_model else None,
+        "selected_model_id": selected.pk if selected else None,
+        "unavailable_providers": [
+            {
+                "provider": item.provider.type,
+                "label": item.provider.label,
+                "reason": item.reason.value,
+                "action": reason_action(item.reason),
+                "url": settings_url if item.reason.user_can_fix else None,
+            }
+            for item in availability.unavailable
+        ],
+        "message": availability.empty_message(),
+    }
+
+
+def available_models_api(request: HttpRequest) -> JsonResponse:
+    """The selector's data for the Agents page and external tools (session auth for now)."""
+    if not request.user.is_authenticated:
+        return JsonResponse(
+            {"error": {"code": "not_authenticated", "message": "Sign in first."}}, status=401
+        )
+    availability = availability_for(request.user)
+    return JsonResponse(availability_json(availability, request.GET.get("last_used")))
+
+
+@login_required
+def agents(request: HttpRequest) -> HttpResponse:
+    availability = availability_for(request.user)
+    return render(
+        request,
+        "routing/agents.html",
+        {
+            "availability": availability,
+            "selected": availability.preselect(request.GET.get("last_used")),
+            "page": "agents",
+        },
+    )

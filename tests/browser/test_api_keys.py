@@ -1,0 +1,73 @@
+import pytest
+
+from userkeys.models import UserKey
+
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_byok_from_the_admins_policy_to_the_developers_card(
+    browser, live_server, page, admin_user, developer, make_provider, make_model, screenshot
+):
+    make_provider("openai", api_key="sk-central-shared")
+    make_model("gpt-4o", "openai", display_name="GPT-4o")
+
+    # The admin allows user keys on OpenAI, without fallback.
+    sign_in(page, "alice")
+    page.goto("/admin/providers/")
+    card = page.locator("#provider-openai")
+    card.get_by_role("link", name="Edit").click()
+    card.get_by_label("Allow user API keys").check()
+    card.get_by_role("button", name="Save").click()
+    card.get_by_text("Saved.").wait_for()
+
+    # The developer sees "No key", and the model selector says why.
+    context = browser.new_context(base_url=live_server.url)
+    dev = context.new_page()
+    dev.on("dialog", lambda dialog: dialog.accept())
+    sign_in(dev, "dev")
+    assert "Add your personal API key for OpenAI" in dev.get_by_test_id("no-models").inner_text()
+    dev.goto("/settings/api-keys/")
+    dev_card = dev.locator("#key-openai")
+    assert dev_card.get_by_test_id("status").inner_text() == "No key"
+    screenshot("1-no-key", of=dev)
+
+    dev_card.get_by_label("Your API key").fill("sk-dev-own-key")
+    dev_card.get_by_role("button", name="Save").click()
+    dev_card.get_by_text("Key saved.").wait_for()
+    assert dev_card.get_by_test_id("status").inner_text() == "Key saved"
+    assert "sk-dev-own-key" not in dev.content()
+    screenshot("2-key-saved", of=dev)
+    dev.goto("/agents/")
+    assert dev.locator("#model-selector option").all_inner_texts() == ["GPT-4o"]
+
+    # The admin turns the fallback on.
+    card.get_by_role("link", name="Edit").click()
+    card.get_by_label("Central key as fallback").check()
+    card.get_by_role("button", name="Save").click()
+    card.get_by_text("Saved.").wait_for()
+
+    # The developer removes the key and now uses the shared one.
+    dev.goto("/settings/api-keys/")
+    assert "requests use the shared deployment key" in dev_card.inner_text()
+    dev_card.get_by_role("button", name="Remove").click()
+    dev_card.get_by_text("Key removed.").wait_for()
+    assert dev_card.get_by_test_id("status").inner_text() == "Using shared key"
+    screenshot("3-using-shared-key", of=dev)
+    assert not UserKey.objects.exists()
+    context.close()
+
+
+def test_the_selector_remembers_the_last_used_model(page, developer, make_model, screenshot):
+    make_model("claude", "anthropic", display_name="Claude")
+    make_model("gpt", "openai", display_name="GPT")
+    sign_in(page, "dev")
+    page.goto("/agents/")
+    selector = page.locator("#model-selector")
+    assert selector.locator("option:checked").inner_text() == "Claude"
+    selector.select_option(label="GPT")
+    page.reload()
+    assert page.locator("#model-selector option:checked").inner_text() == "GPT"
+    assert page.locator("optgroup").count() == 2
+    screenshot("selector")

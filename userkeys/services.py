@@ -1,0 +1,50 @@
+"""Writes to users' own keys: validated, atomic, audited (never the key itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from providers.crypto import Secret
+from providers.models import Provider
+from providers.validators import validate_api_key
+
+from .models import UserKey
+
+
+def accepts_user_keys(provider: Provider) -> bool:
+    return provider.enabled and provider.user_keys_allowed
+
+
+@transaction.atomic
+def user_key_save(*, user: Any, provider: Provider, raw_key: str, actor: Any) -> UserKey:
+    if not accepts_user_keys(provider):
+        raise ValidationError({"api_key": f"{provider.label} does not accept personal API keys."})
+    try:
+        validate_api_key(raw_key)
+    except ValidationError as error:
+        raise ValidationError({"api_key": error.messages}) from None
+    key = UserKey.objects.select_for_update().filter(user=user, provider=provider).first()
+    creating = key is None
+    if key is None:
+        key = UserKey(user=user, provider=provider)
+    key.api_key = Secret(raw_key)
+    key.full_clean(exclude=["user", "provider"], validate_unique=False)
+    key.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.SET_KEY,
+        obj=key,
+        changed_fields=["api_key"] if not creating else ["api_key", "provider", "user"],
+    )
+    return key
+
+
+@transaction.atomic
+def user_key_delete(*, key: UserKey, actor: Any) -> None:
+    audit_record(actor=actor, action=AuditAction.CLEAR_KEY, obj=key)
+    key.delete()
