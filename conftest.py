@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +107,21 @@ def save_user_key(db: None) -> Callable[..., Any]:
         return user_key_save(user=user, provider=provider, raw_key=raw_key, actor=user)
 
     return save
+
+
+class _PipedStdin(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def piped_stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Feed a command's standard input as a pipe would (no terminal)."""
+
+    def feed(text: str) -> None:
+        monkeypatch.setattr(sys, "stdin", _PipedStdin(text))
+
+    return feed
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

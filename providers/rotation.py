@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
+
+from audit.models import AuditAction
+from audit.services import audit_record
 
 from .crypto import EncryptedSecretField, Secret, UndecryptableSecret, get_keyring
 
@@ -32,7 +36,7 @@ def encrypted_fields() -> list[tuple[type[models.Model], str]]:
     ]
 
 
-def rotate_encryption_key() -> RotationReport:
+def rotate_encryption_key(*, actor: Any = None) -> RotationReport:
     """Refuses, changing nothing, when any value cannot be decrypted, and names those rows.
 
     Idempotent: values already under the first key are left alone.
@@ -61,4 +65,12 @@ def rotate_encryption_key() -> RotationReport:
                 # A fresh Secret encrypts under the first key when saved.
                 model._default_manager.filter(pk=obj.pk).update(**{field: Secret(secret.reveal())})
                 reencrypted += 1
+        if reencrypted:
+            audit_record(
+                actor=actor,
+                action=AuditAction.ROTATE,
+                obj=None,
+                object_type="keyring",
+                object_repr=f"{reencrypted} stored keys re-encrypted under key id {primary!r}",
+            )
     return RotationReport(reencrypted=reencrypted, already_current=current, empty=empty)

@@ -80,12 +80,15 @@ def provider_edit(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
     ptype = _provider_type(provider_type)
     rows = _rows()
     row = rows[ptype.value]
-    instance = row.provider or Provider(type=ptype.value)
     if request.method == "GET":
-        row.form = ProviderForm(instance=instance)
+        row.form = ProviderForm(instance=row.provider or Provider(type=ptype.value))
         return _render(request, row, rows)
 
-    form = ProviderForm(request.POST, instance=instance)
+    # The form validates on its own copy: a rejected edit must not show on the card as saved.
+    form = ProviderForm(
+        request.POST,
+        instance=Provider.objects.filter(type=ptype.value).first() or Provider(type=ptype.value),
+    )
     if form.is_valid():
         try:
             saved = provider_save(

@@ -1,5 +1,4 @@
 import io
-import sys
 
 import pytest
 from django.contrib.auth.models import User
@@ -52,11 +51,6 @@ def test_unknown_pages_are_a_friendly_404(staff_client):
     assert response.status_code == 404 and b"There is nothing at this address." in response.content
 
 
-class NoTTY(io.StringIO):
-    def isatty(self) -> bool:
-        return False
-
-
 def test_ensure_admin_creates_the_first_admin_from_the_environment(monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "root-admin")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-password-1")
@@ -82,9 +76,9 @@ def test_ensure_admin_needs_no_email_and_refuses_a_weak_password(monkeypatch):
     assert User.objects.get().is_superuser
 
 
-def test_ensure_admin_without_a_terminal_or_environment_says_what_to_do(monkeypatch):
+def test_ensure_admin_without_a_terminal_or_environment_says_what_to_do(monkeypatch, piped_stdin):
     monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
-    monkeypatch.setattr(sys, "stdin", NoTTY())
+    piped_stdin("")
     err = io.StringIO()
     call_command("ensure_admin", stdout=io.StringIO(), stderr=err)
     assert "set DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD" in err.getvalue()

@@ -2,7 +2,6 @@
 
 import io
 import logging
-import sys
 
 import pytest
 from django.core.management import call_command
@@ -16,11 +15,6 @@ pytestmark = pytest.mark.django_db
 CANARY_UI = "sk-ant-CANARY-ui-5d1e0c9b"
 CANARY_CLI = "sk-CANARY-cli-77aa21f0"
 CANARY_ADMIN = "sk-CANARY-djadmin-0b3e"
-
-
-class FakeStdin(io.StringIO):
-    def isatty(self) -> bool:
-        return False
 
 
 def every_page(client) -> list[bytes]:
@@ -49,7 +43,7 @@ def every_page(client) -> list[bytes]:
 
 
 def test_a_canary_key_appears_in_no_page_log_audit_entry_or_command_output(
-    staff_client, monkeypatch, caplog, capsys
+    staff_client, piped_stdin, caplog, capsys
 ):
     caplog.set_level(logging.DEBUG)
     outputs = []
@@ -70,7 +64,7 @@ def test_a_canary_key_appears_in_no_page_log_audit_entry_or_command_output(
     outputs.append(good.content)
 
     # In through the command, from stdin.
-    monkeypatch.setattr(sys, "stdin", FakeStdin(CANARY_CLI + "\n"))
+    piped_stdin(CANARY_CLI + "\n")
     out, err = io.StringIO(), io.StringIO()
     call_command("provider_set", "openai", "--key-stdin", stdout=out, stderr=err)
     outputs += [out.getvalue().encode(), err.getvalue().encode()]

@@ -17,14 +17,7 @@ from providers.models import Provider
 pytestmark = pytest.mark.django_db
 
 
-class FakeStdin(io.StringIO):
-    def isatty(self) -> bool:
-        return False
-
-
-def run(*args, stdin: str | None = None, monkeypatch=None) -> str:
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", FakeStdin(stdin))
+def run(*args) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out, stderr=io.StringIO())
     return out.getvalue()
@@ -49,15 +42,14 @@ def test_providers_list_json(make_provider):
     assert "api_key" not in openai
 
 
-def test_provider_set_creates_with_a_key_from_stdin(monkeypatch):
+def test_provider_set_creates_with_a_key_from_stdin(piped_stdin):
+    piped_stdin("sk-from-stdin\n")
     out = run(
         "provider_set",
         "anthropic",
         "--key-stdin",
         "--base-url",
         "https://p.example.com",
-        stdin="sk-from-stdin\n",
-        monkeypatch=monkeypatch,
     )
     assert out.strip() == "Anthropic: configured, key set"
     provider = Provider.objects.get()
@@ -120,11 +112,13 @@ def test_provider_clear_key_and_delete(make_provider):
         ),
     ],
 )
-def test_bad_input_is_one_clear_line(make_provider, monkeypatch, args, stdin, message):
+def test_bad_input_is_one_clear_line(make_provider, piped_stdin, args, stdin, message):
     make_provider("anthropic")
     before = Provider.objects.count()
     with pytest.raises(CommandError, match=message) as error:
-        run(*args, stdin=stdin, monkeypatch=monkeypatch)
+        if stdin is not None:
+            piped_stdin(stdin)
+        run(*args)
     assert "\n" not in str(error.value)
     assert Provider.objects.count() == before
 
@@ -170,6 +164,10 @@ def test_rotate_encryption_key_prints_counts(make_provider):
         assert run("rotate_encryption_key").strip() == (
             "Re-encrypted 0, already current 1, empty 0."
         )
+    rotations = AuditEntry.objects.filter(action="rotate")
+    assert [(e.object_type, e.object_repr) for e in rotations] == [
+        ("keyring", "1 stored keys re-encrypted under key id 'n2'")
+    ]
 
 
 def test_rotate_refuses_with_a_wrong_keyring(make_provider):

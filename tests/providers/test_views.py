@@ -265,3 +265,25 @@ def test_forms_require_csrf(admin_user):
     client.force_login(admin_user)
     assert client.post(edit_url(), form_data()).status_code == 403
     assert not Provider.objects.exists()
+
+
+def test_a_rejected_edit_does_not_show_on_the_card_as_saved(staff_client, make_provider):
+    make_provider("anthropic", api_key="sk-original")
+    response = staff_client.post(
+        edit_url(), form_data(api_key="", clear_api_key="on", base_url="ftp://bad")
+    )
+    assert response.status_code == 422
+    row = next(r for r in response.context["rows"] if r.type == "anthropic")
+    assert row.provider.key_state == "set"
+    assert row.provider.base_url == ""
+    assert b'data-testid="key-state">set<' in response.content
+
+
+def test_error_reports_never_show_a_posted_key(rf):
+    from lib.reporting import SecretsExceptionReporterFilter
+
+    request = rf.post(
+        "/django-admin/providers/provider/add/", {"api_key": "sk-CANARY-report", "base_url": "x"}
+    )
+    params = SecretsExceptionReporterFilter().get_post_parameters(request)
+    assert params["api_key"] != "sk-CANARY-report" and params["base_url"] == "x"

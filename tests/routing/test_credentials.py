@@ -6,6 +6,7 @@ import pytest
 
 from providers.crypto import Secret
 from providers.services import provider_save
+from routing.availability import availability_for
 from routing.credentials import (
     Credential,
     CredentialSource,
@@ -119,18 +120,27 @@ def test_several_providers_with_different_policies(make_provider, save_user_key,
     assert resolve_for_user(developer, fallback).source == CredentialSource.CENTRAL
 
 
-def test_saving_then_removing_a_key_flips_resolution_each_time(
-    make_provider, save_user_key, developer, other_developer
+def test_saving_then_removing_a_key_flips_resolution_and_availability_each_time(
+    make_provider, make_model, save_user_key, developer, other_developer
 ):
     from userkeys.services import user_key_delete
 
     provider = make_provider("openai", api_key=None)
     assert isinstance(resolve_for_user(developer, provider), Unavailable)
+    make_model("gpt", "openai")
+
+    def usable(user):
+        return [m.identifier for m in availability_for(user).models]
+
+    assert usable(developer) == []
     key = save_user_key(developer, provider)
     assert resolve_for_user(developer, provider).source == CredentialSource.USER
+    assert usable(developer) == ["gpt"]
     assert isinstance(resolve_for_user(other_developer, provider), Unavailable)
+    assert usable(other_developer) == []
     user_key_delete(key=key, actor=developer)
     assert isinstance(resolve_for_user(developer, provider), Unavailable)
+    assert usable(developer) == []
 
 
 def test_resolution_takes_one_query(

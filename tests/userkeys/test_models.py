@@ -1,5 +1,4 @@
 import io
-import sys
 
 import pytest
 from cryptography.fernet import Fernet
@@ -80,14 +79,9 @@ def test_check_counts_user_keys_that_cannot_be_decrypted(make_provider, develope
     assert "providers.W002) 1 user keys cannot be decrypted" in out.getvalue()
 
 
-class FakeStdin(io.StringIO):
-    def isatty(self) -> bool:
-        return False
-
-
-def test_support_commands_set_and_remove_a_users_key(make_provider, developer, monkeypatch):
+def test_support_commands_set_and_remove_a_users_key(make_provider, developer, piped_stdin):
     make_provider("openai", api_key=None)
-    monkeypatch.setattr(sys, "stdin", FakeStdin("sk-support-set\n"))
+    piped_stdin("sk-support-set\n")
     out = io.StringIO()
     call_command("user_key_set", "dev", "openai", stdout=out)
     assert out.getvalue().strip() == "dev: OpenAI key saved."
@@ -109,10 +103,10 @@ def test_support_commands_set_and_remove_a_users_key(make_provider, developer, m
         (("user_key_remove", "dev", "openai"), "dev has no OpenAI key"),
     ],
 )
-def test_support_commands_fail_in_one_line(make_provider, developer, monkeypatch, args, message):
+def test_support_commands_fail_in_one_line(make_provider, developer, piped_stdin, args, message):
     make_provider("openai", api_key=None)
     make_provider("anthropic")
-    monkeypatch.setattr(sys, "stdin", FakeStdin("sk-x"))
+    piped_stdin("sk-x")
     with pytest.raises(CommandError, match=message) as error:
         call_command(*args, stdout=io.StringIO())
     assert "\n" not in str(error.value)

@@ -8,9 +8,7 @@ from lib.commands import OperatorCommand, validation_line
 from models_catalog.models import ModelConfig
 from models_catalog.options import GENERAL_OPTIONS
 from models_catalog.services import model_save
-from providers.management.commands._args import provider_type_arg
-
-from ._lookup import configured_provider
+from providers.management.commands._args import configured_provider, provider_type_arg
 
 
 def _flag(name: str) -> str:

@@ -16,5 +16,5 @@ def configured_provider(provider_type: ProviderType) -> Provider:
 
     provider = Provider.objects.filter(type=provider_type).first()
     if provider is None:
-        raise CommandError(f"{provider_type.label} is not configured")
+        raise CommandError(f"{provider_type.label} is not configured (see provider_set)")
     return provider
