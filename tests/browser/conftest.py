@@ -17,7 +17,7 @@ from django.conf import settings
 
 from conftest import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OUTPUT = Path(settings.BASE_DIR) / "test-results"
 
