@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -59,7 +60,13 @@ def model_save(
         changed.append("provider")
     if not creating and not changed:
         return model, None
-    model.save()
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError:  # the same identifier was saved a moment ago by someone else
+        raise ValidationError(
+            {"identifier": "This provider already has a model with this identifier."}
+        ) from None
     audit_record(
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,

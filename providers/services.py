@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -57,7 +58,13 @@ def provider_save(
     provider.full_clean()
     if not creating and not changed:
         return provider
-    provider.save()
+    try:
+        with transaction.atomic():
+            provider.save()
+    except IntegrityError:  # another admin configured the same type a moment ago
+        raise ValidationError(
+            f"{provider.label} was just configured by someone else; reload and try again."
+        ) from None
     audit_record(
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,

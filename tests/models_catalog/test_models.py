@@ -114,3 +114,18 @@ def test_saving_unchanged_records_nothing(make_model):
         actor=None,
     )
     assert AuditEntry.objects.count() == before
+
+
+def test_a_duplicate_that_slips_past_validation_is_still_a_clear_error(make_model, monkeypatch):
+    """As when two admins save the same identifier at the same moment."""
+    model = make_model("dup")
+    monkeypatch.setattr(ModelConfig, "validate_constraints", lambda self, exclude=None: None)
+    with pytest.raises(ValidationError) as error:
+        model_save(
+            model=None,
+            provider=model.provider,
+            fields={"identifier": "dup", "display_name": "Dup", "context_limit": 1},
+            options={},
+            actor=None,
+        )
+    assert "already has a model with this identifier" in error.value.message_dict["identifier"][0]

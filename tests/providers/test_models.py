@@ -185,3 +185,17 @@ def test_repr_and_str_of_a_provider_never_show_its_key(make_provider):
     provider = make_provider(api_key="sk-canary-model-repr")
     for shown in (repr(provider), str(provider), repr(provider.__dict__)):
         assert "sk-canary-model-repr" not in shown
+
+
+@pytest.mark.django_db
+def test_a_concurrent_create_of_the_same_type_is_a_clear_error(make_provider, monkeypatch):
+    from providers.services import provider_save
+
+    make_provider("openai")
+    # As if the other admin's row appeared after this request looked for it.
+    monkeypatch.setattr(Provider, "validate_constraints", lambda self, exclude=None: None)
+    monkeypatch.setattr(
+        Provider.objects, "select_for_update", lambda: Provider.objects.none(), raising=False
+    )
+    with pytest.raises(ValidationError, match="was just configured by someone else"):
+        provider_save(provider_type="openai", actor=None, changes={}, api_key="sk-2")
