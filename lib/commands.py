@@ -25,6 +25,8 @@ class OperatorCommand(BaseCommand):
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # BaseCommand builds a CommandParser itself; narrowing its class keeps all of Django's
+        # setup and changes only how an argument error is printed (one line, not the usage).
         parser.__class__ = _OneLineParser
         return parser
 
