@@ -41,7 +41,7 @@ types: install
 	$(VENV)/bin/mypy .
 
 pytest: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
 
 test: lint types pytest
 

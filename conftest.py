@@ -64,6 +64,8 @@ def make_provider(db: None) -> Callable[..., Provider]:
             changes.setdefault("user_keys_allowed", True)
         if provider_type in ("azure-openai", "openai-compatible"):
             changes.setdefault("base_url", "https://llm.internal.example/v1")
+        if provider_type == "aws-bedrock":
+            changes.setdefault("region", "us-east-1")
         return provider_save(
             provider_type=provider_type, actor=actor, changes=changes, api_key=api_key
         )

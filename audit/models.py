@@ -12,6 +12,7 @@ class AuditAction(models.TextChoices):
     CLEAR_KEY = "clear_key", "Key cleared"
     SET_DEFAULT = "set_default", "Default set"
     ROTATE = "rotate", "Keys re-encrypted"
+    REVOKE = "revoke", "Revoked"
 
 
 class AuditEntry(models.Model):

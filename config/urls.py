@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/models/", include("models_catalog.urls")),
     path("admin/audit/", include("audit.urls")),
     path("settings/api-keys/", include("userkeys.urls")),
+    path("", include("tokens.urls")),
     path("", include("routing.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -156,3 +156,44 @@ class ModelConfig(models.Model):
             return "?" if value is None else f"${value.normalize():f}"
 
         return f"{fmt(self.input_price)} in · {fmt(self.output_price)} out per 1M"
+
+
+class Purpose(models.TextChoices):
+    """Why a model is called. Each purpose has its own rule for which model to use (routing)."""
+
+    CHAT = "chat", "Chat"
+    TITLE = "title", "Title generation"
+    QUICK = "quick", "Quick generation"
+    ADVISOR = "advisor", "Advisor"
+    SUBAGENT = "subagent", "Subagent"
+    COMPUTER_USE = "computer_use", "Computer use"
+
+
+# The purposes an admin may point at a specific model (quick generation follows title).
+OVERRIDABLE_PURPOSES = (Purpose.TITLE, Purpose.ADVISOR, Purpose.SUBAGENT)
+
+
+class PurposeModelQuerySet(models.QuerySet["PurposeModel"]):
+    def as_map(self) -> dict[str, ModelConfig]:
+        return {o.purpose: o.model for o in self.select_related("model__provider")}
+
+
+class PurposeModel(models.Model):
+    """A deployment setting: the model to use for one purpose instead of the automatic choice."""
+
+    purpose = models.CharField(
+        max_length=16, choices=[(p.value, p.label) for p in OVERRIDABLE_PURPOSES]
+    )
+    model = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="purposes")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PurposeModelQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "purpose model"
+        constraints = [
+            models.UniqueConstraint(fields=["purpose"], name="models_catalog_one_model_per_purpose")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()}: {self.model}"

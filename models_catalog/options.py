@@ -111,6 +111,15 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
     )
 }
 PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+# The general options that become request parameters (the others are the platform's own).
+REQUEST_OPTION_NAMES = (
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "presence_penalty",
+    "frequency_penalty",
+)
 
 
 @deconstructible

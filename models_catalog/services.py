@@ -13,7 +13,7 @@ from audit.services import audit_record
 from lib.locks import serialize_in_transaction
 from providers.models import Provider
 
-from .models import ModelConfig
+from .models import OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
 
 DEFAULT_LOCK = "models_catalog.default_model"
 
@@ -153,3 +153,36 @@ def release_default_of_provider(provider: Provider, actor: Any) -> None:
     default = ModelConfig.objects.filter(provider=provider, is_default=True).first()
     if default is not None:
         _move_default_from(default, actor=actor, leaving_provider=provider)
+
+
+@transaction.atomic
+def purpose_model_set(*, purpose: Purpose | str, model: ModelConfig | None, actor: Any) -> bool:
+    """Point ``purpose`` at ``model`` (None: back to the automatic choice). False: no change."""
+    purpose = Purpose(purpose)
+    if purpose not in OVERRIDABLE_PURPOSES:
+        raise ValidationError(f"{purpose.label} has no model setting of its own.")
+    if model is not None and not model.enabled:
+        raise ValidationError(
+            f"{model} is disabled; enable it before using it for {purpose.label}."
+        )
+    serialize_in_transaction(f"models_catalog.purpose.{purpose.value}")
+    current = PurposeModel.objects.filter(purpose=purpose).first()
+    if current is None and model is None:
+        return False
+    if current is not None and model is not None and current.model_id == model.pk:
+        return False
+    if model is None:
+        current.delete()  # type: ignore[union-attr]
+        label = "automatic"
+    else:
+        PurposeModel.objects.update_or_create(purpose=purpose, defaults={"model": model})
+        label = str(model)
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=None,
+        object_type="models_catalog.purposemodel",
+        object_repr=f"Model for {purpose.label.lower()}: {label}",
+        changed_fields=["model"],
+    )
+    return True

@@ -7,6 +7,7 @@ app_name = "models"
 urlpatterns = [
     path("", views.model_list, name="list"),
     path("add/", views.model_add, name="add"),
+    path("purposes/", views.model_purposes, name="purposes"),
     path("<int:pk>/", views.model_edit, name="edit"),
     path("<int:pk>/default/", views.model_star, name="star"),
     path("<int:pk>/enabled/", views.model_toggle, name="toggle"),

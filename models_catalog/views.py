@@ -15,7 +15,7 @@ from lib.http import HtmxHttpRequest
 from providers.models import Provider
 
 from .forms import bound_model_form
-from .models import ModelConfig
+from .models import OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
 from .services import (
     DefaultMoved,
     model_clear_default,
@@ -23,10 +23,29 @@ from .services import (
     model_save,
     model_set_default,
     model_set_enabled,
+    purpose_model_set,
 )
 
 LIST_TEMPLATE = "models_catalog/models_tab.html"
 FORM_TEMPLATE = "models_catalog/model_form.html"
+
+
+PURPOSE_HELP = {
+    Purpose.TITLE: "Names new chats (and quick one-off generations). Automatic: a small model "
+    "such as Claude Haiku, GPT-5 mini or Gemini Flash, else the chat's model.",
+    Purpose.ADVISOR: "Reviews the agent's plan. Automatic: the chat's model.",
+    Purpose.SUBAGENT: "Runs subagent chats. Automatic: the chat's model.",
+}
+
+
+@dataclass
+class PurposeSetting:
+    purpose: Purpose
+    model: ModelConfig | None
+
+    @property
+    def help(self) -> str:
+        return PURPOSE_HELP[self.purpose]
 
 
 @dataclass
@@ -60,8 +79,15 @@ def _list_context() -> dict:
         ProviderGroup(provider, list(items))
         for provider, items in groupby(models, key=lambda m: m.provider)
     ]
+    overrides = {o.purpose: o.model_id for o in PurposeModel.objects.all()}
+    by_pk = {m.pk: m for m in models}
     return {
         "tab": "models",
+        "purposes": [
+            PurposeSetting(p, by_pk.get(overrides[p]) if p in overrides else None)
+            for p in OVERRIDABLE_PURPOSES
+        ],
+        "enabled_models": [m for m in models if m.enabled and m.provider.enabled],
         "providers": providers,
         "groups": groups,
         "model_count": len(models),
@@ -167,3 +193,36 @@ def _after_list_action(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx:
         return _render_list(request)
     return redirect(reverse("models:list"))
+
+
+@staff_required
+@require_POST
+def model_purposes(request: HtmxHttpRequest) -> HttpResponse:
+    """Save the per-purpose model settings; blank means automatic."""
+    for purpose in OVERRIDABLE_PURPOSES:
+        raw = request.POST.get(purpose.value)
+        if raw is None:
+            continue
+        model = None
+        if raw:
+            pk = _int_or_none(raw)
+            model = ModelConfig.objects.with_provider().filter(pk=pk).first() if pk else None
+            if model is None:
+                messages.error(request, f"The model chosen for {purpose.label.lower()} is gone.")
+                continue
+        try:
+            if purpose_model_set(purpose=purpose, model=model, actor=request.user):
+                messages.success(
+                    request,
+                    f"{purpose.label}: {model if model else 'automatic choice'}.",
+                )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    return _after_list_action(request)
+
+
+def _int_or_none(value: str) -> int | None:
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    return int(value)

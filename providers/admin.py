@@ -10,6 +10,8 @@ from .services import provider_delete, provider_save
 
 
 class ProviderAdminForm(ProviderForm):
+    only_fields_of_its_type = False
+
     class Meta(ProviderForm.Meta):
         fields = ("type", *ProviderForm.Meta.fields)
 
@@ -32,7 +34,19 @@ class ProviderAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("type", "key_state_label", "api_key", "clear_api_key", "base_url")}),
+        (
+            None,
+            {
+                "fields": (
+                    "type",
+                    "key_state_label",
+                    "api_key",
+                    "clear_api_key",
+                    "base_url",
+                    "region",
+                )
+            },
+        ),
         ("Key policy", {"fields": POLICY_FIELDS}),
         ("Availability", {"fields": ("enabled",)}),
     )

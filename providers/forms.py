@@ -24,10 +24,12 @@ class ProviderForm(forms.ModelForm):
         ),
     )
     clear_api_key = forms.BooleanField(label="Clear the stored key", required=False)
+    # The Providers tab edits one known type; the Django admin's add form picks the type.
+    only_fields_of_its_type = True
 
     class Meta:
         model = Provider
-        fields: tuple[str, ...] = ("base_url", "enabled", *POLICY_FIELDS)
+        fields: tuple[str, ...] = ("base_url", "region", "enabled", *POLICY_FIELDS)
         widgets = {"base_url": forms.URLInput(attrs={"spellcheck": "false"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -44,6 +46,10 @@ class ProviderForm(forms.ModelForm):
                 if spec.default_base_url
                 else f"Required: {spec.label} has no default endpoint."
             )
+        if self.only_fields_of_its_type and not (
+            self.instance.type and self.instance.spec.uses_region
+        ):
+            del self.fields["region"]
         self.fields["api_key"].widget.attrs["placeholder"] = (
             "Leave blank to keep the stored key" if self.key_is_stored else "Paste the API key"
         )
@@ -80,7 +86,11 @@ class ProviderForm(forms.ModelForm):
         return KEY_UNCHANGED
 
     def changes(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in ProviderForm.Meta.fields}
+        return {
+            name: self.cleaned_data[name]
+            for name in ProviderForm.Meta.fields
+            if name in self.fields
+        }
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Attach errors the service found (e.g. a concurrent change) to the right fields."""

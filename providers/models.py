@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from .crypto import EncryptedSecretField, Secret
 from .registry import ProviderType, ProviderTypeSpec, spec_for
-from .validators import validate_base_url
+from .validators import validate_base_url, validate_region
 
 KEY_POLICY_RULE = (
     "At least one credential source must be on, and the fallback needs both the central key "
@@ -41,6 +41,14 @@ class Provider(models.Model):
     type = models.CharField(max_length=32, choices=ProviderType.choices)
     api_key = EncryptedSecretField("API key")
     base_url = models.CharField("Base URL", max_length=2048, blank=True, default="")
+    region = models.CharField(
+        "Region",
+        max_length=32,
+        blank=True,
+        default="",
+        validators=[validate_region],
+        help_text="The AWS region of the endpoint, e.g. us-east-1 (ignored with a base URL).",
+    )
     enabled = models.BooleanField(
         default=True,
         help_text=(
@@ -99,7 +107,7 @@ class Provider(models.Model):
 
     @property
     def effective_base_url(self) -> str | None:
-        return self.base_url or self.spec.default_base_url
+        return self.base_url or self.spec.default_base_url_for(self.region)
 
     @property
     def key_state(self) -> KeyState:
@@ -153,6 +161,10 @@ class Provider(models.Model):
                 errors["base_url"] = error.messages
         elif self.spec.base_url_required:
             errors["base_url"] = [f"{self.label} has no default endpoint; enter its base URL."]
+        elif self.spec.uses_region and not self.region:
+            errors["region"] = [
+                f"Choose the {self.label} region (e.g. us-east-1), or enter a base URL."
+            ]
         if errors:
             raise ValidationError(errors)
 

@@ -4,10 +4,13 @@ URL, auth header and model option schema. Other apps ask this module; none switc
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import models
 
+from . import request_options as ro
 from .options import OptionKind, OptionSpec
 
 
@@ -112,23 +115,46 @@ ROUTER_REASONING_OPTIONS = (
 )
 
 
+RequestOptionsMapper = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class ProviderTypeSpec:
     type: ProviderType
     description: str
+    # May hold "{region}" (AWS Bedrock): filled from the provider's region.
     default_base_url: str | None
     auth: AuthHeader
     wire_format: WireFormat
     options: tuple[OptionSpec, ...] = field(default=())
     base_url_example: str = ""
+    # General and provider options -> request body parameters under this API's names.
+    request_options: RequestOptionsMapper = ro.openai_options
+    # Appended to the base URL to reach the versioned API (Anthropic's base has no /v1).
+    api_version_path: str = ""
+    # Lower is preferred for computer use; None: this type's models cannot use a computer.
+    computer_use_rank: int | None = None
 
     @property
     def label(self) -> str:
         return str(self.type.label)
 
     @property
+    def uses_region(self) -> bool:
+        return bool(self.default_base_url and "{region}" in self.default_base_url)
+
+    @property
     def base_url_required(self) -> bool:
         return self.default_base_url is None
+
+    def default_base_url_for(self, region: str = "") -> str | None:
+        if self.uses_region:
+            return self.default_base_url.format(region=region) if region else None  # type: ignore[union-attr]
+        return self.default_base_url
+
+    def api_root(self, base_url: str) -> str:
+        """Where this API's paths (``/chat/completions``, ``/messages``...) are appended."""
+        return base_url.rstrip("/") + self.api_version_path
 
 
 REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
@@ -141,6 +167,9 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             AuthHeader("x-api-key", extra=(("anthropic-version", "2023-06-01"),)),
             WireFormat.ANTHROPIC,
             ANTHROPIC_OPTIONS,
+            request_options=ro.anthropic_options,
+            api_version_path="/v1",
+            computer_use_rank=0,
         ),
         ProviderTypeSpec(
             ProviderType.OPENAI,
@@ -149,6 +178,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             BEARER,
             WireFormat.OPENAI,
             OPENAI_OPTIONS,
+            computer_use_rank=2,
         ),
         ProviderTypeSpec(
             ProviderType.GOOGLE,
@@ -157,6 +187,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             AuthHeader("x-goog-api-key"),
             WireFormat.GOOGLE,
             GOOGLE_OPTIONS,
+            request_options=ro.google_options,
         ),
         ProviderTypeSpec(
             ProviderType.AZURE_OPENAI,
@@ -170,10 +201,12 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
         ProviderTypeSpec(
             ProviderType.AWS_BEDROCK,
             "Models available through AWS Bedrock",
-            "https://bedrock-runtime.us-east-1.amazonaws.com",
+            "https://bedrock-runtime.{region}.amazonaws.com",
             BEARER,
             WireFormat.ANTHROPIC,
             ANTHROPIC_OPTIONS,
+            request_options=ro.anthropic_options,
+            computer_use_rank=1,
         ),
         ProviderTypeSpec(
             ProviderType.OPENAI_COMPATIBLE,
@@ -182,6 +215,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             BEARER,
             WireFormat.OPENAI,
             base_url_example="https://llm.internal.example/v1",
+            request_options=ro.openai_compatible_options,
         ),
         ProviderTypeSpec(
             ProviderType.OPENROUTER,
@@ -190,6 +224,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             BEARER,
             WireFormat.OPENAI,
             ROUTER_REASONING_OPTIONS,
+            request_options=ro.openrouter_options,
         ),
         ProviderTypeSpec(
             ProviderType.VERCEL_AI_GATEWAY,
@@ -198,6 +233,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             BEARER,
             WireFormat.OPENAI,
             ROUTER_REASONING_OPTIONS,
+            request_options=ro.vercel_options,
         ),
     )
 }

@@ -16,6 +16,7 @@ from .registry import ProviderType
 
 EDITABLE_FIELDS = (
     "base_url",
+    "region",
     "enabled",
     "central_key_enabled",
     "user_keys_allowed",

@@ -6,6 +6,7 @@ Messages never contain the key: they may end up in logs, responses or command ou
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -75,3 +76,13 @@ def _is_metadata_host(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return any(address in network for network in METADATA_ADDRESSES)
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def validate_region(value: str) -> None:
+    if value and not _REGION.fullmatch(value):
+        raise ValidationError(
+            "Enter a region name such as us-east-1 or eu-central-1.", code="region"
+        )

@@ -9,7 +9,7 @@ from models_catalog.models import ModelConfig
 from providers.models import Provider
 from userkeys.models import UserKey
 
-from .credentials import Credential, Unavailable, UnavailableReason, resolve_credential
+from .credentials import Credential, Resolution, Unavailable, UnavailableReason, resolve_credential
 
 
 @dataclass
@@ -23,6 +23,8 @@ class Availability:
     groups: list[ProviderModels]
     unavailable: list[Unavailable]
     default_model: ModelConfig | None
+    # Every enabled provider's resolution for this user, by provider id.
+    resolutions: dict[int, Resolution] = field(default_factory=dict)
 
     @property
     def models(self) -> list[ModelConfig]:
@@ -71,6 +73,7 @@ def availability_for(user: Any) -> Availability:
         groups=[g for g in groups.values() if g.models],
         unavailable=[r for r in resolutions.values() if isinstance(r, Unavailable)],
         default_model=next((m for g in groups.values() for m in g.models if m.is_default), None),
+        resolutions=resolutions,
     )
 
 

@@ -30,6 +30,14 @@ ENCRYPTION_KEYS = env.str("LLMCP_ENCRYPTION_KEYS", default="")
 # Base URL overrides may not point at link-local or cloud-metadata addresses unless allowed.
 ALLOW_LINK_LOCAL_BASE_URLS = env.bool("ALLOW_LINK_LOCAL_BASE_URLS", default=False)
 
+# Platform API tokens: the longest an API token may live (sessions end with their session).
+API_TOKEN_MAX_LIFETIME_DAYS = env.int("API_TOKEN_MAX_LIFETIME_DAYS", default=365)
+
+# Model calls go through the built-in AI Gateway when both are on (routing decides in one
+# place, routing.deployment); otherwise straight to the provider.
+AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=True)
+AI_GATEWAY_CHAT_ROUTING = env.bool("AI_GATEWAY_CHAT_ROUTING", default=True)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -46,6 +54,7 @@ INSTALLED_APPS = [
     "providers",
     "models_catalog",
     "userkeys",
+    "tokens",
     "routing",
 ]
 
@@ -56,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tokens.middleware.ApiTokenMiddleware",
+    "lib.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -63,6 +63,7 @@ def test_keyring_decrypts_with_any_of_its_keys():
         ("a:not-a-fernet-key", "not a valid Fernet key"),
         (f"a:{OLD},a:{NEW}", "repeats the key id"),
     ],
+    ids=["no-id", "not-fernet", "repeated-id"],  # stable ids: the keys are random per run
 )
 def test_keyring_configuration_errors_are_clear_and_never_echo_the_key(raw, message):
     with pytest.raises(ImproperlyConfigured, match=message) as error:

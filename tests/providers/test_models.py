@@ -79,8 +79,8 @@ def test_model_clean_enforces_the_key_policy(central, user, fallback):
 def test_the_database_check_constraint_refuses_a_bad_policy(central, user, fallback):
     insert = (
         "INSERT INTO providers_provider (type, api_key, base_url, enabled, central_key_enabled,"
-        " user_keys_allowed, central_key_fallback, created_at, updated_at)"
-        " VALUES (%s, '', '', %s, %s, %s, %s, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        " user_keys_allowed, central_key_fallback, region, created_at, updated_at)"
+        " VALUES (%s, '', '', %s, %s, %s, %s, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
     )
     params = ["openai", True, central, user, fallback]
     if expected_valid(central, user, fallback):

@@ -81,7 +81,7 @@ def test_the_list_takes_one_query_for_the_providers(
 ):
     for provider_type in ("anthropic", "openai", "google", "openrouter"):
         make_provider(provider_type)
-    with django_assert_max_num_queries(3):  # session, user, providers
+    with django_assert_max_num_queries(4):  # session, user, session token, providers
         staff_client.get(LIST)
 
 

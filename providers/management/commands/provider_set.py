@@ -27,6 +27,7 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("type", type=provider_type_arg, help="provider type, e.g. anthropic")
         parser.add_argument("--base-url", help="base URL override ('' to use the default)")
+        parser.add_argument("--region", help="AWS Bedrock: the endpoint's region, e.g. us-east-1")
         parser.add_argument("--enabled", action=BooleanOptionalAction, default=None)
         parser.add_argument(
             "--central-key",
@@ -56,6 +57,8 @@ class Command(OperatorCommand):
         }
         if options["base_url"] is not None:
             changes["base_url"] = options["base_url"].strip()
+        if options["region"] is not None:
+            changes["region"] = options["region"].strip().lower()
         api_key: Any = KEY_UNCHANGED
         if options["key_stdin"] or options["key_file"]:
             api_key = read_secret(options["key_file"])
