@@ -31,7 +31,7 @@ run: install .env
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --log-level warning
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -111,17 +111,18 @@ def save_user_key(db: None) -> Callable[..., Any]:
     return save
 
 
-class _PipedStdin(io.StringIO):
+class _PipedStdin(io.TextIOWrapper):
     def isatty(self) -> bool:
         return False
 
 
 @pytest.fixture
-def piped_stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Feed a command's standard input as a pipe would (no terminal)."""
+def piped_stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | bytes], None]:
+    """Feed a command's standard input as a pipe would (no terminal): text or raw bytes."""
 
-    def feed(text: str) -> None:
-        monkeypatch.setattr(sys, "stdin", _PipedStdin(text))
+    def feed(data: str | bytes) -> None:
+        raw = data.encode() if isinstance(data, str) else data
+        monkeypatch.setattr(sys, "stdin", _PipedStdin(io.BytesIO(raw), encoding="utf-8"))
 
     return feed
 

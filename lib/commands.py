@@ -13,9 +13,17 @@ from typing import Any, NoReturn
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from providers.validators import validate_api_key
+
 
 class _OneLineParser(CommandParser):
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            # Never echo them: one may be a key typed where it does not belong.
+            message = (
+                "unrecognized arguments (not shown, in case one is a key; keys are read "
+                "from standard input or --key-file)"
+            )
         if getattr(self, "called_from_command_line", False):
             self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
         raise CommandError(f"Error: {message}")
@@ -29,6 +37,13 @@ class OperatorCommand(BaseCommand):
         # setup and changes only how an argument error is printed (one line, not the usage).
         parser.__class__ = _OneLineParser
         return parser
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        # The database cannot store or compare a NUL byte; say so rather than crash on it.
+        values = [*args, *options.values()]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise CommandError("arguments cannot contain a NUL byte")
+        return super().execute(*args, **options)
 
     def write_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str))
@@ -63,21 +78,40 @@ def add_secret_arguments(parser: CommandParser, *, what: str = "key") -> None:
 
 
 def read_secret(key_file: Path | None, *, stdin: Any = None) -> str:
-    """Read a key from a file or stdin, dropping one trailing line break only."""
+    """Read a key from a file or stdin, dropping one trailing line break only.
+
+    Bytes are decoded strictly: a key that is not text (or not ASCII) is refused in one line
+    that never shows it.
+    """
     stdin = stdin or sys.stdin
     if key_file is not None:
         try:
-            raw = key_file.read_text()
+            data: bytes | str = key_file.read_bytes()
         except OSError as error:
             raise CommandError(f"cannot read {key_file}: {error.strerror}") from None
     elif stdin.isatty():
-        raw = getpass.getpass("API key (input hidden): ")
+        data = getpass.getpass("API key (input hidden): ")
     else:
-        raw = stdin.read()
+        buffer = getattr(stdin, "buffer", None)
+        data = buffer.read() if buffer is not None else stdin.read()
+    if isinstance(data, bytes):
+        try:
+            raw = data.decode("ascii")
+        except UnicodeDecodeError:
+            raise CommandError(
+                "the key is not printable ASCII (letters, digits and punctuation without "
+                "spaces); copy it again from the provider's console"
+            ) from None
+    else:
+        raw = data
     if raw.endswith("\r\n"):
         raw = raw[:-2]
     elif raw.endswith("\n"):
         raw = raw[:-1]
     if not raw:
         raise CommandError("no key given: pipe it on standard input or use --key-file")
+    try:
+        validate_api_key(raw)
+    except ValidationError as error:
+        raise CommandError(f"key refused: {' '.join(error.messages)}") from None
     return raw

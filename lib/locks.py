@@ -4,6 +4,11 @@ import zlib
 
 from django.db import connection
 
+# Every write that can change which model is the default (or whether it is usable) takes this
+# lock first, before any row lock: providers, models, the star, purpose settings. One order
+# everywhere means no deadlock, and each write sees the others' results.
+CATALOG = "llmcp.catalog"
+
 
 def serialize_in_transaction(name: str) -> None:
     """Hold a lock named ``name`` until the current transaction ends.

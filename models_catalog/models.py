@@ -10,7 +10,13 @@ from django.db.models import Q
 from providers.models import Provider
 from providers.options import clean_options
 
-from .options import GENERAL_OPTIONS, PRICE_FIELDS, SpecValidator, validate_identifier
+from .options import (
+    GENERAL_OPTIONS,
+    PRICE_FIELDS,
+    SpecValidator,
+    validate_display_name,
+    validate_identifier,
+)
 
 
 def _help(name: str) -> str:
@@ -60,7 +66,9 @@ class ModelConfig(models.Model):
         help_text="The exact model string the provider expects, e.g. claude-opus-4-6.",
     )
     display_name = models.CharField(
-        max_length=255, help_text="The label developers see in the model selector."
+        max_length=255,
+        validators=[validate_display_name],
+        help_text="The label developers see in the model selector.",
     )
     context_limit = models.PositiveIntegerField(
         _label("context_limit"),

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 
+from lib.text import validate_plain_text
 from providers.options import OptionKind, OptionSpec
 
 K = OptionKind
@@ -141,7 +142,15 @@ class SpecValidator:
 
 
 def validate_identifier(value: str) -> None:
-    if value != value.strip():
-        raise ValidationError("The identifier starts or ends with whitespace.")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValidationError("The identifier contains control characters.")
+    validate_plain_text(value, what="The identifier")
+    if any(ch.isspace() for ch in value):
+        raise ValidationError(
+            "A model identifier has no spaces: use the exact string the provider expects, "
+            "e.g. claude-opus-4-6."
+        )
+
+
+def validate_display_name(value: str) -> None:
+    validate_plain_text(value, what="The display name")
+    if not value.strip():
+        raise ValidationError("Enter a display name developers will recognise.")

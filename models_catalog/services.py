@@ -10,12 +10,10 @@ from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from lib.locks import serialize_in_transaction
+from lib.locks import CATALOG, serialize_in_transaction
 from providers.models import Provider
 
 from .models import OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
-
-DEFAULT_LOCK = "models_catalog.default_model"
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,7 @@ def model_save(
     actor: Any,
 ) -> tuple[ModelConfig, DefaultMoved | None]:
     """Create (model None) or update a model. Disabling the default moves the star on."""
+    serialize_in_transaction(CATALOG)
     creating = model is None
     if model is None:
         model = ModelConfig(provider=provider)
@@ -92,9 +91,13 @@ def model_set_enabled(*, model: ModelConfig, enabled: bool, actor: Any) -> Defau
 
 @transaction.atomic
 def model_set_default(*, model: ModelConfig, actor: Any) -> ModelConfig:
-    """Star ``model``. Safe when two admins star different models at once: last one wins."""
-    serialize_in_transaction(DEFAULT_LOCK)
-    model = ModelConfig.objects.select_for_update().get(pk=model.pk)
+    """Star ``model``. Safe when admins star and disable models at once: every such write
+    takes the catalog lock first, and the model is checked again once it is held."""
+    serialize_in_transaction(CATALOG)
+    model = ModelConfig.objects.select_related("provider").get(pk=model.pk)
+    if not (model.enabled and model.provider.enabled):
+        what = "its provider is disabled" if model.enabled else "it is disabled"
+        raise ValidationError(f"{model} cannot be the default: {what}. Enable it first.")
     if model.is_default:
         return model
     ModelConfig.objects.filter(is_default=True).update(is_default=False)
@@ -108,7 +111,7 @@ def model_set_default(*, model: ModelConfig, actor: Any) -> ModelConfig:
 
 @transaction.atomic
 def model_clear_default(*, actor: Any) -> None:
-    serialize_in_transaction(DEFAULT_LOCK)
+    serialize_in_transaction(CATALOG)
     for model in ModelConfig.objects.filter(is_default=True):
         ModelConfig.objects.filter(pk=model.pk).update(is_default=False)
         audit_record(
@@ -118,6 +121,7 @@ def model_clear_default(*, actor: Any) -> None:
 
 @transaction.atomic
 def model_delete(*, model: ModelConfig, actor: Any) -> DefaultMoved | None:
+    serialize_in_transaction(CATALOG)
     model = ModelConfig.objects.select_for_update().get(pk=model.pk)
     moved = _move_default_from(model, actor=actor) if model.is_default else None
     audit_record(actor=actor, action=AuditAction.DELETE, obj=model)
@@ -128,8 +132,9 @@ def model_delete(*, model: ModelConfig, actor: Any) -> DefaultMoved | None:
 def _move_default_from(
     model: ModelConfig, *, actor: Any, leaving_provider: Provider | None = None
 ) -> DefaultMoved:
-    """Give the star to the first usable model left (in list order), or to none."""
-    serialize_in_transaction(DEFAULT_LOCK)
+    """Give the star to the first usable model left (in list order), or to none.
+
+    Called with the catalog lock held."""
     remaining = ModelConfig.objects.usable().exclude(pk=model.pk).in_display_order()
     if leaving_provider is not None:
         remaining = remaining.exclude(provider=leaving_provider)
@@ -148,11 +153,13 @@ def _move_default_from(
     return DefaultMoved(previous=model, current=successor)
 
 
-def release_default_of_provider(provider: Provider, actor: Any) -> None:
-    """Before a provider is deleted: move the star off its models, if one of them has it."""
+def release_default_of_provider(provider: Provider, actor: Any) -> DefaultMoved | None:
+    """Before a provider is deleted, or once it is disabled: move the star off its models, if
+    one of them has it, so the default is always usable (or there is none)."""
     default = ModelConfig.objects.filter(provider=provider, is_default=True).first()
-    if default is not None:
-        _move_default_from(default, actor=actor, leaving_provider=provider)
+    if default is None:
+        return None
+    return _move_default_from(default, actor=actor, leaving_provider=provider)
 
 
 @transaction.atomic
@@ -165,7 +172,7 @@ def purpose_model_set(*, purpose: Purpose | str, model: ModelConfig | None, acto
         raise ValidationError(
             f"{model} is disabled; enable it before using it for {purpose.label}."
         )
-    serialize_in_transaction(f"models_catalog.purpose.{purpose.value}")
+    serialize_in_transaction(CATALOG)
     current = PurposeModel.objects.filter(purpose=purpose).first()
     if current is None and model is None:
         return False

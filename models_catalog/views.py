@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import staff_required
 from lib.http import HtmxHttpRequest
+from lib.parse import parse_id
 from providers.models import Provider
 
 from .forms import bound_model_form
@@ -62,9 +63,8 @@ def _get_model(pk: int) -> ModelConfig:
 
 
 def _provider_from(value: str | None) -> Provider | None:
-    if not value or not str(value).isdigit():
-        return None
-    return Provider.objects.filter(pk=int(value)).first()
+    pk = parse_id(value)
+    return Provider.objects.filter(pk=pk).first() if pk is not None else None
 
 
 def _say_moved(request: HtmxHttpRequest, moved: DefaultMoved | None) -> None:
@@ -156,10 +156,12 @@ def model_star(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if model.is_default:
         model_clear_default(actor=request.user)
         messages.info(request, f"{model} is no longer the default; there is no default model.")
-    elif not (model.enabled and model.provider.enabled):
-        messages.error(request, f"{model} is disabled; enable it before making it the default.")
-    else:
+        return _after_list_action(request)
+    try:
         model_set_default(model=model, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
         messages.success(request, f"{model} is now the default model.")
     return _after_list_action(request)
 
@@ -205,7 +207,7 @@ def model_purposes(request: HtmxHttpRequest) -> HttpResponse:
             continue
         model = None
         if raw:
-            pk = _int_or_none(raw)
+            pk = parse_id(raw)
             model = ModelConfig.objects.with_provider().filter(pk=pk).first() if pk else None
             if model is None:
                 messages.error(request, f"The model chosen for {purpose.label.lower()} is gone.")
@@ -219,10 +221,3 @@ def model_purposes(request: HtmxHttpRequest) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
     return _after_list_action(request)
-
-
-def _int_or_none(value: str) -> int | None:
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        return None
-    return int(value)

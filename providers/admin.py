@@ -74,6 +74,8 @@ class ProviderAdmin(admin.ModelAdmin):
             api_key=form.key_change(),
         )
         obj.pk = saved.pk
+        for note in saved.side_effects:
+            self.message_user(request, note, level="warning")
 
     def delete_model(self, request: HttpRequest, obj: Provider) -> None:
         provider_delete(provider=obj, actor=request.user)

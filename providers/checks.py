@@ -40,15 +40,19 @@ def check_providers(
 ) -> list[checks.CheckMessage]:
     if not databases:
         return []
+    from django.db import connection
+
     from .models import KeyState, Provider
 
     try:
+        if Provider._meta.db_table not in connection.introspection.table_names():
+            return []  # not migrated yet (migrate itself runs these checks first)
         providers = list(Provider.objects.all())
     except DatabaseError:
         return [
             checks.Warning(
                 "Cannot read providers from the database.",
-                hint="Run `manage.py migrate`.",
+                hint="Check DATABASE_URL, then run `manage.py migrate`.",
                 id="providers.W001",
             )
         ]

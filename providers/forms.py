@@ -94,6 +94,9 @@ class ProviderForm(forms.ModelForm):
 
     def add_service_errors(self, error: ValidationError) -> None:
         """Attach errors the service found (e.g. a concurrent change) to the right fields."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error.messages)
+            return
         for field, messages in error.message_dict.items():
             target = field if field in self.fields else None
             for message in messages:

@@ -78,6 +78,8 @@ class Provider(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ProviderQuerySet.as_manager()
+    # Set by provider_save: what else a save changed, in words (e.g. "the default is now X").
+    side_effects: list[str] = []
 
     class Meta:
         ordering = ["type"]
@@ -95,7 +97,7 @@ class Provider(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.spec.label
+        return self.spec.label if self.type in ProviderType.values else self.type
 
     @property
     def spec(self) -> ProviderTypeSpec:
@@ -141,6 +143,9 @@ class Provider(models.Model):
         return ProviderStatus.CONFIGURED
 
     def clean(self) -> None:
+        if self.type not in ProviderType.values:
+            # Everything below depends on the type; the field's own error says what to do.
+            raise ValidationError({"type": "Choose one of the provider types."})
         errors: dict[str, list[str]] = {}
         if not key_policy_is_valid(
             central=self.central_key_enabled,

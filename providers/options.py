@@ -55,11 +55,17 @@ class OptionSpec:
                 )
             return value
         number = self._clean_number(raw)
-        if self.min is not None and number < self.min:
+        if self.min is not None and number < Decimal(str(self.min)):
             raise ValidationError(f"{self.label} must be at least {_fmt(self.min)}.", code="min")
-        if self.max is not None and number > self.max:
+        if self.max is not None and number > Decimal(str(self.max)):
             raise ValidationError(f"{self.label} must be at most {_fmt(self.max)}.", code="max")
-        return number
+        if self.kind is OptionKind.INTEGER:
+            if number != number.to_integral_value():
+                raise ValidationError(f"{self.label} must be a whole number.", code="invalid")
+            return int(number)
+        if self.kind is OptionKind.DECIMAL:
+            return number
+        return float(number)
 
     def _clean_boolean(self, raw: Any) -> bool:
         if isinstance(raw, bool):
@@ -71,22 +77,21 @@ class OptionSpec:
             return False
         raise ValidationError(f"{self.label} must be true or false.", code="invalid")
 
-    def _clean_number(self, raw: Any) -> int | float | Decimal:
+    def _clean_number(self, raw: Any) -> Decimal:
+        """A finite Decimal; bounds are checked on it before any conversion, so that a
+        10,000-digit input never becomes a 10,000-digit int."""
         if isinstance(raw, bool):
             raise ValidationError(f"{self.label} must be a number.", code="invalid")
+        text = str(raw).strip()
+        if len(text) > 100:
+            raise ValidationError(f"{self.label} must be a number.", code="invalid")
         try:
-            number = Decimal(str(raw).strip())
+            number = Decimal(text)
         except InvalidOperation:
             number = Decimal("NaN")
         if not number.is_finite():
             raise ValidationError(f"{self.label} must be a number.", code="invalid")
-        if self.kind is OptionKind.INTEGER:
-            if number != number.to_integral_value():
-                raise ValidationError(f"{self.label} must be a whole number.", code="invalid")
-            return int(number)
-        if self.kind is OptionKind.DECIMAL:
-            return number
-        return float(number)
+        return number
 
 
 def _fmt(bound: float) -> str:

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from lib.locks import CATALOG, serialize_in_transaction
 
 from .models import Provider
 from .registry import ProviderType
@@ -26,8 +27,11 @@ EDITABLE_FIELDS = (
 KEY_UNCHANGED = object()
 
 # Apps above this one (models, user keys) register what must happen, in the same transaction,
-# before a provider and everything of it is deleted: e.g. the default model star moving on.
-before_provider_delete: list[Callable[[Provider, Any], None]] = []
+# before a provider and everything of it is deleted, and after one is disabled: e.g. the
+# default model star moving on.
+before_provider_delete: list[Callable[[Provider, Any], Any]] = []
+# Each returns a sentence for the admin when it changed something (e.g. where the star went).
+after_provider_disabled: list[Callable[[Provider, Any], Any]] = []
 
 
 @transaction.atomic
@@ -45,10 +49,12 @@ def provider_save(
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    serialize_in_transaction(CATALOG)
     provider = Provider.objects.select_for_update().filter(type=provider_type).first() or Provider(
         type=provider_type
     )
     creating = provider._state.adding
+    was_enabled = provider.enabled and not creating
     changed = [name for name, value in changes.items() if getattr(provider, name) != value]
     for name, value in changes.items():
         setattr(provider, name, value)
@@ -72,6 +78,9 @@ def provider_save(
         obj=provider,
         changed_fields=changed,
     )
+    if was_enabled and not provider.enabled:
+        results = (hook(provider, actor) for hook in after_provider_disabled)
+        provider.side_effects = [str(r.message()) for r in results if r is not None]
     return provider
 
 
@@ -85,6 +94,7 @@ def provider_clear_key(*, provider: Provider, actor: Any) -> Provider:
 
 @transaction.atomic
 def provider_delete(*, provider: Provider, actor: Any) -> None:
+    serialize_in_transaction(CATALOG)
     for hook in before_provider_delete:
         hook(provider, actor)
     audit_record(actor=actor, action=AuditAction.DELETE, obj=provider)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
@@ -32,6 +32,7 @@ class ProviderRow:
     form: ProviderForm | None = None
     confirm_delete: list[str] | None = None
     just_saved: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @property
     def type(self) -> str:
@@ -102,8 +103,12 @@ def provider_edit(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
         else:
             if not request.htmx:
                 messages.success(request, f"{saved.label} saved.")
+                for note in saved.side_effects:
+                    messages.warning(request, note)
                 return redirect("providers:list")
-            return _render(request, ProviderRow(row.spec, saved, just_saved=True))
+            return _render(
+                request, ProviderRow(row.spec, saved, just_saved=True, notes=saved.side_effects)
+            )
     row.form = form
     return _render(request, row, rows, status=200 if request.htmx else 422)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from lib.locks import serialize_in_transaction
 from providers.crypto import Secret
 from providers.models import Provider
 from providers.validators import validate_api_key
@@ -28,13 +29,22 @@ def user_key_save(*, user: Any, provider: Provider, raw_key: str, actor: Any) ->
         validate_api_key(raw_key)
     except ValidationError as error:
         raise ValidationError({"api_key": error.messages}) from None
+    # Two tabs (or a script) saving a first key at once: the second waits, then updates.
+    serialize_in_transaction(f"userkeys.{user.pk}.{provider.pk}")
     key = UserKey.objects.select_for_update().filter(user=user, provider=provider).first()
     creating = key is None
     if key is None:
         key = UserKey(user=user, provider=provider)
     key.api_key = Secret(raw_key)
     key.full_clean(exclude=["user", "provider"], validate_unique=False)
-    key.save()
+    try:
+        with transaction.atomic():
+            key.save()
+    except IntegrityError:  # SQLite has no advisory locks: the other save won; update it
+        key = UserKey.objects.select_for_update().get(user=user, provider=provider)
+        key.api_key = Secret(raw_key)
+        key.save()
+        creating = False
     audit_record(
         actor=actor,
         action=AuditAction.SET_KEY,

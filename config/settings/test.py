@@ -7,7 +7,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("LLMCP_ENCRYPTION_KEYS", "test1:8nMEf3UOQNoXFGzb0fv8qUZ63ywmx9tZIa8jdnoNnhw=")
 
 from .base import *  # noqa: F403
-from .base import DATABASES
+from .base import BASE_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -18,5 +18,9 @@ WHITENOISE_AUTOREFRESH = True
 ALLOWED_HOSTS = ["*"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False
 # Tests open connections from several threads (live server, concurrency tests): no pool.
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that servers and commands started by a test share its data.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}

@@ -46,13 +46,29 @@ def browser() -> Iterator[Any]:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
+def watch_console(page: Any, problems: list[str]) -> None:
+    """Collect what the browser refused (CSP) or failed on (JavaScript errors)."""
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if message.type == "error" and "favicon" not in message.text
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+
 @pytest.fixture
 def page(browser: Any, live_server: Any) -> Iterator[Any]:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    problems: list[str] = []
+    watch_console(page, problems)
     yield page
     context.close()
+    assert not [p for p in problems if "Content Security Policy" in p or "Error" in p], problems
 
 
 @pytest.fixture

@@ -66,7 +66,10 @@ def test_a_model_without_prices_says_so(make_model):
         ("top_p", -0.1, "Top P must be at least 0"),
         ("presence_penalty", -3, "Presence penalty must be at least -2"),
         ("input_price", Decimal("-1"), "Input price must be at least 0"),
-        ("identifier", " padded", "starts or ends with whitespace"),
+        ("identifier", " padded", "has no spaces"),
+        ("identifier", "claude opus", "has no spaces"),
+        ("display_name", "   ", "Enter a display name"),
+        ("display_name", "name\u202egnp", "invisible text-direction"),
         ("display_name", "", "cannot be blank"),
     ],
 )

@@ -224,7 +224,7 @@ def test_the_star_sets_and_moves_the_default_in_one_click(staff_client, make_mod
 def test_a_disabled_model_cannot_be_starred(staff_client, make_model):
     a = make_model("a-model", enabled=False)
     response = staff_client.post(reverse("models:star", args=[a.pk]), follow=True)
-    assert b"enable it before making it the default" in response.content
+    assert b"cannot be the default: it is disabled. Enable it first." in response.content
     assert not ModelConfig.objects.filter(is_default=True).exists()
 
 

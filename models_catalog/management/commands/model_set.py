@@ -47,11 +47,13 @@ class Command(OperatorCommand):
         provider = configured_provider(opts["provider"])
         model = ModelConfig.objects.filter(provider=provider, identifier=opts["identifier"]).first()
         fields: dict[str, Any] = {}
+        # Names are stripped as the web form strips them, so "   " is refused as blank.
+        display_name = opts["display_name"].strip() if opts["display_name"] is not None else None
         if model is None:
             fields["identifier"] = opts["identifier"]
-            fields["display_name"] = opts["display_name"] or opts["identifier"]
-        elif opts["display_name"] is not None:
-            fields["display_name"] = opts["display_name"]
+            fields["display_name"] = opts["identifier"] if display_name is None else display_name
+        elif display_name is not None:
+            fields["display_name"] = display_name
         if opts["enabled"] is not None:
             fields["enabled"] = opts["enabled"]
         errors: dict[str, list[str]] = {}

@@ -1,8 +1,9 @@
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
-from lib.commands import OperatorCommand
+from lib.commands import OperatorCommand, validation_line
 from models_catalog.services import model_clear_default, model_set_default
 from providers.management.commands._args import provider_type_arg
 
@@ -25,7 +26,8 @@ class Command(OperatorCommand):
         if not (opts["provider"] and opts["identifier"]):
             raise CommandError("give PROVIDER IDENTIFIER, or --none")
         model = find_model(opts["provider"], opts["identifier"])
-        if not (model.enabled and model.provider.enabled):
-            raise CommandError(f"{model} is disabled; enable it before making it the default")
-        model_set_default(model=model, actor=None)
+        try:
+            model_set_default(model=model, actor=None)
+        except ValidationError as error:
+            raise CommandError(validation_line(error)) from None
         self.stdout.write(f"{model} is now the default model.")

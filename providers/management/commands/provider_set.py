@@ -72,3 +72,5 @@ class Command(OperatorCommand):
             f"{provider.label}: {provider.status.label.lower()}, "
             f"key {provider.key_state.label.lower()}"
         )
+        for note in provider.side_effects:
+            self.stdout.write(note)

@@ -1,5 +1,6 @@
 from django.core.management.base import CommandError
 
+from lib.parse import parse_id
 from tokens.models import ApiToken
 from tokens.token_format import LOOKUP_LENGTH, TOKEN_PREFIX
 
@@ -9,8 +10,9 @@ def find_token(text: str) -> ApiToken:
     the prefix or trailing dots). Never by the secret: that must not be typed on a command line.
     """
     value = text.strip().rstrip("…").rstrip(".")
-    if value.isascii() and value.isdigit() and len(value) < 19:
-        token = ApiToken.objects.select_related("user").filter(pk=int(value)).first()
+    pk = parse_id(value)
+    if pk is not None:
+        token = ApiToken.objects.select_related("user").filter(pk=pk).first()
     else:
         lookup_id = value.removeprefix(TOKEN_PREFIX)
         if len(lookup_id) > LOOKUP_LENGTH:
