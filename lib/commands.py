@@ -32,6 +32,8 @@ class _OneLineParser(CommandParser):
 class OperatorCommand(BaseCommand):
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        # No abbreviations: "--key SECRET" must not be taken for "--key-file SECRET".
+        kwargs.setdefault("allow_abbrev", False)
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         # BaseCommand builds a CommandParser itself; narrowing its class keeps all of Django's
         # setup and changes only how an argument error is printed (one line, not the usage).
@@ -88,7 +90,10 @@ def read_secret(key_file: Path | None, *, stdin: Any = None) -> str:
         try:
             data: bytes | str = key_file.read_bytes()
         except OSError as error:
-            raise CommandError(f"cannot read {key_file}: {error.strerror}") from None
+            # The path is not repeated: a key pasted in its place must not be printed.
+            raise CommandError(
+                f"cannot read the file given to --key-file: {error.strerror}"
+            ) from None
     elif stdin.isatty():
         data = getpass.getpass("API key (input hidden): ")
     else:

@@ -6,13 +6,14 @@ from functools import cache
 from typing import Any
 
 from django import forms
+from django.core.validators import DecimalValidator
 
 from providers.models import Provider
 from providers.options import OptionKind, OptionSpec
 from providers.registry import spec_for
 
 from .models import ModelConfig
-from .options import PRICE_FIELDS
+from .options import GENERAL_OPTIONS, PRICE_FIELDS, SpecValidator
 
 GENERAL_FIELDS = (
     "identifier",
@@ -71,6 +72,24 @@ class ProviderChoiceField(forms.ModelChoiceField):
         return obj.label if obj.enabled else f"{obj.label} (disabled)"
 
 
+def general_option_formfield(db_field: Any, **kwargs: Any) -> forms.Field | None:
+    """A general option's form field checks its bounds with the option's spec only, so each
+    rule gives one message ("Temperature must be at most 2."), not also the database's
+    ("less than or equal to 9223372036854775807", "no more than 14 digits")."""
+    field = db_field.formfield(**kwargs)
+    spec = GENERAL_OPTIONS.get(db_field.name)
+    if field is None or spec is None:
+        return field
+    field.validators = [SpecValidator(db_field.name)]
+    if isinstance(field, forms.DecimalField):
+        field.validators.append(DecimalValidator(None, db_field.decimal_places))
+    field.widget.attrs.pop("maxlength", None)
+    for bound in ("min", "max"):
+        if getattr(spec, bound) is not None:
+            field.widget.attrs[bound] = getattr(spec, bound)
+    return field
+
+
 class ModelConfigForm(forms.ModelForm):
     provider = ProviderChoiceField(
         queryset=Provider.objects.all(),
@@ -82,9 +101,8 @@ class ModelConfigForm(forms.ModelForm):
     class Meta:
         model = ModelConfig
         fields = ("provider", *GENERAL_FIELDS)
-        widgets = {
-            name: forms.NumberInput(attrs={"step": "any", "min": 0}) for name in PRICE_FIELDS
-        }
+        formfield_callback = general_option_formfield
+        widgets = {name: forms.NumberInput(attrs={"step": "any"}) for name in PRICE_FIELDS}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

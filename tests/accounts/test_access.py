@@ -41,6 +41,9 @@ def test_everyone_lands_on_the_agents_page_and_only_admins_see_admin(client, adm
 
 
 def test_sign_out_is_a_post(staff_client):
+    refused = staff_client.get(reverse("logout"))
+    assert refused.status_code == 405
+    assert staff_client.get(reverse("providers:list")).status_code == 200  # still signed in
     response = staff_client.post(reverse("logout"))
     assert response.status_code == 302
     assert staff_client.get(reverse("providers:list")).status_code == 302

@@ -34,21 +34,45 @@ def step(spec: OptionSpec) -> Decimal:
     return Decimal(1) if spec.kind is OptionKind.INTEGER else Decimal("0.001")
 
 
-def test_every_numeric_option_has_both_bounds():
-    for param in ALL_SPECS:
-        spec = param.values[0]
-        if spec.is_numeric:
-            assert spec.min is not None and spec.max is not None, spec.name
+# Every numeric option's bounds, written out rather than read from the schema under test:
+# the sampling ranges are those the provider APIs document (OpenAI's penalties -2..2,
+# temperature 0..2, top_p 0..1), the others are this product's sanity limits.
+EXPECTED_BOUNDS = {
+    "context_limit": (1, 100_000_000),
+    "compression_threshold": (0, 100),
+    "max_output_tokens": (1, 10_000_000),
+    "temperature": (0, 2),
+    "top_p": (0, 1),
+    "top_k": (1, 100_000),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+    "input_price": (0, 1_000_000),
+    "output_price": (0, 1_000_000),
+    "cache_read_price": (0, 1_000_000),
+    "cache_write_price": (0, 1_000_000),
+    "thinking_budget_tokens": (1, 1_000_000),
+    "max_completion_tokens": (1, 10_000_000),
+    "thinking_budget": (1, 1_000_000),
+}
+
+
+def test_every_numeric_option_has_the_expected_bounds():
+    specs: list[OptionSpec] = [p.values[0] for p in ALL_SPECS]  # type: ignore[misc]
+    numeric = {spec.name: spec for spec in specs if spec.is_numeric}
+    assert set(numeric) == set(EXPECTED_BOUNDS)
+    for name, spec in numeric.items():
+        assert (spec.min, spec.max) == EXPECTED_BOUNDS[name], name
 
 
 @pytest.mark.parametrize("spec", NUMERIC)
 def test_bounds_are_accepted_and_values_just_outside_are_refused(spec):
-    assert spec.clean(str(spec.min)) == spec.min
-    assert spec.clean(spec.max) == spec.max
+    low, high = EXPECTED_BOUNDS[spec.name]
+    assert spec.clean(str(low)) == low
+    assert spec.clean(high) == high
     with pytest.raises(ValidationError, match=f"{spec.label} must be at least"):
-        spec.clean(str(Decimal(str(spec.min)) - step(spec)))
+        spec.clean(str(Decimal(low) - step(spec)))
     with pytest.raises(ValidationError, match=f"{spec.label} must be at most"):
-        spec.clean(str(Decimal(str(spec.max)) + step(spec)))
+        spec.clean(str(Decimal(high) + step(spec)))
     for junk in ("abc", "", "nan", "inf", True):
         with pytest.raises(ValidationError, match=f"{spec.label} must be a"):
             spec.clean(junk)
@@ -57,7 +81,7 @@ def test_bounds_are_accepted_and_values_just_outside_are_refused(spec):
 @pytest.mark.parametrize("spec", of_kind(OptionKind.INTEGER))
 def test_integer_options_refuse_fractions(spec):
     with pytest.raises(ValidationError, match="must be a whole number"):
-        spec.clean(str(Decimal(str(spec.min)) + Decimal("0.5")))
+        spec.clean(str(Decimal(EXPECTED_BOUNDS[spec.name][0]) + Decimal("0.5")))
 
 
 @pytest.mark.parametrize("spec", of_kind(OptionKind.CHOICE))
@@ -84,7 +108,8 @@ def test_the_form_for_each_provider_type_validates_its_options_by_the_schema(pro
     field = form_class.base_fields[f"{OPTION_PREFIX}{spec.name}"]
     assert field.label == spec.label and field.help_text == spec.help
     assert field.clean("") is None  # blank means "provider default", not false or 0
-    bad = "definitely-not-valid" if spec.kind is not OptionKind.INTEGER else str(spec.max + 1)
+    high = EXPECTED_BOUNDS.get(spec.name, (0, 0))[1]
+    bad = "definitely-not-valid" if spec.kind is not OptionKind.INTEGER else str(high + 1)
     with pytest.raises(ValidationError):
         field.clean(bad)
 

@@ -108,7 +108,7 @@ def test_provider_clear_key_and_delete(make_provider):
         (
             ("provider_set_key", "anthropic", "--key-file", "/nonexistent/key"),
             None,
-            "cannot read /nonexistent/key",
+            "cannot read the file given to --key-file: No such file or directory",
         ),
     ],
 )
@@ -208,3 +208,23 @@ def test_check_reports_a_missing_keyring():
         pytest.raises(SystemCheckError, match=r"providers\.E001"),
     ):
         run("check")
+
+
+def test_migrate_on_a_fresh_database_says_nothing_about_unreadable_providers(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=settings.BASE_DIR,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Cannot read providers" not in result.stdout + result.stderr
+    assert "WARNINGS" not in result.stdout + result.stderr

@@ -57,18 +57,19 @@ def test_keyring_decrypts_with_any_of_its_keys():
 
 
 @pytest.mark.parametrize(
-    "raw, message",
+    "raw, secret, message",
     [
-        ("justakey", "must look like 'id:fernetkey'"),
-        ("a:not-a-fernet-key", "not a valid Fernet key"),
-        (f"a:{OLD},a:{NEW}", "repeats the key id"),
+        ("justakey-9f8e7d6c", "justakey-9f8e7d6c", "must look like 'id:fernetkey'"),
+        ("a:not-a-fernet-key-5a4b", "not-a-fernet-key-5a4b", "not a valid Fernet key"),
+        (f"a:{OLD},a:{NEW}", NEW, "repeats the key id"),
+        (f"a:{OLD},b:{NEW[:-2]}", NEW[:-2], "not a valid Fernet key"),
     ],
-    ids=["no-id", "not-fernet", "repeated-id"],  # stable ids: the keys are random per run
+    ids=["no-id", "not-fernet", "repeated-id", "truncated"],  # stable: keys are random
 )
-def test_keyring_configuration_errors_are_clear_and_never_echo_the_key(raw, message):
+def test_keyring_configuration_errors_are_clear_and_never_echo_the_key(raw, secret, message):
     with pytest.raises(ImproperlyConfigured, match=message) as error:
         Keyring.parse(raw)
-    assert OLD not in str(error.value) and NEW not in str(error.value)
+    assert secret not in str(error.value) and OLD not in str(error.value)
 
 
 def test_an_empty_keyring_cannot_encrypt():

@@ -10,11 +10,22 @@ from providers.models import KEY_POLICY_RULE, Provider, key_policy_is_valid
 from providers.registry import REGISTRY, ProviderType, parse_provider_type
 from providers.validators import MAX_KEY_BYTES, validate_api_key, validate_base_url
 
+# The key policy rule, row by row, written out (not computed): (central, user, fallback).
+VALID_POLICIES = {
+    (True, False, False): True,
+    (False, True, False): True,
+    (True, True, False): True,
+    (True, True, True): True,
+    (False, False, False): False,  # no credential source at all
+    (False, False, True): False,
+    (True, False, True): False,  # fallback needs user keys on
+    (False, True, True): False,  # fallback needs the central key on
+}
 POLICIES = list(itertools.product([True, False], repeat=3))
 
 
 def expected_valid(central: bool, user: bool, fallback: bool) -> bool:
-    return (central or user) and (not fallback or (central and user))
+    return VALID_POLICIES[(central, user, fallback)]
 
 
 def test_the_registry_has_the_eight_provider_types_of_the_seed():
@@ -51,8 +62,9 @@ def test_new_providers_default_to_central_key_only():
 
 @pytest.mark.parametrize("central, user, fallback", POLICIES)
 def test_key_policy_rule_matches_the_design(central, user, fallback):
-    assert key_policy_is_valid(central=central, user=user, fallback=fallback) == expected_valid(
-        central, user, fallback
+    assert (
+        key_policy_is_valid(central=central, user=user, fallback=fallback)
+        is VALID_POLICIES[(central, user, fallback)]
     )
 
 

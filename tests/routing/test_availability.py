@@ -20,8 +20,18 @@ def test_availability_takes_three_queries_at_scale(
         availability = availability_for(developer)
         models = availability.models
         labels = [g.provider.label for g in availability.groups]
-        [(u.provider.label, u.reason) for u in availability.unavailable]
-    assert len(models) > 0 and labels
+        reasons = sorted((u.provider.type, u.reason.value) for u in availability.unavailable)
+    # big_deployment: anthropic, azure, openrouter central only; openai, bedrock, vercel user
+    # keys only; google, openai-compatible with fallback. The developer's one key is for
+    # Anthropic, which takes no user keys. Model i belongs to provider i % 8 and is off when
+    # i % 10 == 0: 50 + 63 + 50 + 62 + 50 usable models.
+    assert labels == ["Anthropic", "Azure OpenAI", "Google", "OpenAI Compatible", "OpenRouter"]
+    assert reasons == [
+        ("aws-bedrock", "user_api_key_required"),
+        ("openai", "user_api_key_required"),
+        ("vercel-ai-gateway", "user_api_key_required"),
+    ]
+    assert len(models) == 275
 
 
 def test_the_api_takes_a_constant_number_of_queries(
@@ -141,3 +151,29 @@ def test_the_agents_page_shows_the_selector_or_what_to_do(
     content = developer_client.get(page).content.decode()
     assert '<optgroup label="Anthropic">' in content
     assert "Claude</option>" in content
+
+
+def test_missing_api_key_tells_developers_to_contact_an_administrator(
+    developer_client, make_provider, make_model
+):
+    from cryptography.fernet import Fernet
+    from django.test import override_settings
+
+    with override_settings(ENCRYPTION_KEYS=f"lost:{Fernet.generate_key().decode()}"):
+        make_provider("openai")  # its central key can no longer be decrypted
+    make_model("gpt-5", "openai")
+    page = developer_client.get(reverse("routing:agents")).content.decode()
+    assert "No models are available to you. Contact an administrator." in page
+    assert "not available: contact an administrator." in page
+    assert reverse("userkeys:list") + '">' not in page.split("Unavailable providers")[1]
+    data = json.loads(developer_client.get(API).content)
+    assert data["unavailable_providers"] == [
+        {
+            "provider": "openai",
+            "label": "OpenAI",
+            "reason": "missing_api_key",
+            "action": "contact_administrator",
+            "url": None,
+        }
+    ]
+    assert data["message"] == "No models are available to you. Contact an administrator."
