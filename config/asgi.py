@@ -1,6 +1,8 @@
-"""The ASGI entry point: Django for pages, and the lifespan events Django does not handle.
+"""The ASGI entry point: the AI Gateway beside Django, in one process.
 
-The AI Gateway is mounted here beside Django (see gateway.asgi) once it exists.
+Paths under the gateway's prefix go to the raw ASGI gateway app (gateway.app); everything
+else to Django. Lifespan events (which Django does not handle) start nothing eagerly and,
+at shutdown, write the queued usage rows and close the gateway's connections.
 """
 
 import os
@@ -20,6 +22,13 @@ except ImproperlyConfigured as error:
     sys.stderr.write(f"Configuration error: {error}\n")
     raise SystemExit(1) from None
 
+from gateway import lifecycle
+from gateway.app import IDENTITY_SCOPE_KEY
+from gateway.app import application as gateway_application
+from routing.deployment import GATEWAY_PREFIX
+
+PREFIX = GATEWAY_PREFIX + "/"
+
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
@@ -28,6 +37,12 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await lifecycle.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    # Only the in-process transport may name an identity; never a connection from outside.
+    scope.pop(IDENTITY_SCOPE_KEY, None)
+    if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+        await gateway_application(scope, receive, send)
+        return
     await django_application(scope, receive, send)

@@ -25,6 +25,14 @@ class ProviderType(models.TextChoices):
     VERCEL_AI_GATEWAY = "vercel-ai-gateway", "Vercel AI Gateway"
 
 
+class UpstreamStyle(models.TextChoices):
+    """How a request in the type's wire format is addressed upstream (the gateway's dialects)."""
+
+    STANDARD = "standard", "As the wire format says"
+    AZURE = "azure", "Azure OpenAI (api-version on classic deployment URLs)"
+    BEDROCK = "bedrock", "AWS Bedrock invoke API (Anthropic body, event-stream responses)"
+
+
 class WireFormat(models.TextChoices):
     OPENAI = "openai", "OpenAI"
     ANTHROPIC = "anthropic", "Anthropic"
@@ -134,6 +142,7 @@ class ProviderTypeSpec:
     api_version_path: str = ""
     # Lower is preferred for computer use; None: this type's models cannot use a computer.
     computer_use_rank: int | None = None
+    upstream: UpstreamStyle = UpstreamStyle.STANDARD
 
     @property
     def label(self) -> str:
@@ -197,6 +206,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             WireFormat.OPENAI,
             OPENAI_OPTIONS,
             base_url_example="https://RESOURCE.openai.azure.com/openai/v1",
+            upstream=UpstreamStyle.AZURE,
         ),
         ProviderTypeSpec(
             ProviderType.AWS_BEDROCK,
@@ -207,6 +217,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             ANTHROPIC_OPTIONS,
             request_options=ro.anthropic_options,
             computer_use_rank=1,
+            upstream=UpstreamStyle.BEDROCK,
         ),
         ProviderTypeSpec(
             ProviderType.OPENAI_COMPATIBLE,

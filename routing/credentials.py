@@ -71,22 +71,47 @@ class Unavailable:
 Resolution = Credential | Unavailable
 
 
+def decide(
+    *,
+    enabled: bool,
+    central_key_enabled: bool,
+    user_keys_allowed: bool,
+    central_key_fallback: bool,
+    central_key_usable: bool,
+    user_key_usable: bool,
+) -> CredentialSource | UnavailableReason:
+    """The truth table itself, on plain flags: routing and the AI Gateway both decide here."""
+    if not enabled:
+        return UnavailableReason.PROVIDER_DISABLED
+    if user_keys_allowed and user_key_usable:
+        return CredentialSource.USER
+    central_covers = central_key_enabled and (not user_keys_allowed or central_key_fallback)
+    if central_covers and central_key_usable:
+        return CredentialSource.CENTRAL
+    if user_keys_allowed:
+        return UnavailableReason.USER_API_KEY_REQUIRED
+    return UnavailableReason.MISSING_API_KEY
+
+
 def resolve_credential(provider: Provider, user_secret: Secret | None) -> Resolution:
     """Pure decision on data already loaded (so callers control the number of queries).
 
     ``user_secret``: the user's stored key for this provider, if any. A stored key that cannot
     be decrypted counts as no key.
     """
-    if not provider.enabled:
-        return Unavailable(provider, UnavailableReason.PROVIDER_DISABLED)
-    has_user_key = user_secret is not None and not user_secret.needs_reentry
-    if provider.user_keys_allowed and has_user_key:
+    decision = decide(
+        enabled=provider.enabled,
+        central_key_enabled=provider.central_key_enabled,
+        user_keys_allowed=provider.user_keys_allowed,
+        central_key_fallback=provider.central_key_fallback,
+        central_key_usable=provider.has_usable_key,
+        user_key_usable=user_secret is not None and not user_secret.needs_reentry,
+    )
+    if decision == CredentialSource.USER:
         return Credential(provider, CredentialSource.USER, user_secret)  # type: ignore[arg-type]
-    if provider.central_key_covers_users_without_a_key:
+    if decision == CredentialSource.CENTRAL:
         return Credential(provider, CredentialSource.CENTRAL, provider.api_key)  # type: ignore[arg-type]
-    if provider.user_keys_allowed:
-        return Unavailable(provider, UnavailableReason.USER_API_KEY_REQUIRED)
-    return Unavailable(provider, UnavailableReason.MISSING_API_KEY)
+    return Unavailable(provider, UnavailableReason(decision))
 
 
 def resolve_for_user(user: object, provider: Provider) -> Resolution:

@@ -38,6 +38,17 @@ API_TOKEN_MAX_LIFETIME_DAYS = env.int("API_TOKEN_MAX_LIFETIME_DAYS", default=365
 # place, routing.deployment); otherwise straight to the provider.
 AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=True)
 AI_GATEWAY_CHAT_ROUTING = env.bool("AI_GATEWAY_CHAT_ROUTING", default=True)
+# The gateway's own connections: one async psycopg pool per worker process (PostgreSQL).
+AI_GATEWAY_DB_POOL_SIZE = env.int("AI_GATEWAY_DB_POOL_SIZE", default=4)
+AI_GATEWAY_MAX_BODY_BYTES = env.int("AI_GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# Usage rows wait here before being written in batches; beyond it a row is dropped, counted
+# and logged.
+AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_000)
+
+# Outbound calls to providers (lib.outbound).
+OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=10.0)
+OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=300.0)
+OUTBOUND_MAX_CONNECTIONS = env.int("OUTBOUND_MAX_CONNECTIONS", default=1000)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +71,7 @@ INSTALLED_APPS = [
     "tokens",
     "routing",
     "gateway",
+    "fakeprovider",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +118,17 @@ WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded first-run database is shared by page requests, the gateway's usage writer
+    # and chats: write-ahead logging lets readers and one writer work at once, and a writer
+    # waits for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI persistent connections leak (Django #33497); use psycopg's pool instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -234,5 +257,7 @@ LOGGING = {
         # django-axes announces itself at every start; failures and lock-outs stay visible.
         "axes.apps": {"level": "WARNING"},
         "axes.handlers": {"level": "WARNING"},
+        # One line per in-process gateway call otherwise; calls are in the usage rows.
+        "httpx": {"level": "WARNING"},
     },
 }

@@ -1,0 +1,701 @@
+"""A local stand-in for the providers' APIs, speaking their real wire formats.
+
+OpenAI (chat completions, responses, models), Anthropic (messages, count_tokens, models),
+Google (generateContent, streamGenerateContent, models) and AWS Bedrock (invoke, and
+invoke-with-response-stream in AWS event-stream framing), streaming or not, with usage blocks
+that include cache tokens. It records every request it receives (headers and body) so tests
+can see exactly what reached "the provider".
+
+Each request can ask for a fault, with headers or, for calls made from the chat UI, with a
+``[[fake: ...]]`` tag in the last user message:
+
+    x-fake-status: 503        answer that status with an error body in the API's format
+    x-fake-delay: 0.5         wait before answering (seconds)
+    x-fake-chunk-delay: 0.05  wait between streamed chunks
+    x-fake-chunks: 20         number of streamed content chunks (default 5)
+    x-fake-garble: 1          send a broken event in the middle of a stream
+    x-fake-reset: 1           drop the connection in the middle of the answer
+    x-fake-hang: 1            never answer
+
+A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
+Plain ASGI, no Django: ``manage.py fake_provider`` serves it, tests run it on a loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import struct
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+CACHE_READ_TOKENS = 4
+CACHE_WRITE_TOKENS = 2
+TAG = re.compile(r"\[\[fake:([^\]]*)\]\]")
+
+
+class ConnectionReset(Exception):
+    """Raised on purpose to make the server drop the connection mid-answer."""
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "json": self.json,
+        }
+
+
+@dataclass
+class Control:
+    status: int | None = None
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    chunks: int = 5
+    garble: bool = False
+    reset: bool = False
+    hang: bool = False
+
+    @classmethod
+    def read(cls, headers: dict[str, str], text: str, default_chunk_delay: float) -> Control:
+        values = {k[len("x-fake-") :]: v for k, v in headers.items() if k.startswith("x-fake-")}
+        for tag in TAG.findall(text):
+            for part in tag.split(";"):
+                name, _, value = part.strip().partition("=")
+                if name:
+                    values[name.strip()] = value.strip() or "1"
+        control = cls(chunk_delay=default_chunk_delay)
+        try:
+            if "status" in values:
+                control.status = int(values["status"])
+            control.delay = float(values.get("delay", 0))
+            control.chunk_delay = float(values.get("chunk-delay", default_chunk_delay))
+            control.chunks = max(1, min(int(values.get("chunks", 5)), 10_000))
+        except ValueError:
+            control.status = 400
+        control.garble = "garble" in values
+        control.reset = "reset" in values
+        control.hang = "hang" in values
+        return control
+
+
+@dataclass
+class Answer:
+    """What the fake "model" says, and the usage it reports, for one request."""
+
+    text: str
+    input_tokens: int
+    chunks: list[str] = field(default_factory=list)
+
+    @property
+    def output_tokens(self) -> int:
+        return len(self.chunks)
+
+
+def compose_answer(prompt: str, system: str, chunks: int) -> Answer:
+    clean = TAG.sub("", prompt).strip()
+    if "title" in system.lower():
+        text = "Fake chat title"
+    else:
+        text = f"You said: {clean[:200]}" if clean else "Hello from the fake provider."
+    size = max(1, -(-len(text) // chunks))
+    parts = [text[i : i + size] for i in range(0, len(text), size)]
+    while len(parts) < chunks:
+        parts.append(".")
+    input_tokens = 10 + len(clean.split()) + len(system.split())
+    return Answer(text="".join(parts), input_tokens=input_tokens, chunks=parts)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            _text_of(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+        )
+    return ""
+
+
+def prompt_of(body: Any) -> tuple[str, str]:
+    """(last user text, system text) of an OpenAI, Anthropic, Responses or Google body."""
+    if not isinstance(body, dict):
+        return "", ""
+    system = _text_of(body.get("system") or body.get("instructions") or "")
+    if "messages" in body and isinstance(body["messages"], list):
+        users = [m for m in body["messages"] if isinstance(m, dict)]
+        system += " ".join(
+            _text_of(m.get("content")) for m in users if m.get("role") in ("system", "developer")
+        )
+        user = [m for m in users if m.get("role") == "user"]
+        return (_text_of(user[-1].get("content")) if user else ""), system
+    if "input" in body:
+        value = body["input"]
+        if isinstance(value, list):
+            value = value[-1].get("content", "") if value and isinstance(value[-1], dict) else ""
+        return _text_of(value), system
+    if "contents" in body and isinstance(body["contents"], list) and body["contents"]:
+        last = body["contents"][-1]
+        parts = last.get("parts", []) if isinstance(last, dict) else []
+        instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
+        if isinstance(instruction, dict):
+            system += _text_of(instruction.get("parts", []))
+        return _text_of(parts), system
+    return "", system
+
+
+def provided_key(headers: dict[str, str]) -> str:
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:]
+    return headers.get("x-api-key") or headers.get("x-goog-api-key") or headers.get("api-key", "")
+
+
+# -- wire formats ---------------------------------------------------------------------------
+
+
+def openai_usage(answer: Answer) -> dict[str, Any]:
+    prompt = answer.input_tokens + CACHE_READ_TOKENS
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": answer.output_tokens,
+        "total_tokens": prompt + answer.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": CACHE_READ_TOKENS},
+    }
+
+
+def anthropic_usage(answer: Answer, output: int | None = None) -> dict[str, Any]:
+    return {
+        "input_tokens": answer.input_tokens,
+        "output_tokens": answer.output_tokens if output is None else output,
+        "cache_creation_input_tokens": CACHE_WRITE_TOKENS,
+        "cache_read_input_tokens": CACHE_READ_TOKENS,
+    }
+
+
+def google_usage(answer: Answer, output: int | None = None) -> dict[str, Any]:
+    prompt = answer.input_tokens + CACHE_READ_TOKENS
+    candidates = answer.output_tokens if output is None else output
+    return {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": candidates,
+        "totalTokenCount": prompt + candidates,
+        "cachedContentTokenCount": CACHE_READ_TOKENS,
+    }
+
+
+def responses_usage(answer: Answer) -> dict[str, Any]:
+    prompt = answer.input_tokens + CACHE_READ_TOKENS
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": CACHE_READ_TOKENS},
+        "output_tokens": answer.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + answer.output_tokens,
+    }
+
+
+def error_body(kind: str, status: int, message: str) -> dict[str, Any]:
+    if kind == "anthropic":
+        return {"type": "error", "error": {"type": "api_error", "message": message}}
+    if kind == "google":
+        return {"error": {"code": status, "message": message, "status": "UNAVAILABLE"}}
+    return {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def eventstream_frame(payload: bytes, headers: dict[str, str]) -> bytes:
+    """One AWS event-stream message (prelude, headers, payload, CRC32s)."""
+    encoded = b"".join(
+        bytes([len(name)])
+        + name.encode()
+        + b"\x07"
+        + struct.pack(">H", len(value))
+        + value.encode()
+        for name, value in headers.items()
+    )
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(encoded))
+    prelude_crc = struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + prelude_crc + encoded + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+class FakeProvider:
+    def __init__(self, chunk_delay: float = 0.0) -> None:
+        self.chunk_delay = chunk_delay
+        self.requests: list[RecordedRequest] = []
+        # Streams the client closed before the end (the gateway must close upstream calls).
+        self.disconnects = 0
+        self.started = time.time()
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.disconnects = 0
+
+    def calls(self, path_part: str = "") -> list[RecordedRequest]:
+        return [r for r in self.requests if path_part in r.path and not r.path.startswith("/_")]
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        path = unquote(scope["path"])
+        query = scope.get("query_string", b"").decode("latin-1")
+        if path == "/_fake/requests":
+            await self._introspect(scope["method"], send)
+            return
+        record = RecordedRequest(scope["method"], path, query, headers, body)
+        self.requests.append(record)
+        await Exchange(self, record, receive, send).run()
+
+    async def _introspect(self, method: str, send: Send) -> None:
+        if method == "DELETE":
+            self.clear()
+        data = {"requests": [r.as_dict() for r in self.requests], "disconnects": self.disconnects}
+        await respond(send, 200, data)
+
+
+async def respond(send: Send, status: int, data: Any, content_type: str = "application/json"):
+    body = json.dumps(data).encode() if not isinstance(data, bytes) else data
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type.encode()), (b"x-request-id", b"fake-1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Exchange:
+    """One request and its answer."""
+
+    def __init__(self, fake: FakeProvider, record: RecordedRequest, receive: Receive, send: Send):
+        self.fake, self.record, self.receive, self.send = fake, record, receive, send
+        self.body = record.json if isinstance(record.json, dict) else {}
+        prompt, system = prompt_of(self.body)
+        self.control = Control.read(record.headers, prompt, fake.chunk_delay)
+        self.answer = compose_answer(prompt, system, self.control.chunks)
+        self.model = str(self.body.get("model") or self._model_in_path() or "fake-model")
+
+    def _model_in_path(self) -> str:
+        match = re.search(r"/models?/([^/:]+)", self.record.path)
+        return unquote(match.group(1)) if match else ""
+
+    @property
+    def kind(self) -> str:
+        path = self.record.path
+        if "/messages" in path or "/invoke" in path:
+            return "anthropic"
+        if ":generateContent" in path or ":streamGenerateContent" in path or "v1beta" in path:
+            return "google"
+        return "openai"
+
+    async def run(self) -> None:
+        control, method, path = self.control, self.record.method, self.record.path
+        if control.hang:
+            await asyncio.sleep(3600)
+        if control.delay:
+            await asyncio.sleep(control.delay)
+        key = provided_key(self.record.headers)
+        if not key or key.startswith("sk-invalid"):
+            await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
+            return
+        if control.status:
+            message = f"The fake provider answers {control.status} as asked."
+            await respond(self.send, control.status, error_body(self.kind, control.status, message))
+            return
+        if method == "GET" and path.endswith("/models"):
+            await respond(self.send, 200, self._models())
+            return
+        if method != "POST":
+            await respond(self.send, 404, error_body(self.kind, 404, f"No route {path}"))
+            return
+        handler = self._handler(path)
+        if control.reset and not self.body.get("stream"):
+            await self._half_answer_then_reset()
+        if handler is None:
+            await respond(self.send, 404, error_body(self.kind, 404, f"No route {path}"))
+            return
+        await handler()
+
+    async def _half_answer_then_reset(self) -> None:
+        body = json.dumps({"partial": "x" * 200}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body[:20], "more_body": True})
+        raise ConnectionReset("dropping the connection as asked")
+
+    def _handler(self, path: str) -> Callable[[], Awaitable[None]] | None:
+        stream = bool(self.body.get("stream"))
+        if path.endswith("/chat/completions"):
+            return self.chat_stream if stream else self.chat
+        if path.endswith("/responses"):
+            return self.responses_stream if stream else self.responses
+        if path.endswith("/messages/count_tokens"):
+            return self.count_tokens
+        if path.endswith("/messages"):
+            return self.messages_stream if stream else self.messages
+        if path.endswith(":generateContent"):
+            return self.generate
+        if path.endswith(":streamGenerateContent"):
+            return self.generate_stream
+        if re.search(r"/model/[^/]+/invoke-with-response-stream$", path):
+            return self.bedrock_stream
+        if re.search(r"/model/[^/]+/invoke$", path):
+            return self.bedrock
+        return None
+
+    # -- OpenAI ---------------------------------------------------------------------------
+
+    def _models(self) -> dict[str, Any]:
+        if self.kind == "google":
+            return {
+                "models": [
+                    {
+                        "name": "models/gemini-fake-flash",
+                        "displayName": "Gemini Fake Flash",
+                        "inputTokenLimit": 1_000_000,
+                        "supportedGenerationMethods": ["generateContent"],
+                    }
+                ]
+            }
+        if "anthropic-version" in self.record.headers:
+            return {
+                "data": [
+                    {
+                        "type": "model",
+                        "id": "claude-fake-haiku",
+                        "display_name": "Claude Fake Haiku",
+                        "created_at": "2025-01-01T00:00:00Z",
+                    }
+                ],
+                "has_more": False,
+                "first_id": "claude-fake-haiku",
+                "last_id": "claude-fake-haiku",
+            }
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
+                for name in ("fake-gpt-mini", "fake-gpt")
+            ],
+        }
+
+    async def chat(self) -> None:
+        await respond(
+            self.send,
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self.answer.text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": openai_usage(self.answer),
+            },
+        )
+
+    async def chat_stream(self) -> None:
+        include_usage = bool((self.body.get("stream_options") or {}).get("include_usage"))
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+        }
+        extra = {"usage": None} if include_usage else {}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return sse({**base, "choices": [choice], **extra})
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": part}) for part in self.answer.chunks]
+        events.append(chunk({}, "stop"))
+        if include_usage:
+            events.append(sse({**base, "choices": [], "usage": openai_usage(self.answer)}))
+        events.append(sse("[DONE]"))
+        await self.stream(events, "text/event-stream", garbled=b"data: {not json\n\n")
+
+    async def responses(self) -> None:
+        await respond(self.send, 200, self._response("completed", usage=True))
+
+    def _response(self, status: str, usage: bool) -> dict[str, Any]:
+        text = self.answer.text if status == "completed" else ""
+        output = (
+            [
+                {
+                    "type": "message",
+                    "id": "msg_fake",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ]
+            if text
+            else []
+        )
+        return {
+            "id": "resp_fake",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "model": self.model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": responses_usage(self.answer) if usage else None,
+        }
+
+    async def responses_stream(self) -> None:
+        events = [
+            sse(
+                {
+                    "type": "response.created",
+                    "sequence_number": 0,
+                    "response": self._response("in_progress", usage=False),
+                },
+                "response.created",
+            )
+        ]
+        for index, part in enumerate(self.answer.chunks):
+            events.append(
+                sse(
+                    {
+                        "type": "response.output_text.delta",
+                        "sequence_number": index + 1,
+                        "item_id": "msg_fake",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": part,
+                        "logprobs": [],
+                    },
+                    "response.output_text.delta",
+                )
+            )
+        events.append(
+            sse(
+                {
+                    "type": "response.completed",
+                    "sequence_number": len(events),
+                    "response": self._response("completed", usage=True),
+                },
+                "response.completed",
+            )
+        )
+        await self.stream(events, "text/event-stream", garbled=b"event: x\ndata: {oops\n\n")
+
+    # -- Anthropic ------------------------------------------------------------------------
+
+    def _message(self) -> dict[str, Any]:
+        return {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [{"type": "text", "text": self.answer.text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": anthropic_usage(self.answer),
+        }
+
+    async def messages(self) -> None:
+        await respond(self.send, 200, self._message())
+
+    def _message_events(self) -> list[dict[str, Any]]:
+        start = {**self._message(), "content": [], "stop_reason": None}
+        start["usage"] = anthropic_usage(self.answer, output=1)
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": start},
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+            {"type": "ping"},
+        ]
+        events += [
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": part},
+            }
+            for part in self.answer.chunks
+        ]
+        events += [
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": self.answer.output_tokens},
+            },
+            {"type": "message_stop"},
+        ]
+        return events
+
+    async def messages_stream(self) -> None:
+        events = [sse(event, event["type"]) for event in self._message_events()]
+        await self.stream(
+            events,
+            "text/event-stream",
+            garbled=b'event: content_block_delta\ndata: {"type": "content_block_delta", "del\n\n',
+        )
+
+    async def count_tokens(self) -> None:
+        await respond(self.send, 200, {"input_tokens": self.answer.input_tokens})
+
+    async def bedrock(self) -> None:
+        if self.body.get("anthropic_version") != "bedrock-2023-05-31" or "model" in self.body:
+            message = "Malformed input request: anthropic_version and no model are required"
+            await respond(self.send, 400, {"message": message})
+            return
+        self.model = unquote(self.record.path.split("/model/")[1].split("/")[0])
+        await respond(self.send, 200, self._message())
+
+    async def bedrock_stream(self) -> None:
+        if self.body.get("anthropic_version") != "bedrock-2023-05-31":
+            await respond(self.send, 400, {"message": "anthropic_version is required"})
+            return
+        self.model = unquote(self.record.path.split("/model/")[1].split("/")[0])
+        headers = {
+            ":event-type": "chunk",
+            ":content-type": "application/json",
+            ":message-type": "event",
+        }
+        frames = [
+            eventstream_frame(
+                json.dumps(
+                    {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}
+                ).encode(),
+                headers,
+            )
+            for event in self._message_events()
+        ]
+        await self.stream(frames, "application/vnd.amazon.eventstream", garbled=b"\x00\x00\x00")
+
+    # -- Google ---------------------------------------------------------------------------
+
+    def _candidate(self, text: str, finished: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
+        if finished:
+            candidate["finishReason"] = "STOP"
+        return candidate
+
+    async def generate(self) -> None:
+        await respond(
+            self.send,
+            200,
+            {
+                "candidates": [self._candidate(self.answer.text, finished=True)],
+                "usageMetadata": google_usage(self.answer),
+                "modelVersion": self.model,
+            },
+        )
+
+    async def generate_stream(self) -> None:
+        parts = self.answer.chunks
+        events = [
+            sse(
+                {
+                    "candidates": [self._candidate(part, finished=i == len(parts) - 1)],
+                    "usageMetadata": google_usage(self.answer, output=i + 1),
+                    "modelVersion": self.model,
+                }
+            )
+            for i, part in enumerate(parts)
+        ]
+        if "alt=sse" not in self.record.query:
+            # Without alt=sse Google streams one JSON array; the gateway always asks for SSE.
+            arrays = [json.loads(e.decode()[len("data: ") :]) for e in events]
+            events = [json.dumps(arrays).encode()]
+        await self.stream(events, "text/event-stream", garbled=b"data: [[[\n\n")
+
+    # -- streaming and faults -------------------------------------------------------------
+
+    async def stream(self, events: list[bytes], content_type: str, garbled: bytes) -> None:
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", content_type.encode()), (b"x-request-id", b"fake")],
+            }
+        )
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            middle = len(events) // 2
+            for index, event in enumerate(events):
+                if disconnected.is_set():
+                    self.fake.disconnects += 1
+                    return
+                if index == middle and self.control.reset:
+                    raise ConnectionReset("dropping the connection as asked")
+                if index == middle and self.control.garble:
+                    event = garbled
+                await self.send({"type": "http.response.body", "body": event, "more_body": True})
+                if self.control.chunk_delay:
+                    await asyncio.sleep(self.control.chunk_delay)
+            await self.send({"type": "http.response.body", "body": b""})
+        finally:
+            watcher.cancel()

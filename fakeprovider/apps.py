@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FakeProviderConfig(AppConfig):
+    name = "fakeprovider"
+    verbose_name = "Local fake provider"

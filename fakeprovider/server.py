@@ -1,0 +1,43 @@
+"""Run the fake provider on a loopback port, in a thread (tests) or in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from .app import FakeProvider
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_fake_provider(chunk_delay: float = 0.0) -> Iterator[tuple[FakeProvider, str]]:
+    """Yields the app (to read what it received) and its base URL, e.g. http://127.0.0.1:PORT."""
+    fake = FakeProvider(chunk_delay=chunk_delay)
+    port = _free_port()
+    config = uvicorn.Config(
+        fake, host="127.0.0.1", port=port, log_level="critical", lifespan="off", loop="asyncio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake provider did not start")
+        time.sleep(0.01)
+    try:
+        yield fake, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

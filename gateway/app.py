@@ -1,0 +1,667 @@
+"""The AI Gateway: a plain ASGI app mounted beside Django (config.asgi) at
+``/api/v2/aibridge/<provider type>/v1/...``.
+
+Per call: parse the path, authenticate the platform token, read the body (at most
+AI_GATEWAY_MAX_BODY_BYTES), run one database query for token + provider + user key + model,
+decide the credential with routing's truth table, strip every platform header and cookie,
+inject the credential, call the provider through lib.outbound, pass the answer back (streams
+chunk by chunk), and queue one usage row. Errors are answered in the caller's wire format.
+
+Who calls:
+- an outside tool, with a platform token as ``Authorization: Bearer``, ``x-api-key`` or
+  ``x-goog-api-key`` (where each official SDK puts its api_key), or in
+  ``X-Coder-AI-Governance-Token`` together with its own provider key (external BYOK);
+- the server itself (chats), in process, with the identity in the ASGI scope
+  (gateway.inprocess) and either no credential (the central key is injected here) or the
+  user's key plus ``X-Coder-AI-Governance-Token: delegated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+from django.conf import settings
+
+from lib import outbound
+from providers.registry import REGISTRY, ProviderType, ProviderTypeSpec
+from routing.credentials import CredentialSource, UnavailableReason, decide
+from routing.deployment import DELEGATED, GATEWAY_PREFIX
+from routing.routes import GatewayIdentity
+from tokens.token_format import lookup_id_of, token_matches
+
+from .models import CallRoute
+from .store import CallRow, decrypt, store
+from .upstream import DIALECTS, GarbledStream, UnsupportedCall
+from .usage import UsageEvent, cost_of, writer
+from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
+
+logger = logging.getLogger(__name__)
+
+# Set by gateway.inprocess only; uvicorn never puts it in a scope, config.asgi removes it.
+IDENTITY_SCOPE_KEY = "llmcp.gateway.identity"
+GOVERNANCE = b"x-coder-ai-governance-token"
+PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/v1(/.*)?$")
+
+# Never sent to a provider: hop-by-hop, ours, and every credential header (the right one is
+# added back).
+DROPPED_REQUEST_HEADERS = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"expect",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"cookie",
+        b"authorization",
+        b"x-api-key",
+        b"x-goog-api-key",
+        b"api-key",
+        b"forwarded",
+        b"x-real-ip",
+        b"accept-encoding",
+    }
+)
+# Billing headers that would move a central-key call to another account.
+CENTRAL_ONLY_DROPPED = frozenset({b"openai-organization", b"openai-project"})
+DROPPED_RESPONSE_HEADERS = frozenset(
+    {
+        b"content-length",
+        b"content-encoding",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"set-cookie",
+        b"server",
+        b"date",
+        b"alt-svc",
+    }
+)
+
+
+class Mode(StrEnum):
+    EXTERNAL = "external"  # a platform token; the gateway resolves the credential
+    EXTERNAL_BYOK = "external_byok"  # a platform token in the governance header + own key
+    IN_PROCESS = "in_process"  # identity in the scope; the gateway resolves the credential
+    DELEGATED = "delegated"  # identity in the scope + the user's key, marked delegated
+
+
+class Refused(Exception):
+    """A call answered by the gateway itself, in the caller's format."""
+
+    def __init__(self, status: int, message: str, code: str, kind: str = "not_allowed"):
+        super().__init__(message)
+        self.status, self.message, self.code, self.kind = status, message, code, kind
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await Call(scope, receive, send).run()
+
+
+class Call:
+    def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope, self.receive, self.send = scope, receive, send
+        self.started = time.perf_counter()
+        self.created_at = datetime.now(UTC)
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        self.adapter: WireAdapter = adapter_for_headers(self.headers)
+        self.response_started = False
+        self.row: CallRow | None = None
+        self.spec: ProviderTypeSpec | None = None
+        self.model_identifier = ""
+        self.endpoint = ""
+        self.streamed = False
+        self.credential_source = ""
+        self.mode = Mode.EXTERNAL
+        self.ttfb_ms: float | None = None
+        self.usage = Usage()
+        self.status = 0
+        self.error_kind = ""
+        self.secret = ""  # the key sent upstream, to scrub from error bodies
+
+    # -- the call ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except Refused as refused:
+            self.error_kind = refused.kind
+            if not self.response_started:
+                await self._answer_error(refused.status, refused.message, refused.code)
+        finally:
+            self._record()
+
+    async def _run(self) -> None:
+        if not settings.AI_GATEWAY_ENABLED:
+            raise Refused(404, "The AI Gateway is disabled on this deployment.", "disabled")
+        match = self._route()
+        identity, token_text, byok_key = self._credentials()
+        body_raw, body = await self._read_body()
+        if match.endpoint.model_in != "none":
+            model = match.model or (body or {}).get("model")
+            if not isinstance(model, str) or not model or len(model) > 255:
+                raise Refused(
+                    400,
+                    "Name the model to use (the request has no model).",
+                    "model_missing",
+                    "bad_request",
+                )
+            self.model_identifier = model
+        row = await self._authenticate(identity, token_text)
+        if match.endpoint.listing:
+            await self._list_models(row)
+            return
+        key_headers = self._credential_headers(row, byok_key)
+        await self._forward(match, row, body_raw, body, key_headers)
+
+    def _route(self) -> Match:
+        found = PATH.match(self.scope["path"])
+        if not found:
+            raise Refused(404, "No such AI Gateway endpoint.", "not_found", "not_found")
+        try:
+            self.spec = REGISTRY[ProviderType(found.group(1))]
+        except ValueError:
+            raise Refused(
+                404,
+                f"No provider type {found.group(1)!r} at this gateway.",
+                "unknown_provider_type",
+                "not_found",
+            ) from None
+        self.adapter = ADAPTERS[self.spec.wire_format]
+        self.rest = found.group(2) or "/"
+        match = self.adapter.match(self.scope["method"], self.rest)
+        if match is None:
+            raise Refused(
+                404,
+                f"{self.scope['method']} {self.rest} is not an endpoint of the "
+                f"{self.spec.wire_format.label} API here.",
+                "not_found",
+                "not_found",
+            )
+        self.endpoint = match.endpoint.name
+        return match
+
+    def _credentials(self) -> tuple[GatewayIdentity | None, str, str | None]:
+        """(in-process identity, platform token, the caller's own provider key)."""
+        identity = self.scope.get(IDENTITY_SCOPE_KEY)
+        governance = self.headers.get(GOVERNANCE, b"").decode("latin-1").strip()
+        auth_name = self.spec.auth.name.lower().encode()  # type: ignore[union-attr]
+        provider_header = self.headers.get(auth_name, b"").decode("latin-1")
+        if identity is not None:
+            if governance == DELEGATED:
+                self.mode = Mode.DELEGATED
+                return identity, "", provider_header or None
+            self.mode = Mode.IN_PROCESS
+            return identity, "", None
+        if governance == DELEGATED:
+            raise Refused(
+                401,
+                "A delegated call is only accepted from inside the server; "
+                "send a platform token instead.",
+                "delegated_outside",
+                "unauthorized",
+            )
+        if governance:
+            self.mode = Mode.EXTERNAL_BYOK if provider_header else Mode.EXTERNAL
+            return None, _shaped_like_a_token(governance), provider_header or None
+        for name in (b"authorization", b"x-api-key", b"x-goog-api-key", b"api-key"):
+            value = self.headers.get(name, b"").decode("latin-1").strip()
+            if name == b"authorization":
+                scheme, _, value = value.partition(" ")
+                value = value.strip() if scheme.lower() == "bearer" else ""
+            if value:
+                return None, _shaped_like_a_token(value), None
+        raise Refused(
+            401,
+            "Send a platform token as the API key (Authorization: Bearer, "
+            "x-api-key or x-goog-api-key).",
+            "missing_token",
+            "unauthorized",
+        )
+
+    async def _read_body(self) -> tuple[bytes, dict[str, Any] | None]:
+        limit = settings.AI_GATEWAY_MAX_BODY_BYTES
+        declared = self.headers.get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > limit:
+            raise Refused(
+                413,
+                f"The request body is larger than {limit // (1024 * 1024)} MiB.",
+                "request_too_large",
+                "too_large",
+            )
+        chunks, size = [], 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise Refused(
+                    499, "The client went away.", "client_disconnected", "client_disconnected"
+                )
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise Refused(
+                    413,
+                    f"The request body is larger than {limit // (1024 * 1024)} MiB.",
+                    "request_too_large",
+                    "too_large",
+                )
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        if self.scope["method"] != "POST":
+            return raw, None
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            raise Refused(
+                400, "The request body is not valid JSON.", "invalid_json", "bad_request"
+            ) from None
+        if not isinstance(body, dict):
+            raise Refused(
+                400, "The request body must be a JSON object.", "invalid_json", "bad_request"
+            )
+        return raw, body
+
+    async def _authenticate(self, identity: GatewayIdentity | None, token_text: str) -> CallRow:
+        unauthorized = _invalid_token()
+        provider_type = self.spec.type.value  # type: ignore[union-attr]
+        if identity is not None:
+            row = await store().call_row(
+                provider_type=provider_type,
+                model=self.model_identifier,
+                token_id=identity.api_key_id,
+            )
+            if row is None or row.user_id != identity.user_id:
+                raise unauthorized
+        else:
+            lookup_id = lookup_id_of(token_text)
+            if lookup_id is None:
+                raise unauthorized
+            row = await store().call_row(
+                provider_type=provider_type, model=self.model_identifier, lookup_id=lookup_id
+            )
+            if row is None or not token_matches(token_text, row.secret_hash):
+                raise unauthorized
+        if row.inactive(self.created_at):
+            if not row.user_active:
+                raise Refused(
+                    401, "This account is deactivated.", "user_deactivated", "unauthorized"
+                )
+            raise unauthorized
+        self.row = row
+        return row
+
+    def _credential_headers(self, row: CallRow, byok_key: str | None) -> dict[str, str]:
+        spec = self.spec
+        assert spec is not None
+        if row.provider_id is None or not row.provider_enabled:
+            raise Refused(
+                403,
+                f"{spec.label} is not available on this deployment. Contact an administrator.",
+                "provider_disabled",
+            )
+        if row.model_id is None or not row.model_enabled:
+            raise Refused(
+                403,
+                f"The model {self.model_identifier!r} is not enabled for {spec.label} here. "
+                "Ask an administrator to add it, or list the models you can use at /models.",
+                "model_not_allowed",
+            )
+        if self.mode in (Mode.DELEGATED, Mode.EXTERNAL_BYOK):
+            if not row.user_keys_allowed:
+                raise Refused(
+                    403,
+                    f"{spec.label} does not accept personal API keys on this "
+                    "deployment; call without your own provider key to use the "
+                    "shared one.",
+                    "user_keys_not_allowed",
+                )
+            if not byok_key:
+                raise Refused(
+                    401,
+                    "A delegated call must carry the user's provider key.",
+                    "missing_provider_key",
+                    "unauthorized",
+                )
+            self.credential_source = CredentialSource.USER.value
+            own_key = byok_key.removeprefix(spec.auth.prefix) if spec.auth.prefix else byok_key
+            self.secret = own_key
+            return spec.auth.headers_for(own_key)
+        user_key = decrypt(row.user_key_ciphertext)
+        central_key = decrypt(row.central_ciphertext)
+        decision = decide(
+            enabled=row.provider_enabled,
+            central_key_enabled=row.central_key_enabled,
+            user_keys_allowed=row.user_keys_allowed,
+            central_key_fallback=row.central_key_fallback,
+            central_key_usable=central_key is not None,
+            user_key_usable=user_key is not None,
+        )
+        key: str | None
+        if decision == CredentialSource.USER:
+            key = user_key
+        elif decision == CredentialSource.CENTRAL:
+            key = central_key
+        else:
+            raise _unavailable(UnavailableReason(decision), spec.label)
+        self.credential_source = decision.value
+        self.secret = key or ""
+        return spec.auth.headers_for(key or "")
+
+    # -- listing -----------------------------------------------------------------------
+
+    async def _list_models(self, row: CallRow) -> None:
+        spec = self.spec
+        assert spec is not None
+        if row.provider_id is None or not row.provider_enabled:
+            models: list[tuple[str, str, int]] = []
+        else:
+            decision = decide(
+                enabled=True,
+                central_key_enabled=row.central_key_enabled,
+                user_keys_allowed=row.user_keys_allowed,
+                central_key_fallback=row.central_key_fallback,
+                central_key_usable=decrypt(row.central_ciphertext) is not None,
+                user_key_usable=decrypt(row.user_key_ciphertext) is not None,
+            )
+            if isinstance(decision, UnavailableReason) and self.mode is not Mode.EXTERNAL_BYOK:
+                raise _unavailable(decision, spec.label)
+            models = await store().models_of(row.provider_id)
+        self.endpoint = ""  # a listing is not a model call: no usage row
+        await self._answer(200, json.dumps(self.adapter.models_listing(models)).encode())
+
+    # -- forwarding --------------------------------------------------------------------
+
+    def _upstream_headers(self, key_headers: dict[str, str]) -> dict[str, str]:
+        central = self.credential_source == CredentialSource.CENTRAL.value
+        headers = {}
+        for name, value in self.headers.items():
+            if name in DROPPED_REQUEST_HEADERS or name.startswith((b"x-coder-", b"x-forwarded-")):
+                continue
+            if central and name in CENTRAL_ONLY_DROPPED:
+                continue
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        # The credential always; fixed extras (anthropic-version) unless the caller chose one.
+        auth_name = self.spec.auth.name.lower()  # type: ignore[union-attr]
+        for header, text in key_headers.items():
+            if header.lower() == auth_name:
+                headers[auth_name] = text
+            else:
+                headers.setdefault(header.lower(), text)
+        headers.setdefault("content-type", "application/json")
+        return headers
+
+    async def _forward(
+        self,
+        match: Match,
+        row: CallRow,
+        body_raw: bytes,
+        body: dict[str, Any] | None,
+        key_headers: dict[str, str],
+    ) -> None:
+        spec = self.spec
+        assert spec is not None
+        base = row.base_url or spec.default_base_url_for(row.region)
+        if not base:
+            raise Refused(
+                502,
+                f"{spec.label} has no endpoint configured. Contact an administrator.",
+                "no_endpoint",
+                "upstream_unreachable",
+            )
+        stream = self.adapter.is_streaming(match, body)
+        self.streamed = stream
+        new_body, client_wants_usage = self.adapter.prepare_body(match, body)
+        dialect = DIALECTS[spec.upstream]
+        try:
+            url = dialect.url(
+                spec.api_root(base),
+                self.rest,
+                self.scope.get("query_string", b"").decode("latin-1"),
+                model=self.model_identifier,
+                stream=stream,
+            )
+            data = dialect.body(new_body, body_raw, stream=stream)
+        except UnsupportedCall as error:
+            raise Refused(404, str(error), "not_supported", "not_found") from None
+        headers = self._upstream_headers(key_headers)
+        try:
+            response = await outbound.request(
+                self.scope["method"], url, headers=headers, data=data, timeout=outbound.timeout()
+            )
+        except Exception as error:
+            raise self._upstream_failure(error) from None
+        self.ttfb_ms = (time.perf_counter() - self.started) * 1000
+        watcher = asyncio.get_running_loop().create_task(self._watch_disconnect(response))
+        try:
+            if stream and 200 <= response.status < 300:
+                await self._stream(response, client_wants_usage, dialect.decoder())
+            else:
+                await self._relay(response, match)
+        finally:
+            watcher.cancel()
+            response.release()
+
+    async def _watch_disconnect(self, response: aiohttp.ClientResponse) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.error_kind = "client_disconnected"
+        response.close()  # closes the upstream connection too
+
+    async def _relay(self, response: aiohttp.ClientResponse, match: Match) -> None:
+        try:
+            content = await response.read()
+        except Exception as error:
+            if self.error_kind == "client_disconnected":
+                self.status = 499
+                return
+            raise self._upstream_failure(error) from None
+        self.status = response.status
+        if 200 <= response.status < 300:
+            if match.endpoint.metered:
+                try:
+                    self.usage = self.adapter.usage_from_body(json.loads(content))
+                except ValueError:
+                    self.error_kind = "garbled_response"
+        else:
+            self.error_kind = "upstream_error"
+            content = self._scrub(content)
+            logger.warning(
+                "upstream answered %s for %s/%s",
+                response.status,
+                self.spec.type,  # type: ignore[union-attr]
+                self.model_identifier,
+            )
+        await self._answer(response.status, content, self._response_headers(response))
+
+    async def _stream(
+        self, response: aiohttp.ClientResponse, client_wants_usage: bool, decoder: Any
+    ) -> None:
+        reader: StreamReader = self.adapter.stream_reader(client_wants_usage)
+        self.status = response.status
+        headers = self._response_headers(response)
+        if decoder is not None:
+            headers = [(k, v) for k, v in headers if k != b"content-type"]
+            headers.append((b"content-type", b"text/event-stream"))
+        await self.send(
+            {"type": "http.response.start", "status": response.status, "headers": headers}
+        )
+        self.response_started = True
+        first = True
+        try:
+            async for chunk in response.content.iter_any():
+                if first:
+                    self.ttfb_ms = (time.perf_counter() - self.started) * 1000
+                    first = False
+                if decoder is not None:
+                    chunk = decoder.feed(chunk)
+                out = reader.feed(chunk)
+                if out:
+                    await self.send({"type": "http.response.body", "body": out, "more_body": True})
+            tail = reader.feed(decoder.finish()) if decoder is not None else b""
+            tail += reader.finish()
+            await self.send({"type": "http.response.body", "body": tail, "more_body": False})
+        except (aiohttp.ClientError, GarbledStream, TimeoutError) as error:
+            if self.error_kind != "client_disconnected":
+                self.error_kind = (
+                    "upstream_timeout" if isinstance(error, TimeoutError) else "stream_broken"
+                )
+                message = self._failure_message(error)
+                await self.send(
+                    {
+                        "type": "http.response.body",
+                        "more_body": False,
+                        "body": self._stream_error_event(message),
+                    }
+                )
+        finally:
+            self.usage = reader.usage()
+
+    def _stream_error_event(self, message: str) -> bytes:
+        """The end of a broken stream, as an error event in the caller's format."""
+        error = json.loads(self.adapter.error(502, message, "stream_broken"))
+        if self.spec and self.spec.wire_format == "anthropic":
+            return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
+        return f"data: {json.dumps(error)}\n\n".encode()
+
+    def _response_headers(self, response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+        return [
+            (name.lower(), value)
+            for name, value in response.raw_headers
+            if name.lower() not in DROPPED_RESPONSE_HEADERS
+        ]
+
+    def _upstream_failure(self, error: BaseException) -> Refused:
+        message = self._failure_message(error)
+        if isinstance(error, TimeoutError | asyncio.TimeoutError):
+            return Refused(504, message, "upstream_timeout", "upstream_timeout")
+        return Refused(502, message, "upstream_unreachable", "upstream_unreachable")
+
+    def _failure_message(self, error: BaseException) -> str:
+        label = self.spec.label if self.spec else "The provider"
+        refused = (
+            error
+            if isinstance(error, outbound.AddressRefused)
+            else getattr(error, "os_error", None)
+        )
+        if isinstance(refused, outbound.AddressRefused):
+            return (
+                f"{label}'s address is a link-local or cloud metadata address, which this "
+                "server does not call."
+            )
+        if isinstance(error, TimeoutError | asyncio.TimeoutError):
+            return f"{label} did not answer in time."
+        if isinstance(error, GarbledStream):
+            return f"{label} sent a stream that could not be read."
+        return f"{label} could not be reached ({type(error).__name__})."
+
+    def _scrub(self, content: bytes) -> bytes:
+        """An upstream error body must not echo the key (or its masked tail) to the caller."""
+        if not self.secret or len(self.secret) < 8:
+            return content
+        text = content.replace(self.secret.encode(), b"********")
+        tail = re.escape(self.secret[-4:].encode())
+        return re.sub(rb"[\w-]*\*{3,}" + tail, b"********", text)
+
+    # -- answering ---------------------------------------------------------------------
+
+    async def _answer(
+        self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status = status
+        headers = headers or [(b"content-type", b"application/json")]
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+        self.response_started = True
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def _answer_error(self, status: int, message: str, code: str) -> None:
+        if status == 499:
+            self.status = status
+            return
+        await self._answer(status, self.adapter.error(status, message, code))
+
+    def _record(self) -> None:
+        row, spec = self.row, self.spec
+        if row is None or spec is None or not self.endpoint:
+            return  # not authenticated, or not a model call
+        writer().record(
+            UsageEvent(
+                created_at=self.created_at,
+                user_id=row.user_id,
+                username=row.username,
+                api_key_id=row.token_id,
+                provider_id=row.provider_id,
+                provider_type=spec.type.value,
+                model_id=row.model_id,
+                model_identifier=self.model_identifier,
+                endpoint=self.endpoint,
+                streamed=self.streamed,
+                credential_source=self.credential_source,
+                route=CallRoute.IN_PROCESS
+                if self.mode in (Mode.IN_PROCESS, Mode.DELEGATED)
+                else CallRoute.EXTERNAL,
+                user_agent=self.headers.get(b"user-agent", b"").decode("latin-1")[:255],
+                status=self.status,
+                error_kind=self.error_kind,
+                latency_ms=(time.perf_counter() - self.started) * 1000,
+                ttfb_ms=self.ttfb_ms,
+                input_tokens=self.usage.input_tokens,
+                output_tokens=self.usage.output_tokens,
+                cache_read_tokens=self.usage.cache_read_tokens,
+                cache_write_tokens=self.usage.cache_write_tokens,
+                cost_usd=self._cost(row),
+            )
+        )
+
+    def _cost(self, row: CallRow) -> Any:
+        tokens = (
+            self.usage.input_tokens,
+            self.usage.output_tokens,
+            self.usage.cache_read_tokens,
+            self.usage.cache_write_tokens,
+        )
+        if self.status >= 400 and not any(tokens):
+            return None  # nothing was generated: no cost to know
+        return cost_of(self.usage, row.prices)
+
+
+def _invalid_token() -> Refused:
+    return Refused(
+        401, "The platform token is invalid, revoked or expired.", "invalid_token", "unauthorized"
+    )
+
+
+def _shaped_like_a_token(value: str) -> str:
+    """Refuse what cannot be a platform token before reading the body or the database."""
+    if lookup_id_of(value) is None:
+        raise _invalid_token()
+    return value
+
+
+def _unavailable(reason: UnavailableReason, label: str) -> Refused:
+    if reason == UnavailableReason.USER_API_KEY_REQUIRED:
+        message = (
+            f"{label} needs your personal API key: add it in Settings → API Keys, or "
+            "send it with your platform token in X-Coder-AI-Governance-Token."
+        )
+    elif reason == UnavailableReason.MISSING_API_KEY:
+        message = f"{label} has no API key you can use. Contact an administrator."
+    else:
+        message = f"{label} is disabled on this deployment. Contact an administrator."
+    return Refused(403, message, reason.value)

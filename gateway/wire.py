@@ -1,0 +1,461 @@
+"""The three wire formats the gateway speaks: their endpoints, errors, usage and model lists.
+
+Which format a provider type speaks is the registry's ``wire_format``; nothing here switches
+on a provider type. Streams are read with byte searches only; the few events that carry usage
+are kept and parsed once the stream ends, so a 20-chunk stream costs two JSON parses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from providers.registry import WireFormat
+
+JSON = "application/json"
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    method: str
+    # Where the model is named: in the JSON body, in the path (Google), or nowhere (listings).
+    model_in: str = "body"
+    listing: bool = False
+    # A call that never reaches a model (token counting): recorded, but not metered.
+    metered: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    endpoint: Endpoint
+    model: str | None = None
+    streaming_by_path: bool = False
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+class WireAdapter:
+    format: WireFormat
+    # Statuses as this API names its errors.
+    error_types: dict[int, str] = {}
+
+    def match(self, method: str, rest: str) -> Match | None:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str, code: str = "") -> bytes:
+        raise NotImplementedError
+
+    def is_streaming(self, match: Match, body: dict[str, Any] | None) -> bool:
+        return match.streaming_by_path or bool(body and body.get("stream") is True)
+
+    def usage_from_body(self, data: Any) -> Usage:
+        raise NotImplementedError
+
+    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+        raise NotImplementedError
+
+    def prepare_body(
+        self, match: Match, body: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The body to send upstream (None: unchanged) and whether the client asked for usage."""
+        return None, True
+
+    def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+EVENT_BOUNDARY = re.compile(rb"\r?\n\r?\n")
+MAX_PARTIAL_EVENT = 64 * 1024
+
+
+class StreamReader:
+    """Watches a stream go by: returns what to forward, keeps the usage-bearing events."""
+
+    usage_pattern = re.compile(rb'"usage":\s*\{')
+    keep_last_only = False
+
+    def __init__(self) -> None:
+        self.kept: list[bytes] = []
+        self._tail = b""
+
+    def _complete_events(self, chunk: bytes) -> bytes:
+        """The whole events completed by ``chunk`` (the partial rest waits for more)."""
+        data = self._tail + chunk
+        boundaries = list(EVENT_BOUNDARY.finditer(data))
+        if not boundaries:
+            self._tail = data if len(data) <= MAX_PARTIAL_EVENT else b""
+            return b""
+        end = boundaries[-1].end()
+        self._tail = data[end:]
+        return data[:end]
+
+    def feed(self, chunk: bytes) -> bytes:
+        complete = self._complete_events(chunk)
+        if complete and self.usage_pattern.search(complete):
+            found = [e for e in EVENT_BOUNDARY.split(complete) if self.usage_pattern.search(e)]
+            self.kept = found[-1:] if self.keep_last_only else [*self.kept, *found]
+        return chunk
+
+    def finish(self) -> bytes:
+        """Anything held back, once the stream has ended."""
+        return b""
+
+    def events(self) -> list[Any]:
+        parsed = []
+        for event in self.kept:
+            for line in event.splitlines():
+                if line.startswith(b"data:"):
+                    try:
+                        parsed.append(json.loads(line[5:]))
+                    except ValueError:
+                        continue
+        return parsed
+
+    def usage(self) -> Usage:
+        raise NotImplementedError
+
+
+# -- OpenAI ---------------------------------------------------------------------------------
+
+
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+}
+
+
+def openai_usage(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    if "prompt_tokens" in usage:  # chat completions
+        total_in, out = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        details = usage.get("prompt_tokens_details") or {}
+    else:  # responses
+        total_in, out = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
+        details = usage.get("input_tokens_details") or {}
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    return Usage(max(total_in - cached, 0), out, cached, 0)
+
+
+class OpenAIStreamReader(StreamReader):
+    """Chat completions and responses streams. When the gateway asked for usage on the
+    client's behalf, the usage-only chunk is held back from the client."""
+
+    empty_choices = re.compile(rb'"choices":\s*\[\]')
+
+    def __init__(self, client_wants_usage: bool) -> None:
+        super().__init__()
+        self.strip_usage = not client_wants_usage
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        super().feed(chunk)
+        if not self.strip_usage:
+            return chunk
+        # Forward whole events only, minus the final chunk with empty choices and usage.
+        data = self._pending + chunk
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._pending = data
+            return b""
+        complete, self._pending = data[: end + 2], data[end + 2 :]
+        if not self.usage_pattern.search(complete):
+            return complete
+        return b"\n\n".join(
+            event
+            for event in complete.split(b"\n\n")
+            if not (self.usage_pattern.search(event) and self.empty_choices.search(event))
+        )
+
+    def finish(self) -> bytes:
+        rest, self._pending = self._pending, b""
+        return rest
+
+    def usage(self) -> Usage:
+        found = Usage()
+        for event in self.events():
+            if not isinstance(event, dict):
+                continue
+            if isinstance(event.get("usage"), dict):
+                found = openai_usage(event["usage"])
+            response = event.get("response")
+            if isinstance(response, dict) and isinstance(response.get("usage"), dict):
+                found = openai_usage(response["usage"])
+        return found
+
+
+class OpenAIWire(WireAdapter):
+    format = WireFormat.OPENAI
+    CHAT = Endpoint("chat.completions", "POST")
+    RESPONSES = Endpoint("responses", "POST")
+    MODELS = Endpoint("models", "GET", model_in="none", listing=True)
+
+    def match(self, method: str, rest: str) -> Match | None:
+        route = {
+            ("POST", "/chat/completions"): self.CHAT,
+            ("POST", "/responses"): self.RESPONSES,
+            ("GET", "/models"): self.MODELS,
+        }.get((method, rest.rstrip("/")))
+        return Match(route) if route else None
+
+    def error(self, status: int, message: str, code: str = "") -> bytes:
+        kind = OPENAI_ERROR_TYPES.get(status, "api_error")
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code or None}}
+        return json.dumps(body).encode()
+
+    def prepare_body(
+        self, match: Match, body: dict[str, Any] | None
+    ) -> tuple[dict[str, Any] | None, bool]:
+        if match.endpoint is not self.CHAT or not body or body.get("stream") is not True:
+            return None, True
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage") is True:
+            return None, True
+        # Every stream is metered: ask for usage even when the client did not.
+        extra = options if isinstance(options, dict) else {}
+        return {**body, "stream_options": {**extra, "include_usage": True}}, False
+
+    def usage_from_body(self, data: Any) -> Usage:
+        return openai_usage(data.get("usage") if isinstance(data, dict) else None)
+
+    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+        return OpenAIStreamReader(client_wants_usage)
+
+    def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": identifier, "object": "model", "created": created, "owned_by": "llmcp"}
+                for identifier, _name, created in models
+            ],
+        }
+
+
+# -- Anthropic ------------------------------------------------------------------------------
+
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "api_error",
+}
+
+
+def anthropic_usage(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    return Usage(
+        _int(usage.get("input_tokens")),
+        _int(usage.get("output_tokens")),
+        _int(usage.get("cache_read_input_tokens")),
+        _int(usage.get("cache_creation_input_tokens")),
+    )
+
+
+class AnthropicStreamReader(StreamReader):
+    def usage(self) -> Usage:
+        found = Usage()
+        for event in self.events():
+            if not isinstance(event, dict):
+                continue
+            usage = event.get("usage")
+            if event.get("type") == "message_start":
+                usage = (event.get("message") or {}).get("usage")
+            if not isinstance(usage, dict):
+                continue
+            # message_start has the input side; message_delta the final output (and, in
+            # newer API versions, the input side again).
+            seen = anthropic_usage(usage)
+            found = Usage(
+                seen.input_tokens or found.input_tokens,
+                seen.output_tokens or found.output_tokens,
+                seen.cache_read_tokens or found.cache_read_tokens,
+                seen.cache_write_tokens or found.cache_write_tokens,
+            )
+        return found
+
+
+class AnthropicWire(WireAdapter):
+    format = WireFormat.ANTHROPIC
+    MESSAGES = Endpoint("messages", "POST")
+    COUNT_TOKENS = Endpoint("messages.count_tokens", "POST", metered=False)
+    MODELS = Endpoint("models", "GET", model_in="none", listing=True)
+
+    def match(self, method: str, rest: str) -> Match | None:
+        route = {
+            ("POST", "/messages"): self.MESSAGES,
+            ("POST", "/messages/count_tokens"): self.COUNT_TOKENS,
+            ("GET", "/models"): self.MODELS,
+        }.get((method, rest.rstrip("/")))
+        return Match(route) if route else None
+
+    def error(self, status: int, message: str, code: str = "") -> bytes:
+        error: dict[str, Any] = {
+            "type": ANTHROPIC_ERROR_TYPES.get(status, "api_error"),
+            "message": message,
+        }
+        if code:
+            error["code"] = code
+        return json.dumps({"type": "error", "error": error}).encode()
+
+    def usage_from_body(self, data: Any) -> Usage:
+        return anthropic_usage(data.get("usage") if isinstance(data, dict) else None)
+
+    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+        return AnthropicStreamReader()
+
+    def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+        data = [
+            {
+                "type": "model",
+                "id": identifier,
+                "display_name": name,
+                "created_at": _iso(created),
+            }
+            for identifier, name, created in models
+        ]
+        return {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+
+
+def _iso(timestamp: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- Google ---------------------------------------------------------------------------------
+
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "INVALID_ARGUMENT",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+GOOGLE_MODEL_CALL = re.compile(r"^/models/([^/:]+):(generateContent|streamGenerateContent)$")
+
+
+def google_usage(usage: Any) -> Usage:
+    if not isinstance(usage, dict):
+        return Usage()
+    cached = _int(usage.get("cachedContentTokenCount"))
+    prompt = _int(usage.get("promptTokenCount"))
+    output = _int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount"))
+    return Usage(max(prompt - cached, 0), output, cached, 0)
+
+
+class GoogleStreamReader(StreamReader):
+    usage_pattern = re.compile(rb'"usageMetadata":\s*\{')
+    # Each chunk carries the running total: the last one is the final usage.
+    keep_last_only = True
+
+    def usage(self) -> Usage:
+        found = Usage()
+        for event in self.events():
+            if isinstance(event, dict):
+                found = google_usage(event.get("usageMetadata"))
+        return found
+
+
+class GoogleWire(WireAdapter):
+    format = WireFormat.GOOGLE
+    GENERATE = Endpoint("generateContent", "POST", model_in="path")
+    STREAM = Endpoint("streamGenerateContent", "POST", model_in="path")
+    MODELS = Endpoint("models", "GET", model_in="none", listing=True)
+
+    def match(self, method: str, rest: str) -> Match | None:
+        if method == "GET" and rest.rstrip("/") == "/models":
+            return Match(self.MODELS)
+        found = GOOGLE_MODEL_CALL.match(rest)
+        if method != "POST" or not found:
+            return None
+        streaming = found.group(2) == "streamGenerateContent"
+        return Match(self.STREAM if streaming else self.GENERATE, found.group(1), streaming)
+
+    def error(self, status: int, message: str, code: str = "") -> bytes:
+        error: dict[str, Any] = {
+            "code": status,
+            "message": message,
+            "status": GOOGLE_STATUSES.get(status, "INTERNAL"),
+        }
+        if code:
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": code,
+                    "domain": "llmcp",
+                }
+            ]
+        return json.dumps({"error": error}).encode()
+
+    def usage_from_body(self, data: Any) -> Usage:
+        return google_usage(data.get("usageMetadata") if isinstance(data, dict) else None)
+
+    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+        return GoogleStreamReader()
+
+    def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+        return {
+            "models": [
+                {
+                    "name": f"models/{identifier}",
+                    "displayName": name,
+                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+                }
+                for identifier, name, _created in models
+            ]
+        }
+
+
+ADAPTERS: dict[WireFormat, WireAdapter] = {
+    WireFormat.OPENAI: OpenAIWire(),
+    WireFormat.ANTHROPIC: AnthropicWire(),
+    WireFormat.GOOGLE: GoogleWire(),
+}
+
+
+def adapter_for_headers(headers: dict[bytes, bytes]) -> WireAdapter:
+    """For errors before the provider type is known: guess the caller from its auth header."""
+    if b"x-goog-api-key" in headers:
+        return ADAPTERS[WireFormat.GOOGLE]
+    if b"x-api-key" in headers or b"anthropic-version" in headers:
+        return ADAPTERS[WireFormat.ANTHROPIC]
+    return ADAPTERS[WireFormat.OPENAI]

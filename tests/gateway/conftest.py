@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from fakeprovider.app import FakeProvider
+from fakeprovider.server import running_fake_provider
+from gateway import lifecycle
+from gateway.models import UsageRecord
+from models_catalog.models import ModelConfig
+from models_catalog.services import model_save
+from providers.services import provider_save
+from tests.servers import served_app
+from tokens.services import NewToken, token_create
+
+CENTRAL = {
+    "openai": "sk-central-openai-CANARY-1111",
+    "anthropic": "sk-central-anthropic-CANARY-2222",
+    "google": "central-google-CANARY-3333",
+    "aws-bedrock": "central-bedrock-CANARY-4444",
+    "azure-openai": "central-azure-CANARY-5555",
+    "openai-compatible": "sk-central-compatible-CANARY-6666",
+    "openrouter": "sk-central-openrouter-CANARY-7777",
+    "vercel-ai-gateway": "central-vercel-CANARY-8888",
+}
+PATHS = {  # where each type's base URL points on the fake provider
+    "openai": "/v1",
+    "anthropic": "",
+    "google": "/v1beta",
+    "aws-bedrock": "",
+    "azure-openai": "/openai/v1",
+    "openai-compatible": "/v1",
+    "openrouter": "/v1",
+    "vercel-ai-gateway": "/v1",
+}
+MODELS = {
+    "openai": "fake-gpt",
+    "anthropic": "claude-fake",
+    "google": "gemini-fake",
+    "aws-bedrock": "anthropic.claude-fake-v1:0",
+    "azure-openai": "fake-deployment",
+    "openai-compatible": "fake-llama",
+    "openrouter": "fake/router-model",
+    "vercel-ai-gateway": "fake/vercel-model",
+}
+# Prices per 1M tokens: input, output, cache read, cache write.
+PRICES = {"input_price": 3, "output_price": 15, "cache_read_price": "0.3", "cache_write_price": 4}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[tuple[FakeProvider, str]]:
+    with running_fake_provider() as running:
+        yield running
+
+
+@pytest.fixture
+def fake_provider(fake) -> FakeProvider:
+    fake[0].clear()
+    return fake[0]
+
+
+@dataclass
+class Deployment:
+    fake: FakeProvider
+    url: str
+    token: NewToken
+    developer: Any
+    started: datetime
+
+    def usage(self) -> Any:
+        """This test's usage rows (a server may still write an earlier test's late row)."""
+        return UsageRecord.objects.filter(created_at__gte=self.started).order_by("id")
+
+    def model(self, provider_type: str) -> ModelConfig:
+        return ModelConfig.objects.with_provider().get(provider__type=provider_type)
+
+
+@pytest.fixture
+def deployment(fake, fake_provider, developer) -> Deployment:
+    """Every provider type, pointed at the fake provider, with a central key, user keys
+    allowed with fallback, and one priced model each."""
+    _, url = fake
+    for provider_type, key in CENTRAL.items():
+        provider = provider_save(
+            provider_type=provider_type,
+            actor=None,
+            changes={
+                "base_url": url + PATHS[provider_type],
+                "user_keys_allowed": True,
+                "central_key_fallback": True,
+            },
+            api_key=key,
+        )
+        model_save(
+            model=None,
+            provider=provider,
+            fields={
+                "identifier": MODELS[provider_type],
+                "display_name": f"Fake {provider_type}",
+                "context_limit": 100_000,
+                **PRICES,
+            },
+            options={},
+            actor=None,
+        )
+    token = token_create(user=developer, name="tests", lifetime=timedelta(days=1), actor=None)
+    global _started
+    _started = timezone.now()
+    return Deployment(fake_provider, url, token, developer, _started)
+
+
+@pytest.fixture(scope="module")
+def gateway_server(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """The whole app under uvicorn (one worker), reading the test database."""
+    with django_db_blocker.unblock(), served_app(workers=1, OUTBOUND_READ_TIMEOUT="2") as base:
+        yield base
+
+
+def run(make: Callable[[], Awaitable[Any]]) -> Any:
+    """Run gateway code in a fresh event loop, then write its usage rows and close it."""
+
+    async def main() -> Any:
+        try:
+            return await make()
+        finally:
+            await lifecycle.flush_usage()
+            await lifecycle.shutdown()
+
+    return asyncio.run(main())
+
+
+_started = datetime.min.replace(tzinfo=UTC)
+
+
+def wait_for_usage(count: int, timeout: float = 10) -> list[UsageRecord]:
+    """This test's rows; written by a server process a moment after its response."""
+    rows: list[UsageRecord] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = list(UsageRecord.objects.filter(created_at__gte=_started).order_by("id"))
+        if len(rows) >= count:
+            time.sleep(0.3)  # and no more than that
+            return list(UsageRecord.objects.filter(created_at__gte=_started).order_by("id"))
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} usage rows, found {len(rows)}")
+
+
+def expected_cost(input_tokens: int, output_tokens: int, read: int, write: int) -> Decimal:
+    prices = (Decimal(3), Decimal(15), Decimal("0.3"), Decimal(4))
+    total = sum(
+        (
+            Decimal(n) * p
+            for n, p in zip((input_tokens, output_tokens, read, write), prices, strict=True)
+        ),
+        Decimal(0),
+    )
+    return (total / Decimal(1_000_000)).quantize(Decimal("0.000000001"))

@@ -1,0 +1,262 @@
+"""Every error answered in the caller's format, every fault of the provider mapped, and a
+usage row for each call that got as far as a user."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from gateway.app import application
+from providers.models import Provider
+from tokens.models import ApiToken
+
+from .conftest import run, wait_for_usage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHAT = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hello"}]}
+MESSAGE = {"model": "claude-fake", "max_tokens": 9, "messages": [{"role": "user", "content": "x"}]}
+
+
+def openai(server, deployment, body=CHAT, headers=None, path="/chat/completions", **kw):
+    return httpx.post(
+        f"{server}/api/v2/aibridge/openai/v1{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {deployment.token.secret}", **(headers or {})},
+        timeout=15,
+        **kw,
+    )
+
+
+def is_openai_error(response, status, code=None):
+    error = response.json()["error"]
+    matches_code = code is None or error["code"] == code
+    return response.status_code == status and bool(error["message"]) and matches_code
+
+
+def test_an_unknown_path_is_a_404_in_the_callers_format(gateway_server, deployment):
+    token = deployment.token.secret
+    base = f"{gateway_server}/api/v2/aibridge"
+    o = httpx.get(f"{base}/openai/v1/embeddings", headers={"Authorization": f"Bearer {token}"})
+    assert o.status_code == 404 and o.json()["error"]["type"] == "not_found_error"
+    a = httpx.post(f"{base}/anthropic/v1/complete", headers={"x-api-key": token}, json={})
+    assert a.status_code == 404 and a.json()["type"] == "error"
+    assert a.json()["error"]["type"] == "not_found_error"
+    g = httpx.get(f"{base}/google/v1/files", headers={"x-goog-api-key": token})
+    assert g.status_code == 404 and g.json()["error"]["status"] == "NOT_FOUND"
+    u = httpx.get(f"{base}/no-such-type/v1/models", headers={"x-goog-api-key": token})
+    assert u.status_code == 404 and u.json()["error"]["code"] == 404  # Google's shape
+    assert deployment.fake.calls() == []
+
+
+def test_a_body_over_the_limit_is_a_413(gateway_server, deployment):
+    big = b'{"model": "fake-gpt", "pad": "' + b"x" * (32 * 1024 * 1024 + 10) + b'"}'
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/anthropic/v1/messages",
+        content=big,
+        headers={"x-api-key": deployment.token.secret, "content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+
+
+def test_a_streamed_body_over_the_limit_is_a_413_without_reading_it_all(deployment, settings):
+    settings.AI_GATEWAY_MAX_BODY_BYTES = 1000
+
+    async def chunks():
+        for _ in range(100):
+            yield b"x" * 100
+
+    async def call():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post(
+                "/api/v2/aibridge/google/v1/models/gemini-fake:generateContent",
+                content=chunks(),
+                headers={"x-goog-api-key": deployment.token.secret},
+            )
+
+    response = run(call)
+    assert response.status_code == 413
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("case", ["garbage", "unknown", "revoked", "expired", "deactivated"])
+def test_a_bad_token_is_a_401(gateway_server, deployment, case):
+    token = deployment.token.secret
+    if case == "garbage":
+        token = "sk-not-a-platform-token"
+    elif case == "unknown":
+        token = token[:-6] + "AAAAAA"
+    elif case == "revoked":
+        ApiToken.objects.update(revoked_at=timezone.now())
+    elif case == "expired":
+        ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    else:
+        User.objects.update(is_active=False)
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/openai/v1/chat/completions",
+        json=CHAT,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert deployment.fake.calls() == []
+
+
+@pytest.mark.parametrize(
+    "change, code, words",
+    [
+        ({"model": "not-configured"}, "model_not_allowed", "not enabled for OpenAI"),
+        ("user-keys-only", "user_api_key_required", "Settings → API Keys"),
+        ("disabled", "provider_disabled", "not available"),
+    ],
+)
+def test_a_model_the_caller_may_not_use_is_a_403_with_the_reason(
+    gateway_server, deployment, change, code, words
+):
+    body = CHAT
+    if change == "user-keys-only":
+        Provider.objects.filter(type="openai").update(
+            central_key_enabled=False, central_key_fallback=False
+        )
+    elif change == "disabled":
+        Provider.objects.filter(type="openai").update(enabled=False)
+    else:
+        body = {**CHAT, **change}
+    response = openai(gateway_server, deployment, body)
+    assert is_openai_error(response, 403, code)
+    assert words in response.json()["error"]["message"]
+    assert deployment.fake.calls() == []
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind, row.cost_usd) == (403, "not_allowed", None)
+
+
+def test_upstream_errors_pass_through_with_their_status_and_body(gateway_server, deployment):
+    response = openai(gateway_server, deployment, headers={"x-fake-status": "429"})
+    assert response.status_code == 429
+    assert response.json()["error"]["message"] == "The fake provider answers 429 as asked."
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind) == (429, "upstream_error")
+
+
+def test_a_provider_past_the_read_timeout_is_a_504(gateway_server, deployment):
+    started = time.monotonic()
+    response = openai(gateway_server, deployment, headers={"x-fake-delay": "3"})
+    assert is_openai_error(response, 504, "upstream_timeout")
+    assert time.monotonic() - started < 3
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind) == (504, "upstream_timeout")
+
+
+def test_a_hanging_provider_is_a_504_in_anthropics_format(gateway_server, deployment):
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/anthropic/v1/messages",
+        json=MESSAGE,
+        headers={"x-api-key": deployment.token.secret, "x-fake-hang": "1"},
+        timeout=15,
+    )
+    assert response.status_code == 504
+    assert response.json()["error"]["type"] == "api_error"
+
+
+def test_a_reset_connection_is_a_502(gateway_server, deployment):
+    response = openai(gateway_server, deployment, headers={"x-fake-reset": "1"})
+    assert is_openai_error(response, 502, "upstream_unreachable")
+    assert wait_for_usage(1)[0].error_kind == "upstream_unreachable"
+
+
+def test_a_stream_broken_midway_ends_with_an_error_event_and_keeps_what_was_seen(
+    gateway_server, deployment
+):
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/anthropic/v1/messages",
+        json={**MESSAGE, "stream": True},
+        headers={"x-api-key": deployment.token.secret, "x-fake-reset": "1"},
+        timeout=15,
+    )
+    assert response.status_code == 200  # the stream had started
+    assert "event: message_start" in response.text
+    tail = response.text.strip().split("\n\n")[-1]
+    assert tail.startswith("event: error")
+    assert json.loads(tail.split("data: ", 1)[1])["error"]["code"] == "stream_broken"
+    row = wait_for_usage(1)[0]
+    assert row.error_kind == "stream_broken" and row.input_tokens > 0
+
+
+def test_a_garbled_stream_is_passed_on_as_received(gateway_server, deployment):
+    response = openai(
+        gateway_server, deployment, {**CHAT, "stream": True}, headers={"x-fake-garble": "1"}
+    )
+    assert response.status_code == 200 and "data: {not json" in response.text
+    row = wait_for_usage(1)[0]
+    assert row.status == 200 and row.output_tokens == 5
+
+
+def test_an_unreachable_provider_is_a_502(gateway_server, deployment):
+    from tests.servers import free_port
+
+    Provider.objects.filter(type="openai").update(base_url=f"http://127.0.0.1:{free_port()}/v1")
+    response = openai(gateway_server, deployment)
+    assert is_openai_error(response, 502, "upstream_unreachable")
+    assert "could not be reached" in response.json()["error"]["message"]
+
+
+def test_a_metadata_address_is_refused_at_request_time(deployment, monkeypatch):
+    """Saved before the rule existed, or a name that resolves there: never called."""
+    from aiohttp.resolver import ThreadedResolver
+
+    async def resolves_to_metadata(self, host, port=0, family=0):
+        return [{"hostname": host, "host": "169.254.169.254", "port": port, "family": 2,
+                 "proto": 0, "flags": 0}]  # fmt: skip
+
+    monkeypatch.setattr(ThreadedResolver, "resolve", resolves_to_metadata)
+    for base_url in ("http://169.254.169.254/v1", "http://rebinding.example/v1"):
+        Provider.objects.filter(type="openai").update(base_url=base_url)
+
+        async def call():
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                return await client.post(
+                    "/api/v2/aibridge/openai/v1/chat/completions",
+                    json=CHAT,
+                    headers={"Authorization": f"Bearer {deployment.token.secret}"},
+                )
+
+        response = run(call)
+        assert response.status_code == 502, base_url
+        assert "link-local or cloud metadata" in response.json()["error"]["message"]
+
+
+def test_a_client_that_disconnects_mid_stream_closes_the_upstream_call(gateway_server, deployment):
+    async def call():
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            client.stream(
+                "POST",
+                f"{gateway_server}/api/v2/aibridge/openai/v1/chat/completions",
+                json={**CHAT, "stream": True},
+                headers={
+                    "Authorization": f"Bearer {deployment.token.secret}",
+                    "x-fake-chunks": "100",
+                    "x-fake-chunk-delay": "0.05",
+                },
+            ) as response,
+        ):
+            async for _ in response.aiter_raw():
+                break
+        await asyncio.sleep(1)
+
+    asyncio.run(call())
+    assert deployment.fake.disconnects == 1
+    row = wait_for_usage(1)[0]
+    assert row.error_kind == "client_disconnected" and row.latency_ms < 3000
+    assert deployment.usage().count() == 1

@@ -1,0 +1,175 @@
+"""Every endpoint x stream or not x central key, stored user key or external BYOK, over real
+HTTP (the app under uvicorn, the fake provider on another port), asserting on what the
+provider received."""
+
+from __future__ import annotations
+
+import pytest
+
+from providers.models import Provider
+from providers.registry import REGISTRY, ProviderType, WireFormat
+
+from .conftest import CENTRAL, MODELS, wait_for_usage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+USER_KEY = "sk-user-stored-CANARY-9999"
+BYOK_KEY = "sk-byok-external-CANARY-0000"
+PLATFORM_HEADERS = {
+    "Cookie": "sessionid=abc123; csrftoken=def",
+    "X-Coder-Session-Token": "coder-session-CANARY",
+    "X-Coder-Workspace": "ws-1",
+}
+
+
+def token_header(wire: WireFormat, token: str) -> dict[str, str]:
+    return {
+        WireFormat.OPENAI: {"Authorization": f"Bearer {token}"},
+        WireFormat.ANTHROPIC: {"x-api-key": token, "anthropic-version": "2023-06-01"},
+        WireFormat.GOOGLE: {"x-goog-api-key": token},
+    }[wire]
+
+
+def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
+    """(name, path after /v1, body, streams) for the endpoints of this type's format."""
+    model = MODELS[provider_type]
+    wire = REGISTRY[ProviderType(provider_type)].wire_format
+    if wire == WireFormat.OPENAI:
+        chat = {"model": model, "messages": [{"role": "user", "content": "hello there"}]}
+        return [
+            ("chat", "/chat/completions", chat, False),
+            ("chat-stream", "/chat/completions", {**chat, "stream": True}, True),
+            ("responses", "/responses", {"model": model, "input": "hello there"}, False),
+            (
+                "responses-stream",
+                "/responses",
+                {"model": model, "input": "hi", "stream": True},
+                True,
+            ),
+        ]
+    if wire == WireFormat.ANTHROPIC:
+        message = {
+            "model": model,
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        calls = [
+            ("messages", "/messages", message, False),
+            ("messages-stream", "/messages", {**message, "stream": True}, True),
+        ]
+        if provider_type == "anthropic":
+            calls.append(("count-tokens", "/messages/count_tokens", message, False))
+        return calls
+    body = {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
+    return [
+        ("generate", f"/models/{model}:generateContent", body, False),
+        ("generate-stream", f"/models/{model}:streamGenerateContent", body, True),
+    ]
+
+
+CASES = [
+    pytest.param(provider_type, call, credential, id=f"{provider_type}-{call[0]}-{credential}")
+    for provider_type in CENTRAL
+    for call in calls_for(provider_type)
+    for credential in ("central", "user", "byok")
+]
+
+
+@pytest.mark.parametrize("provider_type, call, credential", CASES)
+def test_each_call_reaches_the_provider_with_only_the_right_credential(
+    gateway_server, deployment, save_user_key, provider_type, call, credential
+):
+    name, path, body, streams = call
+    spec = REGISTRY[ProviderType(provider_type)]
+    token = deployment.token.secret
+    headers = {**PLATFORM_HEADERS, "User-Agent": "tests/1.0"}
+    if credential == "byok":
+        own = spec.auth.headers_for(BYOK_KEY)
+        headers.update({"X-Coder-AI-Governance-Token": token, **own})
+        expected_key = BYOK_KEY
+    else:
+        headers.update(token_header(spec.wire_format, token))
+        expected_key = CENTRAL[provider_type]
+        if credential == "user":
+            save_user_key(deployment.developer, Provider.objects.get(type=provider_type), USER_KEY)
+            expected_key = USER_KEY
+    import httpx
+
+    url = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1{path}"
+    response = httpx.post(url, json=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+
+    # What the provider received: the one right credential, nothing of the platform.
+    [received] = deployment.fake.calls()
+    sent_auth = received.headers[spec.auth.name.lower()]
+    assert sent_auth == f"{spec.auth.prefix}{expected_key}"
+    others = {"authorization", "x-api-key", "x-goog-api-key", "api-key"} - {spec.auth.name.lower()}
+    assert not others & set(received.headers)
+    assert not [h for h in received.headers if h.startswith("x-coder-")]
+    assert "cookie" not in received.headers
+    everything = repr(received.headers) + received.body.decode()
+    assert token not in everything and "coder-session-CANARY" not in everything
+    if credential != "central":
+        assert CENTRAL[provider_type] not in everything
+    if provider_type == "aws-bedrock":
+        action = "invoke-with-response-stream" if streams else "invoke"
+        assert received.path == f"/model/{MODELS[provider_type]}/{action}"
+        assert received.json["anthropic_version"] == "bedrock-2023-05-31"
+    if name == "generate-stream":
+        assert "alt=sse" in received.query
+
+    # What the caller got back, in its own format.
+    if streams:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.text.count("data:") >= 5
+    else:
+        assert response.json()
+
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.streamed, row.route) == (200, streams, "external")
+    assert row.credential_source == ("central" if credential == "central" else "user")
+    assert row.model_identifier == MODELS[provider_type]
+    assert row.user_agent == "tests/1.0" and row.api_key_id == deployment.token.token.pk
+    if name == "count-tokens":
+        assert (row.input_tokens, row.output_tokens, row.cost_usd) == (0, 0, 0)
+    else:
+        assert row.input_tokens > 0 and row.output_tokens > 0 and row.cost_usd > 0
+        assert row.ttfb_ms is not None and row.latency_ms >= row.ttfb_ms
+
+
+@pytest.mark.parametrize("provider_type", list(CENTRAL))
+def test_model_listings_show_only_the_callers_usable_models(
+    gateway_server, deployment, provider_type
+):
+    import httpx
+
+    wire = REGISTRY[ProviderType(provider_type)].wire_format
+    url = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1/models"
+    listed = httpx.get(url, headers=token_header(wire, deployment.token.secret)).json()
+    names = {
+        WireFormat.OPENAI: lambda d: [m["id"] for m in d["data"]],
+        WireFormat.ANTHROPIC: lambda d: [m["id"] for m in d["data"]],
+        WireFormat.GOOGLE: lambda d: [m["name"].removeprefix("models/") for m in d["models"]],
+    }[wire](listed)
+    assert names == [MODELS[provider_type]]
+    assert deployment.fake.calls() == []  # answered from the catalog, not the provider
+    assert not deployment.usage().exists()
+
+
+def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, deployment):
+    import httpx
+
+    Provider.objects.filter(type="openai").update(
+        user_keys_allowed=False, central_key_fallback=False
+    )
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/openai/v1/chat/completions",
+        json={"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}]},
+        headers={
+            "X-Coder-AI-Governance-Token": deployment.token.secret,
+            "Authorization": f"Bearer {BYOK_KEY}",
+        },
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "user_keys_not_allowed"
+    assert deployment.fake.calls() == []
