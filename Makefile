@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint types pytest clean
+.PHONY: install run test lint types pytest bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -44,6 +44,10 @@ pytest: install
 	$(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
 
 test: lint types pytest
+
+# Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/llmcp_bench).
+bench: install
+	$(PY) bench/gateway_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) staticfiles

@@ -16,6 +16,7 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
     x-fake-garble: 1          send a broken event in the middle of a stream
     x-fake-reset: 1           drop the connection in the middle of the answer
     x-fake-hang: 1            never answer
+    x-fake-echo-key: 1        refuse the key, quoting it (as some providers do)
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
 Plain ASGI, no Django: ``manage.py fake_provider`` serves it, tests run it on a loopback port.
@@ -341,6 +342,12 @@ class Exchange:
         key = provided_key(self.record.headers)
         if not key or key.startswith("sk-invalid"):
             await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
+            return
+        if "x-fake-echo-key" in self.record.headers:
+            # Some providers quote the key they refused (whole, or masked to its last 4).
+            masked = f"{key[:3]}{'*' * 20}{key[-4:]}"
+            message = f"Incorrect API key provided: {key} ({masked})."
+            await respond(self.send, 401, error_body(self.kind, 401, message))
             return
         if control.status:
             message = f"The fake provider answers {control.status} as asked."

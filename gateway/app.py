@@ -23,11 +23,13 @@ import json
 import logging
 import re
 import time
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import aiohttp
+import orjson
 from django.conf import settings
 
 from lib import outbound
@@ -107,14 +109,14 @@ class Refused(Exception):
         self.status, self.message, self.code, self.kind = status, message, code, kind
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def application(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     await Call(scope, receive, send).run()
 
 
 class Call:
-    def __init__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
         self.started = time.perf_counter()
         self.created_at = datetime.now(UTC)
@@ -267,7 +269,7 @@ class Call:
         if self.scope["method"] != "POST":
             return raw, None
         try:
-            body = json.loads(raw) if raw else None
+            body = orjson.loads(raw) if raw else None
         except ValueError:
             raise Refused(
                 400, "The request body is not valid JSON.", "invalid_json", "bad_request"
@@ -384,7 +386,7 @@ class Call:
                 raise _unavailable(decision, spec.label)
             models = await store().models_of(row.provider_id)
         self.endpoint = ""  # a listing is not a model call: no usage row
-        await self._answer(200, json.dumps(self.adapter.models_listing(models)).encode())
+        await self._answer(200, orjson.dumps(self.adapter.models_listing(models)))
 
     # -- forwarding --------------------------------------------------------------------
 
@@ -476,7 +478,7 @@ class Call:
         if 200 <= response.status < 300:
             if match.endpoint.metered:
                 try:
-                    self.usage = self.adapter.usage_from_body(json.loads(content))
+                    self.usage = self.adapter.usage_from_body(orjson.loads(content))
                 except ValueError:
                     self.error_kind = "garbled_response"
         else:
@@ -535,7 +537,7 @@ class Call:
 
     def _stream_error_event(self, message: str) -> bytes:
         """The end of a broken stream, as an error event in the caller's format."""
-        error = json.loads(self.adapter.error(502, message, "stream_broken"))
+        error = orjson.loads(self.adapter.error(502, message, "stream_broken"))
         if self.spec and self.spec.wire_format == "anthropic":
             return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
         return f"data: {json.dumps(error)}\n\n".encode()

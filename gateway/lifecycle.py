@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import gc
+
 from lib import outbound
 
 from .store import close_store
 from .usage import close_writer, writer
+
+
+def startup() -> None:
+    """Once per worker process, before serving."""
+    # Everything loaded so far lives as long as the process: keep it out of the collector's
+    # scans, and collect young objects less often (fewer, shorter pauses under load).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 async def flush_usage() -> None:

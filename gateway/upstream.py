@@ -13,6 +13,8 @@ import zlib
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from providers.registry import UpstreamStyle
 
 AZURE_API_VERSION = "2024-10-21"
@@ -36,7 +38,7 @@ class Dialect:
         return f"{api_root}{rest}" + (f"?{query}" if query else "")
 
     def body(self, body: dict[str, Any] | None, raw: bytes, *, stream: bool) -> bytes:
-        return raw if body is None else json.dumps(body, separators=(",", ":")).encode()
+        return raw if body is None else orjson.dumps(body)
 
     def decoder(self) -> EventStreamToSSE | None:
         """A converter for the response stream, if it is not already the wire format's."""
@@ -61,10 +63,10 @@ class BedrockDialect(Dialect):
         return f"{api_root}/model/{quote(model, safe='')}/{action}"
 
     def body(self, body: dict[str, Any] | None, raw: bytes, *, stream: bool) -> bytes:
-        source = body if body is not None else json.loads(raw)
+        source = body if body is not None else orjson.loads(raw)
         translated = {k: v for k, v in source.items() if k not in ("model", "stream")}
         translated.setdefault("anthropic_version", BEDROCK_ANTHROPIC_VERSION)
-        return json.dumps(translated, separators=(",", ":")).encode()
+        return orjson.dumps(translated)
 
     def decoder(self) -> EventStreamToSSE:
         return EventStreamToSSE()
@@ -109,11 +111,11 @@ class EventStreamToSSE:
         headers = _headers(frame[12 : 12 + headers_length])
         payload = frame[12 + headers_length : -4]
         try:
-            data = json.loads(payload)
+            data = orjson.loads(payload)
             if headers.get(":message-type") == "exception":
                 error = {"type": "api_error", "message": str(data.get("message", "error"))}
                 return _sse({"type": "error", "error": error})
-            event = json.loads(base64.b64decode(data["bytes"]))
+            event = orjson.loads(base64.b64decode(data["bytes"]))
         except (ValueError, KeyError, TypeError) as error:
             raise GarbledStream("an event-stream frame holds no Anthropic event") from error
         return _sse(event)

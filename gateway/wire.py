@@ -7,11 +7,12 @@ are kept and parsed once the stream ends, so a 20-chunk stream costs two JSON pa
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from providers.registry import WireFormat
 
@@ -120,7 +121,7 @@ class StreamReader:
             for line in event.splitlines():
                 if line.startswith(b"data:"):
                     try:
-                        parsed.append(json.loads(line[5:]))
+                        parsed.append(orjson.loads(line[5:]))
                     except ValueError:
                         continue
         return parsed
@@ -223,7 +224,7 @@ class OpenAIWire(WireAdapter):
     def error(self, status: int, message: str, code: str = "") -> bytes:
         kind = OPENAI_ERROR_TYPES.get(status, "api_error")
         body = {"error": {"message": message, "type": kind, "param": None, "code": code or None}}
-        return json.dumps(body).encode()
+        return orjson.dumps(body)
 
     def prepare_body(
         self, match: Match, body: dict[str, Any] | None
@@ -324,7 +325,7 @@ class AnthropicWire(WireAdapter):
         }
         if code:
             error["code"] = code
-        return json.dumps({"type": "error", "error": error}).encode()
+        return orjson.dumps({"type": "error", "error": error})
 
     def usage_from_body(self, data: Any) -> Usage:
         return anthropic_usage(data.get("usage") if isinstance(data, dict) else None)
@@ -424,7 +425,7 @@ class GoogleWire(WireAdapter):
                     "domain": "llmcp",
                 }
             ]
-        return json.dumps({"error": error}).encode()
+        return orjson.dumps({"error": error})
 
     def usage_from_body(self, data: Any) -> Usage:
         return google_usage(data.get("usageMetadata") if isinstance(data, dict) else None)

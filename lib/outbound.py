@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import weakref
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,11 +34,19 @@ class AddressRefused(OSError):
 
 
 def address_allowed(host: str) -> bool:
-    if settings.ALLOW_LINK_LOCAL_BASE_URLS:
+    return _address_allowed(host, settings.ALLOW_LINK_LOCAL_BASE_URLS)
+
+
+@lru_cache(maxsize=1024)
+def _address_allowed(host: str, allow_link_local: bool) -> bool:
+    if allow_link_local:
         return True
     normalized = normalize_host(host)
-    return not (normalized is not None and not isinstance(normalized, str)
-                and is_metadata_address(normalized))  # fmt: skip
+    return not (
+        normalized is not None
+        and not isinstance(normalized, str)
+        and is_metadata_address(normalized)
+    )
 
 
 class GuardedResolver(AbstractResolver):
@@ -63,11 +72,15 @@ _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSe
 
 
 def timeout(read: float | None = None, connect: float | None = None) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(
-        total=None,
-        connect=connect if connect is not None else settings.OUTBOUND_CONNECT_TIMEOUT,
-        sock_read=read if read is not None else settings.OUTBOUND_READ_TIMEOUT,
+    return _timeout(
+        connect if connect is not None else settings.OUTBOUND_CONNECT_TIMEOUT,
+        read if read is not None else settings.OUTBOUND_READ_TIMEOUT,
     )
+
+
+@lru_cache(maxsize=16)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
 
 
 def session() -> aiohttp.ClientSession:
@@ -96,9 +109,15 @@ def session() -> aiohttp.ClientSession:
 
 def check_destination(url: str) -> None:
     """Refuse an IP-literal destination that the guard forbids (names go to the resolver)."""
-    host = urlsplit(url).hostname or ""
+    end = url.find("/", url.find("//") + 2)
+    host = _host_of(url if end < 0 else url[:end])
     if not address_allowed(host):
         raise AddressRefused(host)
+
+
+@lru_cache(maxsize=1024)
+def _host_of(url_start: str) -> str:
+    return urlsplit(url_start).hostname or ""
 
 
 async def request(method: str, url: str, **kwargs: Any) -> aiohttp.ClientResponse:

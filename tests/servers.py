@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRF_TOKEN = "x" * 32
+# What the last server started by served_app wrote on stderr (its log), once it stopped.
+last_stderr = ""
 
 
 def free_port() -> int:
@@ -63,23 +66,29 @@ def served_app(workers: int = 4, **env: str) -> Iterator[str]:
         **env,
     }
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/healthz", process)
-        yield base
-    finally:
-        process.terminate()
+    # A file, not a pipe: a chatty server must never block on a full pipe buffer.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers)],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            wait_until_up(f"{base}/healthz", process)
+            yield base
+        finally:
+            global last_stderr
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log.seek(0)
+            last_stderr = log.read().decode("utf-8", "replace")
 
 
 def signed_in_client(base_url: str, user: Any) -> httpx.Client:

@@ -43,8 +43,9 @@ def test_every_post_needs_a_csrf_token(admin_user, view):
     assert b"CSRF" in response.content or response.headers.get("HX-Trigger") is not None
 
 
-@pytest.mark.parametrize("view", [v for v in VIEWS if v.url not in ("/logout/",)],
-                         ids=lambda v: v.name)  # fmt: skip
+@pytest.mark.parametrize(
+    "view", [v for v in VIEWS if v.url not in ("/logout/",)], ids=lambda v: v.name
+)
 def test_every_html_page_sends_csp_hsts_and_no_store(staff_client, view):
     response = staff_client.get(view.url, secure=True, follow=False)
     if response.get("Content-Type", "").startswith("text/html"):

@@ -215,8 +215,16 @@ def test_a_metadata_address_is_refused_at_request_time(deployment, monkeypatch):
     from aiohttp.resolver import ThreadedResolver
 
     async def resolves_to_metadata(self, host, port=0, family=0):
-        return [{"hostname": host, "host": "169.254.169.254", "port": port, "family": 2,
-                 "proto": 0, "flags": 0}]  # fmt: skip
+        return [
+            {
+                "hostname": host,
+                "host": "169.254.169.254",
+                "port": port,
+                "family": 2,
+                "proto": 0,
+                "flags": 0,
+            }
+        ]
 
     monkeypatch.setattr(ThreadedResolver, "resolve", resolves_to_metadata)
     for base_url in ("http://169.254.169.254/v1", "http://rebinding.example/v1"):

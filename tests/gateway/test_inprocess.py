@@ -37,8 +37,9 @@ def route_for(deployment, provider_type="openai"):
 def send(route, body=CHAT, path="/chat/completions"):
     async def call():
         async with inprocess.client(route.identity) as client:
-            return await client.post(route.base_url + path, headers=route.headers.reveal(),
-                                     json=body)  # fmt: skip
+            return await client.post(
+                route.base_url + path, headers=route.headers.reveal(), json=body
+            )
 
     return run(call)
 
@@ -123,11 +124,14 @@ def test_streams_arrive_chunk_by_chunk_in_process(deployment):
             client.stream(
                 "POST",
                 route.base_url + "/chat/completions",
-                headers={**route.headers.reveal(), "x-fake-chunk-delay": "0.1",
-                         "x-fake-chunks": "6"},
+                headers={
+                    **route.headers.reveal(),
+                    "x-fake-chunk-delay": "0.1",
+                    "x-fake-chunks": "6",
+                },
                 json=body,
             ) as response,
-        ):  # fmt: skip
+        ):
             async for chunk in response.aiter_raw():
                 arrivals.append((time.monotonic(), chunk))
         return arrivals
@@ -148,11 +152,14 @@ def test_closing_a_stream_early_closes_the_upstream_call_and_records_it(deployme
             client.stream(
                 "POST",
                 route.base_url + "/chat/completions",
-                headers={**route.headers.reveal(), "x-fake-chunk-delay": "0.1",
-                         "x-fake-chunks": "50"},
+                headers={
+                    **route.headers.reveal(),
+                    "x-fake-chunk-delay": "0.1",
+                    "x-fake-chunks": "50",
+                },
                 json={**CHAT, "stream": True},
             ) as response,
-        ):  # fmt: skip
+        ):
             async for _chunk in response.aiter_raw():
                 break
         await asyncio.sleep(0.5)

@@ -24,8 +24,9 @@ def test_finding_1_odd_provider_ids_are_never_a_500(staff_client, make_model, va
     model = make_model()
     add = reverse("models:add")
     assert staff_client.get(add, {"provider": value}).status_code == 200
-    response = staff_client.get(add, {"provider": value}, headers={"HX-Request": "true",
-                                "HX-Target": "provider-options"})  # fmt: skip
+    response = staff_client.get(
+        add, {"provider": value}, headers={"HX-Request": "true", "HX-Target": "provider-options"}
+    )
     assert response.status_code == 200
     response = staff_client.post(add, model_data(model.provider, provider=value))
     assert response.status_code == 422 and "provider" in response.context["form"].errors
@@ -41,9 +42,13 @@ def test_finding_3_a_blank_display_name_is_refused_by_the_command_as_by_the_form
     model = make_model("claude-opus-4-6", display_name="Claude Opus")
     with pytest.raises(CommandError, match="display_name: This field cannot be blank"):
         call_command(
-            "model_set", "anthropic", "claude-opus-4-6", "--display-name", "   ",
+            "model_set",
+            "anthropic",
+            "claude-opus-4-6",
+            "--display-name",
+            "   ",
             stdout=io.StringIO(),
-        )  # fmt: skip
+        )
     response = staff_client.post(
         reverse("models:edit", args=[model.pk]), model_data(model.provider, display_name="   ")
     )

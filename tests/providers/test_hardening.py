@@ -144,9 +144,13 @@ def test_finding_2_private_and_loopback_endpoints_stay_allowed(piped_stdin):
     for base_url in ("http://10.0.0.5:8000/v1", "http://127.0.0.1:11434/v1", "http://[::1]/v1"):
         piped_stdin("sk-x\n")
         call_command(
-            "provider_set", "openai-compatible", "--key-stdin", "--base-url", base_url,
+            "provider_set",
+            "openai-compatible",
+            "--key-stdin",
+            "--base-url",
+            base_url,
             stdout=io.StringIO(),
-        )  # fmt: skip
+        )
         assert Provider.objects.get().base_url == base_url
 
 

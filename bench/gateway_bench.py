@@ -1,0 +1,429 @@
+"""Benchmark of the AI Gateway against the local fake provider.
+
+    .venv/bin/python bench/gateway_bench.py            # or: make bench
+
+Starts the fake provider and the gateway (one worker, production settings, PostgreSQL, token
+authentication and usage rows on) as separate processes, then calls the fake provider
+directly and through the gateway with the same low-overhead client (raw keep-alive
+connections, httptools parsing), alternating between the two. Prints the added median and p95
+latency (non-streaming, and to the first byte of a stream) and the requests per second at 1,
+16, 64 and 256 concurrent connections, errors, the most PostgreSQL connections the gateway
+held, and whether every call got its usage row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httptools
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/llmcp_bench")
+POOL_SIZE = 4
+CHAT = {"model": "bench-model", "messages": [{"role": "user", "content": "benchmark"}]}
+TARGETS = {"median_added_ms": 0.5, "requests_per_s": 4000, "streams_per_s": 1000}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    total: float
+    first_byte: float
+    ok: bool
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends a request and waits for its answer."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[Sample] | None = None
+        self.started = self.first_byte = 0.0
+        self.status = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._finish(ok=False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(ok=False)
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        if not self.first_byte:
+            self.first_byte = time.perf_counter()
+
+    def on_message_complete(self) -> None:
+        self._finish(ok=self.status == 200)
+
+    def _finish(self, ok: bool) -> None:
+        if self.done is not None and not self.done.done():
+            now = time.perf_counter()
+            first = (self.first_byte or now) - self.started
+            self.done.set_result(Sample(now - self.started, first, ok))
+
+    async def request(self, raw: bytes) -> Sample:
+        self.done = asyncio.get_running_loop().create_future()
+        self.first_byte = 0.0
+        self.started = time.perf_counter()
+        self.transport.write(raw)  # type: ignore[union-attr]
+        return await self.done
+
+
+def raw_request(path: str, headers: dict[str, str], body: dict) -> bytes:
+    data = json.dumps(body).encode()
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    path: str
+    headers: dict[str, str]
+
+    def request(self, stream: bool) -> bytes:
+        body = {**CHAT, "stream": True} if stream else CHAT
+        extra = {"x-fake-chunks": "20"} if stream else {"x-fake-chunks": "1"}
+        return raw_request(self.path, {**self.headers, **extra}, body)
+
+
+@dataclass
+class Result:
+    samples: list[Sample] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(not s.ok for s in self.samples)
+
+    @property
+    def per_second(self) -> float:
+        return len(self.samples) / self.seconds if self.seconds else 0.0
+
+    def quantile(self, q: float, attribute: str = "total") -> float:
+        values = sorted(getattr(s, attribute) for s in self.samples if s.ok)
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
+
+
+async def connect(port: int, count: int) -> list[Connection]:
+    loop = asyncio.get_running_loop()
+    connections = []
+    for _ in range(count):
+        _, protocol = await loop.create_connection(Connection, "127.0.0.1", port)
+        connections.append(protocol)
+    return connections
+
+
+async def load(target: Target, stream: bool, connections: list[Connection], seconds: float):
+    """Each connection sends requests back to back for ``seconds``."""
+    raw = target.request(stream)
+    result = Result()
+    deadline = time.perf_counter() + seconds
+
+    async def worker(connection: Connection) -> None:
+        while time.perf_counter() < deadline:
+            sample = await connection.request(raw)
+            result.samples.append(sample)
+            if not sample.ok and connection.transport.is_closing():  # type: ignore[union-attr]
+                return
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in connections))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def paired_latency(direct: Target, gateway: Target, stream: bool, count: int):
+    """One connection each, requests alternating, so both see the same machine state."""
+    [d], [g] = await connect(direct.port, 1), await connect(gateway.port, 1)
+    direct_raw, gateway_raw = direct.request(stream), gateway.request(stream)
+    ours, theirs = Result(), Result()
+    for _ in range(count):
+        theirs.samples.append(await d.request(direct_raw))
+        ours.samples.append(await g.request(gateway_raw))
+    for c in (d, g):
+        c.transport.close()  # type: ignore[union-attr]
+    return theirs, ours
+
+
+# -- the processes --------------------------------------------------------------------------
+
+
+def environment(database_url: str) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "LLMCP_ENCRYPTION_KEYS": f"bench:{Fernet.generate_key().decode()}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "AI_GATEWAY_DB_POOL_SIZE": str(POOL_SIZE),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def prepare_database(env: dict[str, str], fake_port: int) -> str:
+    """A fresh database with one provider, one priced model and one user with a token."""
+    import psycopg
+
+    name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    admin_url = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    script = f"""
+from datetime import timedelta
+from django.contrib.auth.models import User
+from providers.services import provider_save
+from models_catalog.services import model_save
+from tokens.services import token_create
+provider = provider_save(provider_type="openai-compatible", actor=None,
+    changes={{"base_url": "http://127.0.0.1:{fake_port}/v1"}}, api_key="sk-bench-central")
+model_save(model=None, provider=provider, fields={{"identifier": "bench-model",
+    "display_name": "Bench", "context_limit": 100000, "input_price": 1, "output_price": 2,
+    "cache_read_price": "0.1"}}, options={{}}, actor=None)
+user = User.objects.create_user("bench")
+print(token_create(user=user, name="bench", lifetime=timedelta(days=1), actor=None).secret)
+"""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *args, "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{args[0]} did not start")
+
+
+class ConnectionWatch:
+    """The most PostgreSQL connections the gateway's database saw during the run."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url, self.most, self._stop = database_url, 0, False
+
+    async def run(self) -> None:
+        import psycopg
+
+        name = self.database_url.rsplit("/", 1)[1]
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as c:
+            while not self._stop:
+                cursor = await c.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                    "pg_backend_pid()",
+                    (name,),
+                )
+                (count,) = await cursor.fetchone()  # type: ignore[misc]
+                self.most = max(self.most, count)
+                await asyncio.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop = True
+
+
+def usage_rows(database_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        return connection.execute("SELECT count(*) FROM gateway_usagerecord").fetchone()[0]  # type: ignore[index]
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+async def measure(direct: Target, gateway: Target, levels: list[int], seconds: float) -> dict:
+    report: dict = {"latency": {}, "throughput": []}
+    for stream, label in ((False, "non-stream"), (True, "stream, first byte")):
+        await paired_latency(direct, gateway, stream, 200)  # warm up
+        theirs, ours = await paired_latency(direct, gateway, stream, 2000)
+        attribute = "first_byte" if stream else "total"
+        report["latency"][label] = {
+            "direct_median_ms": theirs.quantile(0.5, attribute),
+            "gateway_median_ms": ours.quantile(0.5, attribute),
+            "added_median_ms": ours.quantile(0.5, attribute) - theirs.quantile(0.5, attribute),
+            "added_p95_ms": ours.quantile(0.95, attribute) - theirs.quantile(0.95, attribute),
+            "errors": theirs.errors + ours.errors,
+        }
+    for stream in (False, True):
+        for level in levels:
+            row: dict = {"stream": stream, "connections": level}
+            for target in (direct, gateway):  # interleaved: direct then gateway, per level
+                connections = await connect(target.port, level)
+                result = await load(target, stream, connections, seconds)
+                for c in connections:
+                    c.transport.close()  # type: ignore[union-attr]
+                row[target.name] = {
+                    "per_s": result.per_second,
+                    "p50_ms": result.quantile(0.5),
+                    "p95_ms": result.quantile(0.95),
+                    "errors": result.errors,
+                    "calls": len(result.samples),
+                }
+            report["throughput"].append(row)
+    return report
+
+
+def print_report(report: dict, most_connections: int, rows: int, calls: int) -> bool:
+    print("\nAdded latency of the gateway (same client, alternating calls, 1 connection):")
+    for label, values in report["latency"].items():
+        print(
+            f"  {label:<20} direct {values['direct_median_ms']:.3f} ms, gateway "
+            f"{values['gateway_median_ms']:.3f} ms -> added median {values['added_median_ms']:.3f}"
+            f" ms, p95 {values['added_p95_ms']:.3f} ms, errors {values['errors']}"
+        )
+    print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
+    print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}")
+    for row in report["throughput"]:
+        kind = "stream x20" if row["stream"] else "non-stream"
+
+        def cell(v: dict) -> str:
+            return f"{v['per_s']:8.0f}/s {v['p50_ms']:6.2f}/{v['p95_ms']:6.2f} e{v['errors']}"
+
+        print(
+            f"  {kind:<11}{row['connections']:>6}  {cell(row['direct']):>26}  "
+            f"{cell(row['gateway']):>26}"
+        )
+    print(
+        f"\nPostgreSQL connections held by the gateway: at most {most_connections} "
+        f"(pool size {POOL_SIZE})."
+    )
+    print(f"Usage rows written: {rows} for {calls} gateway calls.")
+    best = {
+        s: max(r["gateway"]["per_s"] for r in report["throughput"] if r["stream"] == s)
+        for s in (False, True)
+    }
+    errors_at_256 = sum(
+        r["gateway"]["errors"] for r in report["throughput"] if r["connections"] == 256
+    )
+    checks = [
+        (
+            "added median latency, non-stream <= 0.5 ms",
+            report["latency"]["non-stream"]["added_median_ms"] <= TARGETS["median_added_ms"],
+        ),
+        (
+            "added median latency to first byte <= 0.5 ms",
+            report["latency"]["stream, first byte"]["added_median_ms"]
+            <= TARGETS["median_added_ms"],
+        ),
+        (f">= {TARGETS['requests_per_s']} requests/s non-stream", best[False] >= 4000),
+        (f">= {TARGETS['streams_per_s']} streams/s (20 chunks)", best[True] >= 1000),
+        ("0 errors at 256 connections", errors_at_256 == 0),
+        (f"PostgreSQL connections <= pool size ({POOL_SIZE})", most_connections <= POOL_SIZE),
+        ("a usage row for every call", rows == calls),
+    ]
+    print("\nTargets:")
+    for label, ok in checks:
+        print(f"  [{'met' if ok else 'MISSED'}] {label}")
+    return all(ok for _, ok in checks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per throughput step")
+    parser.add_argument("--levels", default="1,16,64,256", help="connections per step")
+    args = parser.parse_args()
+    levels = [int(n) for n in args.levels.split(",")]
+
+    import uvloop
+
+    env = environment(DATABASE)
+    fake_port, gateway_port = free_port(), free_port()
+    print("Preparing the database and starting the fake provider and the gateway...")
+    token = prepare_database(env, fake_port)
+    fake = start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
+    gateway = start(["serve", "--workers", "1", "--log-level", "warning"], env, gateway_port)
+    direct = Target(
+        "direct", fake_port, "/v1/chat/completions", {"Authorization": "Bearer sk-bench-central"}
+    )
+    through = Target(
+        "gateway",
+        gateway_port,
+        "/api/v2/aibridge/openai-compatible/v1/chat/completions",
+        {"Authorization": f"Bearer {token}"},
+    )
+    watch = ConnectionWatch(env["DATABASE_URL"])
+    try:
+
+        async def run() -> dict:
+            watcher = asyncio.create_task(watch.run())
+            try:
+                return await measure(direct, through, levels, args.seconds)
+            finally:
+                watch.stop()
+                await watcher
+
+        report = uvloop.run(run())
+    finally:
+        gateway.terminate()  # graceful: the gateway writes its queued usage rows
+        gateway.wait(timeout=60)
+        fake.terminate()
+        fake.wait(timeout=10)
+    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), report_calls(report))
+    return 0 if ok else 1
+
+
+def report_calls(report: dict) -> int:
+    paired = 2 * (200 + 2000)  # two latency phases (warm-up included), gateway side
+    return paired + sum(r["gateway"]["calls"] for r in report["throughput"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Plant canary keys and a canary token, make every kind of gateway call, and look for them
+in every response, error body, usage row and log line."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from gateway.app import application
+from gateway.models import UsageRecord
+from providers.models import Provider
+from tests.servers import served_app
+
+from .conftest import CENTRAL, run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+USER_KEY = "sk-user-CANARY-gateway-31415926"
+BYOK_KEY = "sk-byok-CANARY-gateway-27182818"
+SECRETS_TAIL = 4
+
+
+def battery(base: str, token: str) -> list[tuple[str, dict, dict]]:
+    """(path, headers, body) of calls that succeed, stream, fail and are refused."""
+    chat = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    message = {
+        "model": "claude-fake",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    bearer = {"Authorization": f"Bearer {token}"}
+    anthropic = {"x-api-key": token}
+    return [
+        ("/openai/v1/chat/completions", bearer, chat),
+        ("/openai/v1/chat/completions", bearer, {**chat, "stream": True}),
+        ("/openai/v1/chat/completions", {**bearer, "x-fake-echo-key": "1"}, chat),
+        ("/openai/v1/chat/completions", {**bearer, "x-fake-status": "500"}, chat),
+        ("/openai/v1/chat/completions", {**bearer, "x-fake-reset": "1"}, chat),
+        ("/openai/v1/chat/completions", bearer, {**chat, "model": "nope"}),
+        ("/openai/v1/chat/completions", {"Authorization": f"Bearer {token}x"}, chat),
+        (
+            "/openai/v1/chat/completions",
+            {
+                "X-Coder-AI-Governance-Token": token,
+                "Authorization": f"Bearer {BYOK_KEY}",
+                "x-fake-echo-key": "1",
+            },
+            chat,
+        ),
+        ("/anthropic/v1/messages", anthropic, message),
+        ("/anthropic/v1/messages", {**anthropic, "x-fake-echo-key": "1"}, message),
+        ("/anthropic/v1/messages", {**anthropic, "x-fake-reset": "1"}, {**message, "stream": True}),
+        ("/anthropic/v1/nothing", anthropic, message),
+        (
+            "/google/v1/models/gemini-fake:generateContent",
+            {"x-goog-api-key": token, "x-fake-echo-key": "1"},
+            {"contents": []},
+        ),
+        ("/google/v1/models", {"x-goog-api-key": token}, {}),
+    ]
+
+
+def assert_no_secret(text: str, secrets: list[str]) -> None:
+    for secret in secrets:
+        assert secret not in text, secret[:12]
+        assert secret[8:] not in text
+        assert "*" * 3 + secret[-SECRETS_TAIL:] not in text  # a masked echo of it
+
+
+def test_no_key_or_token_in_any_gateway_answer_row_or_log(deployment, save_user_key, caplog):
+    caplog.set_level(logging.DEBUG)
+    save_user_key(deployment.developer, Provider.objects.get(type="anthropic"), USER_KEY)
+    token = deployment.token.secret
+    outputs: list[str] = []
+
+    async def calls():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            for path, headers, body in battery("", token):
+                method = "GET" if path.endswith("/models") else "POST"
+                response = await client.request(
+                    method, f"/api/v2/aibridge{path}", headers=headers, json=body or None
+                )
+                outputs.append(f"{response.status_code} {response.headers} {response.text}")
+
+    run(calls)
+    statuses = [o.split(" ")[0] for o in outputs]
+    assert {"200", "401", "403", "404", "502"} <= set(statuses)
+    outputs.append(repr(list(UsageRecord.objects.values())))
+    outputs.append(caplog.text)
+    secrets = [*CENTRAL.values(), USER_KEY, BYOK_KEY, token]
+    for output in outputs:
+        assert_no_secret(output, secrets)
+
+
+def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key):
+    token = deployment.token.secret
+    with served_app(workers=1, LOG_LEVEL="DEBUG") as base:
+        for path, headers, body in battery(base, token):
+            method = "GET" if path.endswith("/models") else "POST"
+            httpx.request(
+                method,
+                f"{base}/api/v2/aibridge{path}",
+                headers=headers,
+                json=body or None,
+                timeout=15,
+            )
+        import time
+
+        time.sleep(0.5)
+    # served_app terminated the server; its stderr holds every log line it wrote.
+    from tests import servers
+
+    logs = servers.last_stderr
+    assert "INFO" in logs or "WARNING" in logs
+    assert_no_secret(logs, [*CENTRAL.values(), USER_KEY, BYOK_KEY, token])

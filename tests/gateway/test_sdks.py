@@ -1,0 +1,150 @@
+"""The official SDKs, pointed at the gateway with a platform token as their api_key."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import CENTRAL, wait_for_usage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def same_usage(rows):
+    """A streamed and a plain call with the same tokens give equal rows."""
+    plain, streamed = rows
+    assert not plain.streamed and streamed.streamed
+    fields = (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "status",
+        "credential_source",
+        "model_identifier",
+    )
+    assert [getattr(plain, f) for f in fields] == [getattr(streamed, f) for f in fields]
+    assert plain.input_tokens > 0 and plain.cost_usd > 0
+
+
+def test_the_openai_sdk(gateway_server, deployment):
+    from openai import OpenAI
+
+    client = OpenAI(
+        api_key=deployment.token.secret,
+        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        max_retries=0,
+    )
+    messages = [{"role": "user", "content": "hello sdk"}]
+    reply = client.chat.completions.create(model="fake-gpt", messages=messages)
+    assert reply.choices[0].message.content == "You said: hello sdk"
+    assert reply.usage.prompt_tokens_details.cached_tokens == 4
+    chunks = list(client.chat.completions.create(model="fake-gpt", messages=messages, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "You said: hello sdk"
+    assert all(c.usage is None for c in chunks)  # it did not ask for usage: none shown
+    same_usage(wait_for_usage(2))
+    for received in deployment.fake.calls():
+        assert received.headers["authorization"] == f"Bearer {CENTRAL['openai']}"
+    listed = [m.id for m in client.models.list()]
+    assert listed == ["fake-gpt"]
+
+
+def test_the_openai_sdk_responses_api(gateway_server, deployment):
+    from openai import OpenAI
+
+    client = OpenAI(
+        api_key=deployment.token.secret,
+        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        max_retries=0,
+    )
+    response = client.responses.create(model="fake-gpt", input="hello there")
+    assert response.output_text == "You said: hello there"
+    events = list(client.responses.create(model="fake-gpt", input="hello there", stream=True))
+    assert events[-1].type == "response.completed"
+    same_usage(wait_for_usage(2))
+
+
+def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
+    import openai
+
+    client = openai.OpenAI(
+        api_key=deployment.token.secret,
+        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        max_retries=0,
+    )
+    with pytest.raises(openai.PermissionDeniedError) as error:
+        client.chat.completions.create(model="gpt-unknown", messages=[])
+    assert error.value.body["code"] == "model_not_allowed"
+    bad = openai.OpenAI(api_key="llmcp_nope", base_url=client.base_url, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="fake-gpt", messages=[])
+
+
+def test_the_anthropic_sdk(gateway_server, deployment):
+    from anthropic import Anthropic
+
+    client = Anthropic(
+        api_key=deployment.token.secret,
+        base_url=f"{gateway_server}/api/v2/aibridge/anthropic",
+        max_retries=0,
+    )
+    messages = [{"role": "user", "content": "hello sdk"}]
+    reply = client.messages.create(model="claude-fake", max_tokens=64, messages=messages)
+    assert reply.content[0].text == "You said: hello sdk"
+    assert reply.usage.cache_read_input_tokens == 4
+    with client.messages.stream(model="claude-fake", max_tokens=64, messages=messages) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "You said: hello sdk" and final.usage.output_tokens == reply.usage.output_tokens
+    count = client.messages.count_tokens(model="claude-fake", messages=messages)
+    assert count.input_tokens == reply.usage.input_tokens
+    rows = wait_for_usage(3)
+    same_usage(rows[:2])
+    assert rows[2].endpoint == "messages.count_tokens"
+    assert [m.id for m in client.models.list()] == ["claude-fake"]
+
+
+def test_the_anthropic_sdk_through_bedrock(gateway_server, deployment):
+    from anthropic import Anthropic
+
+    client = Anthropic(
+        api_key=deployment.token.secret,
+        base_url=f"{gateway_server}/api/v2/aibridge/aws-bedrock",
+        max_retries=0,
+    )
+    model = "anthropic.claude-fake-v1:0"
+    messages = [{"role": "user", "content": "via bedrock"}]
+    reply = client.messages.create(model=model, max_tokens=64, messages=messages)
+    assert reply.content[0].text == "You said: via bedrock"
+    with client.messages.stream(model=model, max_tokens=64, messages=messages) as stream:
+        assert "".join(stream.text_stream) == "You said: via bedrock"
+    same_usage(wait_for_usage(2))
+    paths = [r.path for r in deployment.fake.calls()]
+    assert paths == [f"/model/{model}/invoke", f"/model/{model}/invoke-with-response-stream"]
+
+
+def test_the_google_genai_sdk(gateway_server, deployment):
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key=deployment.token.secret,
+        http_options=types.HttpOptions(
+            base_url=f"{gateway_server}/api/v2/aibridge/google", api_version="v1"
+        ),
+    )
+    reply = client.models.generate_content(model="gemini-fake", contents="hello sdk")
+    assert reply.text == "You said: hello sdk"
+    assert reply.usage_metadata.cached_content_token_count == 4
+    streamed = "".join(
+        chunk.text or ""
+        for chunk in client.models.generate_content_stream(
+            model="gemini-fake", contents="hello sdk"
+        )
+    )
+    assert streamed == "You said: hello sdk"
+    same_usage(wait_for_usage(2))
+    for received in deployment.fake.calls():
+        assert received.headers["x-goog-api-key"] == CENTRAL["google"]
+    assert [m.name for m in client.models.list()] == ["models/gemini-fake"]

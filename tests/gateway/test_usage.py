@@ -1,0 +1,90 @@
+"""Usage rows: cost rules, batching off the request path, nothing dropped silently."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from gateway.models import UsageRecord
+from gateway.usage import UsageEvent, UsageWriter, cost_of
+from gateway.wire import Usage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PRICES = (Decimal(3), Decimal(15), Decimal("0.3"), Decimal("3.75"))
+
+
+def test_cost_is_tokens_times_price_per_million_for_each_kind():
+    usage = Usage(
+        input_tokens=1_000, output_tokens=2_000, cache_read_tokens=10_000, cache_write_tokens=400
+    )
+    # 1,000 x 3 + 2,000 x 15 + 10,000 x 0.3 + 400 x 3.75, per million.
+    assert cost_of(usage, PRICES) == Decimal("0.037500000")
+
+
+def test_unknown_prices_give_an_unknown_cost_never_zero():
+    usage = Usage(input_tokens=10, output_tokens=10)
+    assert cost_of(usage, (None, None, None, None)) is None
+    assert cost_of(usage, (Decimal(3), None, None, None)) is None  # output used, unpriced
+    assert cost_of(Usage(input_tokens=10), (Decimal(3), None, None, None)) == Decimal("0.000030000")
+    assert cost_of(Usage(), PRICES) == Decimal(0)
+
+
+def event(**overrides) -> UsageEvent:
+    values = dict(
+        created_at=datetime.now(UTC),
+        user_id=None,
+        username="u",
+        api_key_id=None,
+        provider_id=None,
+        provider_type="openai",
+        model_id=None,
+        model_identifier="m",
+        endpoint="chat.completions",
+        streamed=False,
+        credential_source="central",
+        route="external",
+        user_agent="",
+        status=200,
+        error_kind="",
+        latency_ms=1.0,
+        ttfb_ms=1.0,
+        input_tokens=1,
+        output_tokens=1,
+    )
+    values.update(overrides)
+    return UsageEvent(**values)
+
+
+def test_rows_are_written_in_batches_and_flushed(settings):
+    async def main():
+        writer = UsageWriter()
+        for i in range(1_200):
+            writer.record(event(input_tokens=i))
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(main())
+    assert writer.written == 1_200 and writer.dropped == 0
+    assert UsageRecord.objects.count() == 1_200
+
+
+def test_a_full_queue_drops_rows_counts_them_and_says_so(settings, caplog):
+    settings.AI_GATEWAY_USAGE_QUEUE_SIZE = 10
+    caplog.set_level(logging.WARNING)
+
+    async def main():
+        writer = UsageWriter()
+        for _ in range(25):
+            writer.record(event())
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(main())
+    assert writer.dropped == 15 and writer.written == 10
+    assert "usage queue full: 1 usage row(s) dropped so far" in caplog.text
+    assert UsageRecord.objects.count() == 10
