@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("routing:agents")
+    return redirect("chats:agents")
 
 
 def locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None):

@@ -9,5 +9,6 @@ urlpatterns = [
     path("settings/api-keys/", include("userkeys.urls")),
     path("", include("tokens.urls")),
     path("", include("routing.urls")),
+    path("", include("chats.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -5,6 +5,5 @@ from . import views
 app_name = "routing"
 
 urlpatterns = [
-    path("agents/", views.agents, name="agents"),
     path("api/models/available", views.available_models_api, name="available-models"),
 ]

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
 from .availability import Availability, availability_for, reason_action
@@ -56,17 +54,3 @@ def available_models_api(request: HttpRequest) -> JsonResponse:
         )
     availability = availability_for(request.user)
     return JsonResponse(availability_json(availability, request.GET.get("last_used")))
-
-
-@login_required
-def agents(request: HttpRequest) -> HttpResponse:
-    availability = availability_for(request.user)
-    return render(
-        request,
-        "routing/agents.html",
-        {
-            "availability": availability,
-            "selected": availability.preselect(request.GET.get("last_used")),
-            "page": "agents",
-        },
-    )

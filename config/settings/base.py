@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "tokens",
     "routing",
     "gateway",
+    "chats",
     "fakeprovider",
 ]
 

@@ -32,11 +32,11 @@ def test_anonymous_home_goes_to_login(client):
 def test_everyone_lands_on_the_agents_page_and_only_admins_see_admin(client, admin_user, developer):
     client.force_login(admin_user)
     response = client.get(reverse("home"), follow=True)
-    assert response.redirect_chain[-1][0] == reverse("routing:agents")
+    assert response.redirect_chain[-1][0] == reverse("chats:agents")
     assert b'href="/admin/providers/"' in response.content
     client.force_login(developer)
     response = client.get(reverse("home"), follow=True)
-    assert response.status_code == 200 and b'<h1 id="agents-title">Agents</h1>' in response.content
+    assert response.status_code == 200 and b'<h1 id="chat-title">Agents</h1>' in response.content
     assert b'href="/admin/providers/"' not in response.content
 
 

@@ -14,7 +14,7 @@ ADMIN_ONLY = [v for v in VIEWS if v.admin_only]
 
 def test_the_url_configuration_was_read():
     names = {v.name for v in VIEWS}
-    assert {"routing:agents", "userkeys:save", "models:star", "tokens:new"} <= names
+    assert {"chats:agents", "userkeys:save", "models:star", "tokens:new"} <= names
 
 
 @pytest.mark.parametrize("view", PRIVATE, ids=lambda v: v.name)

@@ -91,3 +91,24 @@ def sign_in(page: Any, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[str]:
+    """The app under uvicorn (streamed responses need ASGI; the live server is WSGI)."""
+    from tests.servers import served_app
+
+    with served_app(workers=1) as base:
+        yield base
+
+
+@pytest.fixture
+def asgi_page(browser: Any, asgi_server: str) -> Iterator[Any]:
+    context = browser.new_context(base_url=asgi_server, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    watch_console(page, problems)
+    yield page
+    context.close()
+    assert not [p for p in problems if "Content Security Policy" in p or "Error" in p], problems

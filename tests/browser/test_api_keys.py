@@ -40,7 +40,7 @@ def test_byok_from_the_admins_policy_to_the_developers_card(
     assert "sk-dev-own-key" not in dev.content()
     screenshot("2-key-saved", of=dev)
     dev.goto("/agents/")
-    assert dev.locator("#model-selector option").all_inner_texts() == ["GPT-4o"]
+    assert dev.locator("#model-selector option").all_inner_texts() == ["GPT-4o · 200K context"]
 
     # The admin turns the fallback on.
     card.get_by_role("link", name="Edit").click()
@@ -65,9 +65,45 @@ def test_the_selector_remembers_the_last_used_model(page, developer, make_model,
     sign_in(page, "dev")
     page.goto("/agents/")
     selector = page.locator("#model-selector")
-    assert selector.locator("option:checked").inner_text() == "Claude"
-    selector.select_option(label="GPT")
+    assert selector.locator("option:checked").inner_text() == "Claude · 200K context"
+    selector.select_option(label="GPT · 200K context")
     page.reload()
-    assert page.locator("#model-selector option:checked").inner_text() == "GPT"
+    assert page.locator("#model-selector option:checked").inner_text() == "GPT · 200K context"
     assert page.locator("optgroup").count() == 2
     screenshot("selector")
+
+
+def test_pre_selection_is_last_used_then_default_then_first_per_user(
+    page, developer, other_developer, make_model, screenshot
+):
+    from models_catalog.models import ModelConfig
+    from models_catalog.services import model_set_default
+
+    alpha = make_model("alpha", "anthropic", display_name="Alpha")
+    bravo = make_model("bravo", "openai", display_name="Bravo")
+    charlie = make_model("charlie", "openai", display_name="Charlie")
+    selector = page.locator("#model-selector")
+
+    sign_in(page, "dev")
+    page.goto("/agents/")
+    assert selector.input_value() == str(alpha.pk)  # no history, no default: the first
+    model_set_default(model=bravo, actor=None)
+    page.reload()
+    assert selector.input_value() == str(bravo.pk)  # the admin default
+    selector.select_option(str(charlie.pk))
+    page.reload()
+    assert selector.input_value() == str(charlie.pk)  # last used, in this browser
+
+    # Another user in the same browser does not inherit dev's choice.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, "stranger")
+    page.goto("/agents/")
+    assert selector.input_value() == str(bravo.pk)
+    page.get_by_role("button", name="Sign out").click()
+
+    # A last used model that is no longer usable is ignored.
+    ModelConfig.objects.filter(pk=charlie.pk).update(enabled=False)
+    sign_in(page, "dev")
+    page.goto("/agents/")
+    assert selector.input_value() == str(bravo.pk)
+    screenshot("fallback-to-default")

@@ -144,13 +144,13 @@ def test_the_api_needs_a_signed_in_user(client):
 def test_the_agents_page_shows_the_selector_or_what_to_do(
     developer_client, make_model, make_provider
 ):
-    page = reverse("routing:agents")
+    page = reverse("chats:agents")
     assert b"Contact an administrator" in developer_client.get(page).content
     make_model("claude", "anthropic", display_name="Claude")
     make_model("gpt", "openai", display_name="GPT")
     content = developer_client.get(page).content.decode()
     assert '<optgroup label="Anthropic">' in content
-    assert "Claude</option>" in content
+    assert "Claude · 200K context</option>" in content
 
 
 def test_missing_api_key_tells_developers_to_contact_an_administrator(
@@ -162,7 +162,7 @@ def test_missing_api_key_tells_developers_to_contact_an_administrator(
     with override_settings(ENCRYPTION_KEYS=f"lost:{Fernet.generate_key().decode()}"):
         make_provider("openai")  # its central key can no longer be decrypted
     make_model("gpt-5", "openai")
-    page = developer_client.get(reverse("routing:agents")).content.decode()
+    page = developer_client.get(reverse("chats:agents")).content.decode()
     assert "No models are available to you. Contact an administrator." in page
     assert "not available: contact an administrator." in page
     assert reverse("userkeys:list") + '">' not in page.split("Unavailable providers")[1]

@@ -187,7 +187,7 @@ def test_a_canary_user_key_appears_nowhere(
         client.post(save_url(), {"api_key": f" {canary}"}).content,
         client.post(save_url(), {"api_key": canary}, follow=True).content,
         client.get(PAGE).content,
-        client.get(reverse("routing:agents")).content,
+        client.get(reverse("chats:agents")).content,
         client.get(reverse("routing:available-models")).content,
     ]
     key = UserKey.objects.get()
