@@ -20,7 +20,8 @@ def slow_fake():
 
 def content_lengths_until_done(page, article, timeout=15):
     """The reply's length at every repaint we catch, until it stops being written."""
-    lengths, deadline = [], time.monotonic() + timeout
+    lengths: list[int] = []
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = article.locator(".content").inner_text()
         if not lengths or lengths[-1] != len(text):

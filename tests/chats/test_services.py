@@ -35,11 +35,13 @@ def test_a_turn_is_claimed_once_and_the_queue_moves_on(developer, model):
     chat, first = start(developer, model)
     services.message_send(chat=chat, text="next", api_key=None)
     turn = services.turn_claim(chat_id=chat.pk, runner="a")
+    assert turn is not None
     assert turn.message_id == first.pk and turn.history == (("user", "hello"),)
     assert services.turn_claim(chat_id=chat.pk, runner="b") is None  # a is alive
     more = services.turn_finish(turn=turn, runner="a", content="hi!", status=MessageStatus.DONE)
     assert more is True
     turn2 = services.turn_claim(chat_id=chat.pk, runner="a")
+    assert turn2 is not None
     assert turn2.history == (("user", "hello"), ("assistant", "hi!"), ("user", "next"))
     assert (
         services.turn_finish(turn=turn2, runner="a", content="ok", status=MessageStatus.DONE)
@@ -52,6 +54,7 @@ def test_a_turn_is_claimed_once_and_the_queue_moves_on(developer, model):
 def test_a_runner_that_went_away_is_replaced_and_its_reply_marked_interrupted(developer, model):
     chat, _ = start(developer, model)
     turn = services.turn_claim(chat_id=chat.pk, runner="gone")
+    assert turn is not None
     Chat.objects.filter(pk=chat.pk).update(heartbeat=timezone.now() - timedelta(minutes=1))
     taken = services.turn_claim(chat_id=chat.pk, runner="new")
     assert taken is not None and taken.message_id == turn.message_id
@@ -76,6 +79,7 @@ def test_only_queued_messages_can_be_edited_or_removed(developer, model):
 def test_stop_is_asked_of_the_running_turn(developer, model):
     chat, _ = start(developer, model)
     turn = services.turn_claim(chat_id=chat.pk, runner="a")
+    assert turn is not None
     assert services.chat_stop(chat=chat) is True
     assert services.turn_progress(turn=turn, runner="a", content="par") is True
     services.turn_finish(turn=turn, runner="a", content="par", status=MessageStatus.STOPPED)

@@ -127,7 +127,7 @@ def test_the_event_stream_runs_the_turn_and_streams_the_reply(developer, setup):
         await client.aforce_login(developer)
         response = await client.get(reverse("chats:events", args=[chat.pk]))
         assert response["Content-Type"] == "text/event-stream"
-        body = b"".join([chunk async for chunk in response.streaming_content])
+        body = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
         await lifecycle.flush_usage()
         await lifecycle.shutdown()
         return body.decode()
