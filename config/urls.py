@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.forms import AdminSignInForm
+from accounts.urls import sign_in_patterns
+
+admin.site.login_form = AdminSignInForm
+
 urlpatterns = [
+    *sign_in_patterns,
     path("", include("accounts.urls")),
     path("admin/", include("providers.urls")),
     path("admin/models/", include("models_catalog.urls")),

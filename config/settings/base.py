@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
+    "mozilla_django_oidc",
     "accounts",
     "audit",
     "providers",
@@ -97,6 +98,27 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Single sign-on (OpenID Connect). Endpoints come from the issuer's discovery document.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_ALLOWED_EMAIL_DOMAINS = [d.lower() for d in env.list("OIDC_ALLOWED_EMAIL_DOMAINS", default=[])]
+# Groups follow this claim on every sign-in; members of OIDC_ADMIN_GROUPS become admins.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="")
+OIDC_ADMIN_GROUPS = env.list("OIDC_ADMIN_GROUPS", default=[])
+OIDC_TIMEOUT = 10
+if OIDC_ISSUER and OIDC_RP_CLIENT_ID:
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.Backend")
+# "break_glass": password sign-in only for BREAK_GLASS_USERS (everyone else uses SSO).
+PASSWORD_SIGN_IN = env.str("PASSWORD_SIGN_IN", default="all")
+BREAK_GLASS_USERS = env.list("BREAK_GLASS_USERS", default=[])
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="llmcp@localhost")
 
 ROOT_URLCONF = "config.urls"
 
