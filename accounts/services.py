@@ -235,8 +235,8 @@ def user_set_role(*, user: Any, role: Role | str, actor: Any) -> bool:
         actor=actor,
         action=AuditAction.UPDATE,
         obj=user,
-        object_repr=f"{user.get_username()} is now {role.label.lower()}",
-        changed_fields=["role"],
+        object_repr=user.get_username(),
+        changes={"role": [(Role.DEVELOPER if admin else Role.ADMIN).label, role.label]},
     )
     return True
 
@@ -256,8 +256,8 @@ def user_deactivate(*, user: Any, actor: Any) -> bool:
         actor=actor,
         action=AuditAction.UPDATE,
         obj=user,
-        object_repr=f"{user.get_username()} deactivated",
-        changed_fields=["is_active"],
+        object_repr=user.get_username(),
+        changes={"is_active": [True, False]},
     )
     return True
 
@@ -273,8 +273,8 @@ def user_reactivate(*, user: Any, actor: Any) -> bool:
         actor=actor,
         action=AuditAction.UPDATE,
         obj=user,
-        object_repr=f"{user.get_username()} reactivated",
-        changed_fields=["is_active"],
+        object_repr=user.get_username(),
+        changes={"is_active": [False, True]},
     )
     return True
 
@@ -346,8 +346,8 @@ def group_rename(*, group: Group, name: str, actor: Any) -> Group:
         actor=actor,
         action=AuditAction.UPDATE,
         obj=group,
-        object_repr=f"{old} → {name}",
-        changed_fields=["name"],
+        object_repr=name,
+        changes={"name": [old, name]},
     )
     return group
 
@@ -367,8 +367,8 @@ def group_add_member(*, group: Group, user: Any, actor: Any) -> bool:
         actor=actor,
         action=AuditAction.UPDATE,
         obj=group,
-        object_repr=f"{group.name}: + {user.get_username()}",
-        changed_fields=["members"],
+        object_repr=group.name,
+        changes={"members": [None, f"+ {user.get_username()}"]},
     )
     return True
 
@@ -382,8 +382,8 @@ def group_remove_member(*, group: Group, user: Any, actor: Any) -> bool:
         actor=actor,
         action=AuditAction.UPDATE,
         obj=group,
-        object_repr=f"{group.name}: - {user.get_username()}",
-        changed_fields=["members"],
+        object_repr=group.name,
+        changes={"members": [f"- {user.get_username()}", None]},
     )
     return True
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +20,7 @@ def audit_record(
     changed_fields: Iterable[str] = (),
     object_repr: str | None = None,
     object_type: str | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Record one change. ``actor`` is a user, or None for an operator's command.
 
@@ -31,5 +34,22 @@ def audit_record(
         object_type=object_type or (obj._meta.label_lower if obj is not None else ""),
         object_id=str(obj.pk or "") if obj is not None else "",
         object_repr=(object_repr or str(obj))[:200],
-        changed_fields=sorted(set(changed_fields)),
+        changed_fields=sorted(set(changed_fields) | set(changes or {})),
+        changes={name: [_plain(v) for v in values] for name, values in (changes or {}).items()},
     )
+
+
+def key_change(before_set: bool, after_set: bool, replaced: bool) -> list[str]:
+    """How a secret field changed, in words only (never its value)."""
+    old = "set" if before_set else "not set"
+    if not after_set:
+        return [old, "cleared"]
+    return [old, "replaced" if before_set and replaced else "set"]
+
+
+def _plain(value: Any) -> Any:
+    """A price is recorded as it reads (15, not 15.000000 from the database column)."""
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return text
+    return value

@@ -53,10 +53,15 @@ def model_save(
     model.options = options
     model.full_clean()
     changed = [name for name in fields if before.get(name) != getattr(model, name)]
+    diff: dict[str, Any] = {
+        name: [None if creating else before.get(name), getattr(model, name)] for name in changed
+    }
     if model.options != before_options:
         changed.append("options")
+        diff["options"] = [None if creating else before_options, model.options]
     if model.provider_id != before_provider:
         changed.append("provider")
+        diff["provider"] = [None if creating else str(before_provider), str(provider)]
     if not creating and not changed:
         return model, None
     try:
@@ -71,6 +76,7 @@ def model_save(
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=model,
         changed_fields=changed,
+        changes=diff,
     )
     moved = None
     if model.is_default and not model.enabled:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
-from audit.services import audit_record
+from audit.services import audit_record, key_change
 from lib.locks import CATALOG, serialize_in_transaction
 
 from .models import Provider
@@ -55,12 +55,18 @@ def provider_save(
     )
     creating = provider._state.adding
     was_enabled = provider.enabled and not creating
-    changed = [name for name, value in changes.items() if getattr(provider, name) != value]
+    before = {name: getattr(provider, name) for name in changes}
+    had_key = provider.api_key is not None
+    changed = [name for name, value in changes.items() if before[name] != value]
     for name, value in changes.items():
         setattr(provider, name, value)
+    diff: dict[str, Any] = {
+        name: [None if creating else before[name], changes[name]] for name in changed
+    }
     if api_key is not KEY_UNCHANGED:
         if api_key is not None or provider.api_key is not None:
             changed.append("api_key")
+            diff["api_key"] = key_change(had_key, api_key is not None, replaced=True)
         provider.set_key(api_key)
     provider.full_clean()
     if not creating and not changed:
@@ -77,6 +83,7 @@ def provider_save(
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,
         obj=provider,
         changed_fields=changed,
+        changes=diff,
     )
     if was_enabled and not provider.enabled:
         results = (hook(provider, actor) for hook in after_provider_disabled)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit.models import AuditAction
-from audit.services import audit_record
+from audit.services import audit_record, key_change
 from lib.locks import serialize_in_transaction
 from providers.crypto import Secret
 from providers.models import Provider
@@ -50,11 +50,17 @@ def user_key_save(*, user: Any, provider: Provider, raw_key: str, actor: Any) ->
         action=AuditAction.SET_KEY,
         obj=key,
         changed_fields=["api_key"] if not creating else ["api_key", "provider", "user"],
+        changes={"api_key": key_change(not creating, True, replaced=True)},
     )
     return key
 
 
 @transaction.atomic
 def user_key_delete(*, key: UserKey, actor: Any) -> None:
-    audit_record(actor=actor, action=AuditAction.CLEAR_KEY, obj=key)
+    audit_record(
+        actor=actor,
+        action=AuditAction.CLEAR_KEY,
+        obj=key,
+        changes={"api_key": key_change(True, False, replaced=False)},
+    )
     key.delete()
