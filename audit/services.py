@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
