@@ -23,10 +23,8 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml
 
 install: $(VENV)/.installed
 
-.env: | install
+run: install
 	$(PY) -m config.bootstrap_env .env
-
-run: install .env
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py collectstatic --no-input --verbosity 0

@@ -22,6 +22,7 @@ from models_catalog.models import ModelConfig, Purpose
 from routing.availability import availability_for
 from routing.errors import RouteError
 from routing.routes import ModelRequest, build_route
+from ui.setup import setup_checklist
 
 from . import services
 from .models import Chat, ChatStatus, MessageStatus
@@ -54,6 +55,9 @@ def _context(request: HttpRequest, chat: Chat | None = None, **extra: Any) -> di
         "chat": chat,
         **extra,
     }
+    if chat is None and request.user.is_staff:
+        checklist = setup_checklist()
+        context["checklist"] = None if checklist.complete else checklist
     if chat is not None:
         context["messages_list"] = list(chat.messages.select_related("api_key"))
         context["subagents"] = list(chat.subagents.all())

@@ -19,6 +19,12 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
     x-fake-echo-key: 1        refuse the key, quoting it (as some providers do)
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
+Keys can ask for faults too, for callers whose headers a test cannot set (the admin's "Test
+connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status.
+
+Besides the model APIs it serves the cheap authenticated calls a connection test makes:
+``GET /models`` in each format, OpenRouter's ``GET /key``, Vercel's ``GET /credits`` and
+Bedrock's ``GET /foundation-models``.
 Plain ASGI, no Django: ``manage.py fake_provider`` serves it, tests run it on a loopback port.
 """
 
@@ -327,6 +333,8 @@ class Exchange:
     @property
     def kind(self) -> str:
         path = self.record.path
+        if "x-goog-api-key" in self.record.headers:
+            return "google"
         if "/messages" in path or "/invoke" in path:
             return "anthropic"
         if ":generateContent" in path or ":streamGenerateContent" in path or "v1beta" in path:
@@ -340,6 +348,10 @@ class Exchange:
         if control.delay:
             await asyncio.sleep(control.delay)
         key = provided_key(self.record.headers)
+        if key.startswith("sk-hang"):
+            await asyncio.sleep(3600)
+        if failing := re.match(r"sk-fail-(\d{3})", key):
+            control.status = int(failing.group(1))
         if not key or key.startswith("sk-invalid"):
             await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
             return
@@ -353,8 +365,8 @@ class Exchange:
             message = f"The fake provider answers {control.status} as asked."
             await respond(self.send, control.status, error_body(self.kind, control.status, message))
             return
-        if method == "GET" and path.endswith("/models"):
-            await respond(self.send, 200, self._models())
+        if method == "GET" and (answer := self._lookup(path)) is not None:
+            await respond(self.send, 200, answer)
             return
         if method != "POST":
             await respond(self.send, 404, error_body(self.kind, 404, f"No route {path}"))
@@ -399,6 +411,32 @@ class Exchange:
 
     # -- OpenAI ---------------------------------------------------------------------------
 
+    def _lookup(self, path: str) -> dict[str, Any] | None:
+        if path.endswith("/models"):
+            return self._models()
+        if path.endswith("/key"):  # OpenRouter
+            return {"data": {"label": "fake", "usage": 0, "limit": None, "is_free_tier": False}}
+        if path.endswith("/credits"):  # Vercel AI Gateway
+            return {"balance": "95.50", "total_used": "4.50"}
+        if path.endswith("/foundation-models"):  # AWS Bedrock control plane
+            return {
+                "modelSummaries": [
+                    {
+                        "modelId": "anthropic.claude-fake-sonnet-v1:0",
+                        "modelName": "Claude Fake Sonnet",
+                        "providerName": "Anthropic",
+                        "outputModalities": ["TEXT"],
+                    },
+                    {
+                        "modelId": "amazon.fake-titan-v1",
+                        "modelName": "Fake Titan",
+                        "providerName": "Amazon",
+                        "outputModalities": ["TEXT"],
+                    },
+                ]
+            }
+        return None
+
     def _models(self) -> dict[str, Any]:
         if self.kind == "google":
             return {
@@ -428,8 +466,16 @@ class Exchange:
         return {
             "object": "list",
             "data": [
-                {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
-                for name in ("fake-gpt-mini", "fake-gpt")
+                {"id": "fake-gpt-mini", "object": "model", "created": 1_700_000_000},
+                # OpenRouter and Vercel also give the context window and per-token prices.
+                {
+                    "id": "fake-gpt",
+                    "object": "model",
+                    "created": 1_700_000_000,
+                    "name": "Fake GPT",
+                    "context_length": 128_000,
+                    "pricing": {"prompt": "0.0000025", "completion": "0.00001"},
+                },
             ],
         }
 

@@ -33,6 +33,7 @@ import orjson
 from django.conf import settings
 
 from lib import outbound
+from lib.text import scrub_secret
 from providers.registry import REGISTRY, ProviderType, ProviderTypeSpec
 from routing.credentials import CredentialSource, UnavailableReason, decide
 from routing.deployment import DELEGATED, GATEWAY_PREFIX
@@ -575,11 +576,7 @@ class Call:
 
     def _scrub(self, content: bytes) -> bytes:
         """An upstream error body must not echo the key (or its masked tail) to the caller."""
-        if not self.secret or len(self.secret) < 8:
-            return content
-        text = content.replace(self.secret.encode(), b"********")
-        tail = re.escape(self.secret[-4:].encode())
-        return re.sub(rb"[\w-]*\*{3,}" + tail, b"********", text)
+        return scrub_secret(content, self.secret)
 
     # -- answering ---------------------------------------------------------------------
 

@@ -15,9 +15,8 @@ from urllib.parse import quote
 
 import orjson
 
-from providers.registry import UpstreamStyle
+from providers.registry import AZURE_API_VERSION, UpstreamStyle
 
-AZURE_API_VERSION = "2024-10-21"
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
 

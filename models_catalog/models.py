@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -17,6 +17,8 @@ from .options import (
     validate_display_name,
     validate_identifier,
 )
+
+IDENTIFIER_TAKEN = "This provider already has a model with this identifier."
 
 
 def _help(name: str) -> str:
@@ -109,7 +111,7 @@ class ModelConfig(models.Model):
             models.UniqueConstraint(
                 fields=["provider", "identifier"],
                 name="models_catalog_identifier_per_provider",
-                violation_error_message="This provider already has a model with this identifier.",
+                violation_error_message=IDENTIFIER_TAKEN,
             ),
             models.UniqueConstraint(
                 fields=["is_default"],
@@ -134,6 +136,22 @@ class ModelConfig(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.identifier
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        """The identifier's uniqueness is a two-column constraint, so Django reports it for the
+        whole form; report it at the identifier field, where the admin typed it."""
+        try:
+            super().validate_constraints(exclude)
+        except ValidationError as error:
+            errors: dict[str, Any] = error.update_error_dict({})
+            whole = errors.pop(NON_FIELD_ERRORS, [])
+            taken = [e for e in whole if IDENTIFIER_TAKEN in ValidationError(e).messages]
+            if taken:
+                errors.setdefault("identifier", []).append(IDENTIFIER_TAKEN)
+            rest = [e for e in whole if e not in taken]
+            if rest:
+                errors[NON_FIELD_ERRORS] = rest
+            raise ValidationError(errors) from None
 
     def clean(self) -> None:
         if self.provider_id is None:

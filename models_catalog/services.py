@@ -13,7 +13,7 @@ from audit.services import audit_record
 from lib.locks import CATALOG, serialize_in_transaction
 from providers.models import Provider
 
-from .models import OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
+from .models import IDENTIFIER_TAKEN, OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,7 @@ def model_save(
         with transaction.atomic():
             model.save()
     except IntegrityError:  # the same identifier was saved a moment ago by someone else
-        raise ValidationError(
-            {"identifier": "This provider already has a model with this identifier."}
-        ) from None
+        raise ValidationError({"identifier": IDENTIFIER_TAKEN}) from None
     audit_record(
         actor=actor,
         action=AuditAction.CREATE if creating else AuditAction.UPDATE,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import discovery, views
 
 app_name = "models"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.model_list, name="list"),
     path("add/", views.model_add, name="add"),
     path("purposes/", views.model_purposes, name="purposes"),
+    path("discover/<str:provider_type>/", discovery.discover, name="discover"),
+    path("discover/<str:provider_type>/add/", discovery.discover_add, name="discover-add"),
     path("<int:pk>/", views.model_edit, name="edit"),
     path("<int:pk>/default/", views.model_star, name="star"),
     path("<int:pk>/enabled/", views.model_toggle, name="toggle"),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import groupby
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -14,6 +15,8 @@ from accounts.access import staff_required
 from lib.http import HtmxHttpRequest
 from lib.parse import parse_id
 from providers.models import Provider
+from routing.reach import default_model_warnings
+from routing.view_as import view_as
 
 from .forms import bound_model_form
 from .models import OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
@@ -72,9 +75,10 @@ def _say_moved(request: HtmxHttpRequest, moved: DefaultMoved | None) -> None:
         messages.warning(request, moved.message())
 
 
-def _list_context() -> dict:
+def _list_context(request: HtmxHttpRequest | None = None) -> dict:
     providers = list(Provider.objects.all())
     models = list(ModelConfig.objects.with_provider().in_display_order())
+    default_model = next((m for m in models if m.is_default), None)
     groups = [
         ProviderGroup(provider, list(items))
         for provider, items in groupby(models, key=lambda m: m.provider)
@@ -91,13 +95,19 @@ def _list_context() -> dict:
         "providers": providers,
         "groups": groups,
         "model_count": len(models),
-        "default_model": next((m for m in models if m.is_default), None),
+        "default_model": default_model,
+        "star_warnings": default_model_warnings(default_model),
+        "view_as": view_as(request) if request is not None and models else None,
+        # In-page actions keep the "view as" user, so that view stays up to date.
+        "keep_query": f"?{urlencode({'as_user': who})}"
+        if request is not None and (who := request.GET.get("as_user", "").strip())
+        else "",
     }
 
 
 def _render_list(request: HtmxHttpRequest) -> HttpResponse:
     template = f"{LIST_TEMPLATE}#model-list" if request.htmx else LIST_TEMPLATE
-    return render(request, template, _list_context())
+    return render(request, template, _list_context(request))
 
 
 @staff_required

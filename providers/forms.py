@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .models import KeyState, Provider
+from .policy import PolicyExplanation, all_explanations, central_key_unused, explain_policy
 from .services import KEY_UNCHANGED
 from .validators import validate_api_key
 
@@ -33,6 +34,10 @@ class ProviderForm(forms.ModelForm):
         widgets = {"base_url": forms.URLInput(attrs={"spellcheck": "false"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        instance = kwargs.get("instance")
+        if instance is not None and instance.type:
+            # Several cards can be open at once: their fields need distinct ids.
+            kwargs.setdefault("auto_id", f"{instance.type}-%s")
         super().__init__(*args, **kwargs)
         # Decided before cleaning, which applies the typed key to the instance.
         self.key_is_stored = self.instance.key_state != KeyState.NOT_SET
@@ -53,6 +58,27 @@ class ProviderForm(forms.ModelForm):
         self.fields["api_key"].widget.attrs["placeholder"] = (
             "Leave blank to keep the stored key" if self.key_is_stored else "Paste the API key"
         )
+
+    def _policy_flags(self) -> dict[str, bool]:
+        central, user, fallback = (bool(self[name].value()) for name in POLICY_FIELDS)
+        return {"central": central, "user": user, "fallback": fallback}
+
+    @property
+    def policy(self) -> PolicyExplanation:
+        """What the checkboxes as shown mean (the live script updates it as they change)."""
+        return explain_policy(**self._policy_flags())
+
+    @property
+    def central_key_unused(self) -> str:
+        return central_key_unused(**self._policy_flags(), key_stored=self.key_is_stored)
+
+    @property
+    def policy_table(self) -> dict[str, Any]:
+        return all_explanations(key_stored=self.key_is_stored)
+
+    @property
+    def policy_table_id(self) -> str:
+        return f"policy-table-{self.instance.type}"
 
     @property
     def typed_key_was_dropped(self) -> bool:

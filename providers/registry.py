@@ -25,6 +25,10 @@ class ProviderType(models.TextChoices):
     VERCEL_AI_GATEWAY = "vercel-ai-gateway", "Vercel AI Gateway"
 
 
+# The Azure OpenAI data-plane version used on classic deployment URLs (the v1 API needs none).
+AZURE_API_VERSION = "2024-10-21"
+
+
 class UpstreamStyle(models.TextChoices):
     """How a request in the type's wire format is addressed upstream (the gateway's dialects)."""
 
@@ -143,6 +147,9 @@ class ProviderTypeSpec:
     # Lower is preferred for computer use; None: this type's models cannot use a computer.
     computer_use_rank: int | None = None
     upstream: UpstreamStyle = UpstreamStyle.STANDARD
+    # A cheap call that needs a valid key, for "Test connection" when listing models does not
+    # (OpenRouter and Vercel list their models to anyone). None: the models listing is it.
+    key_check_path: str | None = None
 
     @property
     def label(self) -> str:
@@ -236,6 +243,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             WireFormat.OPENAI,
             ROUTER_REASONING_OPTIONS,
             request_options=ro.openrouter_options,
+            key_check_path="/key",
         ),
         ProviderTypeSpec(
             ProviderType.VERCEL_AI_GATEWAY,
@@ -245,6 +253,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             WireFormat.OPENAI,
             ROUTER_REASONING_OPTIONS,
             request_options=ro.vercel_options,
+            key_check_path="/credits",
         ),
     )
 }

@@ -39,6 +39,8 @@ class KeyCard:
     form: Any = None
     just_saved: bool = False
     just_removed: bool = False
+    confirm_remove: bool = False
+    test_result: Any = None
 
     @property
     def status(self) -> KeyStatus:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from lib.http import HtmxHttpRequest
+from providers.probe import ConnectionResult, Outcome, check_connection
 from providers.registry import ProviderType
 
 from .cards import KeyCard, cards_for
@@ -71,17 +73,35 @@ def api_key_save(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def api_key_remove(request: HtmxHttpRequest, key_id: int) -> HttpResponse:
+    """GET asks for confirmation in the card itself; POST removes the key."""
     key = (
         UserKey.objects.for_user(request.user).select_related("provider").filter(pk=key_id).first()
     )
     if key is None:
         raise Http404("No such key")
     provider = key.provider
+    if request.method == "GET":
+        return _render(request, KeyCard(provider, key, confirm_remove=True))
     user_key_delete(key=key, actor=request.user)
     if not request.htmx:
         return redirect("userkeys:list")
     if not (provider.enabled and provider.user_keys_allowed):
         return HttpResponse("")
     return _render(request, KeyCard(provider, None, just_removed=True))
+
+
+@login_required
+@require_POST
+async def api_key_test(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    """One cheap call to the provider with the user's own saved key."""
+    card = await sync_to_async(_card_for_type)(request, provider_type)
+    secret = card.key.api_key if card.key is not None else None
+    if secret is None or secret.needs_reentry:
+        card.test_result = ConnectionResult(
+            Outcome.FAILED, "You have no saved key that can be tested. Save your key first."
+        )
+    else:
+        card.test_result = await check_connection(card.provider, secret.reveal())
+    return await sync_to_async(_render)(request, card)

@@ -49,6 +49,8 @@ AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_
 OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=10.0)
 OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=300.0)
 OUTBOUND_MAX_CONNECTIONS = env.int("OUTBOUND_MAX_CONNECTIONS", default=1000)
+# "Test connection" and "Discover models" give up after this many seconds (at most 5).
+PROVIDER_TEST_TIMEOUT = min(env.float("PROVIDER_TEST_TIMEOUT", default=5.0), 5.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -74,6 +76,7 @@ INSTALLED_APPS = [
     "gateway",
     "chats",
     "fakeprovider",
+    "ui",
 ]
 
 MIDDLEWARE = [

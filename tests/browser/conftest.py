@@ -51,7 +51,7 @@ def watch_console(page: Any, problems: list[str]) -> None:
     page.on(
         "console",
         lambda message: (
-            problems.append(message.text)
+            problems.append(f"{message.text} @ {message.location}")
             if message.type == "error" and "favicon" not in message.text
             else None
         ),

@@ -20,12 +20,11 @@ def test_byok_from_the_admins_policy_to_the_developers_card(
     card.get_by_role("link", name="Edit").click()
     card.get_by_label("Allow user API keys").check()
     card.get_by_role("button", name="Save").click()
-    card.get_by_text("Saved.").wait_for()
+    card.get_by_text("OpenAI saved.").wait_for()
 
     # The developer sees "No key", and the model selector says why.
     context = browser.new_context(base_url=live_server.url)
     dev = context.new_page()
-    dev.on("dialog", lambda dialog: dialog.accept())
     sign_in(dev, "dev")
     assert "Add your personal API key for OpenAI" in dev.get_by_test_id("no-models").inner_text()
     dev.goto("/settings/api-keys/")
@@ -35,7 +34,7 @@ def test_byok_from_the_admins_policy_to_the_developers_card(
 
     dev_card.get_by_label("Your API key").fill("sk-dev-own-key")
     dev_card.get_by_role("button", name="Save").click()
-    dev_card.get_by_text("Key saved.").wait_for()
+    dev_card.get_by_text("Your OpenAI key is saved.").wait_for()
     assert dev_card.get_by_test_id("status").inner_text() == "Key saved"
     assert "sk-dev-own-key" not in dev.content()
     screenshot("2-key-saved", of=dev)
@@ -46,13 +45,15 @@ def test_byok_from_the_admins_policy_to_the_developers_card(
     card.get_by_role("link", name="Edit").click()
     card.get_by_label("Central key as fallback").check()
     card.get_by_role("button", name="Save").click()
-    card.get_by_text("Saved.").wait_for()
+    card.get_by_text("OpenAI saved.").wait_for()
 
     # The developer removes the key and now uses the shared one.
     dev.goto("/settings/api-keys/")
     assert "requests use the shared deployment key" in dev_card.inner_text()
-    dev_card.get_by_role("button", name="Remove").click()
-    dev_card.get_by_text("Key removed.").wait_for()
+    dev_card.get_by_role("link", name="Remove").click()
+    dev_card.get_by_text("Remove your OpenAI key?").wait_for()
+    dev_card.get_by_role("button", name="Remove my OpenAI key").click()
+    dev_card.get_by_text("Your OpenAI key is removed.").wait_for()
     assert dev_card.get_by_test_id("status").inner_text() == "Using shared key"
     screenshot("3-using-shared-key", of=dev)
     assert not UserKey.objects.exists()

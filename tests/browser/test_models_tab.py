@@ -41,10 +41,10 @@ def test_an_admin_adds_a_model_switching_providers_and_stars_it(
     assert gpt5.options == {"reasoning_effort": "high"}
 
     page.get_by_role("button", name="Make GPT-5 the default").click()
-    page.get_by_role("button", name="Default model: GPT-5").wait_for()
+    page.get_by_role("button", name="GPT-5 is the default model").wait_for()
     screenshot("3-starred")
     page.get_by_role("button", name="Make GPT-4o mini the default").click()
-    page.get_by_role("button", name="Default model: GPT-4o mini").wait_for()
+    page.get_by_role("button", name="GPT-4o mini is the default model").wait_for()
     assert page.get_by_role("button", name="Make GPT-5 the default").is_visible()
     assert list(
         ModelConfig.objects.filter(is_default=True).values_list("identifier", flat=True)

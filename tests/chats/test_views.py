@@ -55,10 +55,29 @@ def test_developers_who_can_fix_it_get_a_link_to_their_api_keys(
     assert 'href="/settings/api-keys/">Open Settings → API Keys' in page
 
 
-def test_an_admin_with_nothing_configured_gets_a_link_to_the_admin_dialog(staff_client):
+def test_an_admin_with_nothing_configured_lands_on_the_setup_checklist(staff_client):
     page = staff_client.get(AGENTS).content.decode()
     assert "Contact an administrator" not in page
-    assert f'href="{reverse("providers:list")}">Open the Admin dialog' in page
+    assert 'data-testid="setup-checklist"' in page and "(0 of 4 done)" in page
+    assert f'href="{reverse("providers:list")}">Open Providers' in page
+
+
+def test_the_checklist_ticks_steps_off_and_goes_away_when_setup_is_done(
+    staff_client, make_model, developer
+):
+    from models_catalog.services import model_set_default
+
+    model = make_model("claude-sonnet-4-5")
+    page = staff_client.get(AGENTS).content.decode()
+    # A provider and a model are in; a second person counts as invited; no default yet.
+    assert "(3 of 4 done)" in page and "Star a default model" in page
+    model_set_default(model=model, actor=None)
+    assert "setup-checklist" not in staff_client.get(AGENTS).content.decode()
+
+
+def test_developers_never_see_the_checklist(developer_client):
+    page = developer_client.get(AGENTS).content.decode()
+    assert "setup-checklist" not in page and "Contact an administrator" in page
 
 
 def test_chats_are_listed_newest_first_with_title_model_and_status(

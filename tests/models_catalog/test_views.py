@@ -259,3 +259,12 @@ def test_the_django_admin_edits_models_with_the_schema_form(staff_client, make_m
     staff_client.post(url, model_data(model.provider, option_effort="low"))
     model.refresh_from_db()
     assert model.options == {"effort": "low"}
+
+
+def test_a_duplicate_identifier_is_reported_at_the_identifier_field(staff_client, make_model):
+    model = make_model("dup")
+    response = staff_client.post(ADD, model_data(model.provider, identifier="dup"))
+    form = response.context["form"]
+    assert form.errors["identifier"] == ["This provider already has a model with this identifier."]
+    assert not form.non_field_errors()
+    assert 'aria-invalid="true"' in response.content.decode()

@@ -119,7 +119,7 @@ def test_removing_falls_back_or_makes_the_provider_unavailable(
     first = developer_client.post(
         reverse("userkeys:remove", args=[keys[0].pk]), headers={"HX-Request": "true"}
     ).content.decode()
-    assert "Using shared key" in first and "Key removed." in first
+    assert "Using shared key" in first and "Your Anthropic key is removed." in first
     second = developer_client.post(
         reverse("userkeys:remove", args=[keys[1].pk]), headers={"HX-Request": "true"}
     ).content.decode()
@@ -216,3 +216,21 @@ def test_a_canary_user_key_appears_nowhere(
     for output in outputs:
         text = output.decode() if isinstance(output, bytes) else output
         assert canary not in text
+
+
+def test_removing_a_key_is_confirmed_in_the_card_first(
+    developer_client, developer, make_provider, save_user_key
+):
+    provider = make_provider("openai", api_key=None)
+    key = save_user_key(developer, provider)
+    url = reverse("userkeys:remove", args=[key.pk])
+    page = developer_client.get(PAGE).content.decode()
+    assert "hx-confirm" not in page
+    asked = developer_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert asked.lstrip().startswith('<li class="card" id="key-openai">')
+    assert "Remove your OpenAI key?" in asked and "unavailable to you" in asked
+    assert UserKey.objects.filter(pk=key.pk).exists()  # asking removes nothing
+    # Without JavaScript the same question is a whole page.
+    assert b"Remove my OpenAI key" in developer_client.get(url).content
+    developer_client.post(url)
+    assert not UserKey.objects.exists()
