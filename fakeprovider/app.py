@@ -20,7 +20,8 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
 Keys can ask for faults too, for callers whose headers a test cannot set (the admin's "Test
-connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status.
+connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status and
+``sk-echo...`` is refused with a message quoting it.
 
 Besides the model APIs it serves the cheap authenticated calls a connection test makes:
 ``GET /models`` in each format, OpenRouter's ``GET /key``, Vercel's ``GET /credits`` and
@@ -355,7 +356,7 @@ class Exchange:
         if not key or key.startswith("sk-invalid"):
             await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
             return
-        if "x-fake-echo-key" in self.record.headers:
+        if "x-fake-echo-key" in self.record.headers or key.startswith("sk-echo"):
             # Some providers quote the key they refused (whole, or masked to its last 4).
             masked = f"{key[:3]}{'*' * 20}{key[-4:]}"
             message = f"Incorrect API key provided: {key} ({masked})."

@@ -9,6 +9,7 @@ The key travels only in the request's auth header; nothing it sends back is show
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -176,9 +177,17 @@ def _host(url: str) -> str:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return "its TLS certificate is not trusted"
     if isinstance(error, aiohttp.ClientConnectorError):
         inner = error.os_error
-        return (inner.strerror or type(inner).__name__).lower() if inner else "connection failed"
+        if isinstance(inner, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(inner, socket.gaierror):
+            return "the name does not resolve"
+        return "connection failed"
+    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "the connection closed before an answer"
     return type(error).__name__
 
 
@@ -261,4 +270,5 @@ def _per_million(value: Any) -> Decimal | None:
         return None
     if not price.is_finite() or price < 0 or price >= Decimal(10) ** 8:
         return None
-    return price.quantize(Decimal("0.000001")).normalize()
+    # As it reads: 10, not 1E+1 (normalize) nor 10.000000 (quantize).
+    return Decimal(format(price.quantize(Decimal("0.000001")).normalize(), "f"))

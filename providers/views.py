@@ -197,7 +197,9 @@ async def provider_test(request: HtmxHttpRequest, provider_type: str) -> HttpRes
             "No usable central key is stored, so there is nothing to test. Developers can test "
             "their own keys in Settings → API Keys.",
         )
-    return await sync_to_async(_render)(request, _row(provider.spec, provider, test_result=result))
+    return await sync_to_async(
+        lambda: _render(request, _row(provider.spec, provider, test_result=result))
+    )()
 
 
 def _deletion_summary(provider: Provider) -> list[str]:
