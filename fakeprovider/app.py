@@ -342,15 +342,22 @@ class Exchange:
             return "google"
         return "openai"
 
+    async def hang(self) -> None:
+        """Never answer; stop once the caller gives up, so the server can shut down."""
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+
     async def run(self) -> None:
         control, method, path = self.control, self.record.method, self.record.path
         if control.hang:
-            await asyncio.sleep(3600)
+            await self.hang()
+            return
         if control.delay:
             await asyncio.sleep(control.delay)
         key = provided_key(self.record.headers)
         if key.startswith("sk-hang"):
-            await asyncio.sleep(3600)
+            await self.hang()
+            return
         if failing := re.match(r"sk-fail-(\d{3})", key):
             control.status = int(failing.group(1))
         if not key or key.startswith("sk-invalid"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -83,11 +84,19 @@ def general_option_formfield(db_field: Any, **kwargs: Any) -> forms.Field | None
     field.validators = [SpecValidator(db_field.name)]
     if isinstance(field, forms.DecimalField):
         field.validators.append(DecimalValidator(None, db_field.decimal_places))
+        field.prepare_value = _as_entered  # type: ignore[method-assign]
     field.widget.attrs.pop("maxlength", None)
     for bound in ("min", "max"):
         if getattr(spec, bound) is not None:
             field.widget.attrs[bound] = getattr(spec, bound)
     return field
+
+
+def _as_entered(value: Any) -> Any:
+    """A stored price reads as it was typed: 15, not 15.000000 (nor 1.5E+1)."""
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value.normalize(), "f")
+    return value
 
 
 class ModelConfigForm(forms.ModelForm):

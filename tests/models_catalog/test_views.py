@@ -268,3 +268,11 @@ def test_a_duplicate_identifier_is_reported_at_the_identifier_field(staff_client
     assert form.errors["identifier"] == ["This provider already has a model with this identifier."]
     assert not form.non_field_errors()
     assert 'aria-invalid="true"' in response.content.decode()
+
+
+def test_prices_show_as_they_were_entered(staff_client, make_model):
+    model = make_model("claude", "anthropic", input_price="15", output_price="0.25")
+    content = staff_client.get(reverse("models:edit", args=[model.pk])).content.decode()
+    assert 'name="input_price" value="15"' in content
+    assert 'name="output_price" value="0.25"' in content
+    assert "15.000000" not in content and "0.250000" not in content

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from lib import outbound
 from providers.models import Provider
 from providers.probe import Outcome, check_connection, listing_url
 from providers.registry import spec_for
-from tests.servers import free_port
+from tests.servers import free_port, served_app, signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +208,33 @@ def test_a_developer_tests_their_own_key(fake, developer_client, developer, save
     assert content.lstrip().startswith('<li class="card" id="key-openai">')
     assert "Key rejected." in content and "CANARY" not in content
     assert developer_client.post(reverse("userkeys:test", args=["google"])).status_code == 404
+
+
+# -- over a real server ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_provider_times_out_while_other_pages_are_served(fake, admin_user):
+    """One worker process: the test waits on the provider without holding up the next page."""
+    _, url = fake
+    provider_at(url + "/v1", key="sk-hang-CANARY-1234")
+    bound = 2.0
+    with served_app(workers=1, PROVIDER_TEST_TIMEOUT=str(bound)) as base:
+        client = signed_in_client(base, admin_user)
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            testing = pool.submit(
+                client.post,
+                reverse("providers:test", args=["openai"]),
+                headers={"HX-Request": "true"},
+            )
+            time.sleep(0.3)  # the test call is now waiting on the provider
+            assert not testing.done()
+            page = client.get(reverse("models:list"))
+            served_after = time.monotonic() - started
+            response = testing.result(timeout=bound + 5)
+            took = time.monotonic() - started
+    assert page.status_code == 200 and served_after < bound
+    assert response.status_code == 200
+    assert "Timed out." in response.text and "CANARY" not in response.text
+    assert bound <= took < bound + 2, took
