@@ -57,7 +57,8 @@
     var form = formOf(elt) || elt;
     var reading = verb === "get";
     var what = elt.dataset.fail || form.dataset.fail || (reading ? "Could not open this" : "Could not save");
-    var after = reading ? "" : form.dataset.failAfter || "Your changes were not saved.";
+    var after = reading ? "" : form.dataset.failAfter;
+    if (after === undefined) after = "Your changes were not saved.";
     var message = document.createElement("p");
     message.className = "callout error";
     message.setAttribute("role", "alert");

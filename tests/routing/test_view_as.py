@@ -79,3 +79,8 @@ def test_typed_text_is_never_a_500(staff_client, make_model):
     make_model()
     for text in ("'; drop table users; --", "x" * 5000, "<script>", "\u202e", " "):
         assert staff_client.get(LIST, {"as_user": text}).status_code == 200
+
+
+def test_a_persons_page_links_to_their_view(staff_client, developer):
+    page = staff_client.get(reverse("accounts:person", args=[developer.pk])).content.decode()
+    assert f'href="{reverse("models:list")}?as_user=dev#view-as"' in page
