@@ -232,7 +232,7 @@ def test_every_page_is_accessible_and_fits_the_screen(world, signed_in, width):
         page.screenshot(path=str(folder / f"{slug}.png"), full_page=True)
         for violation in blocking_violations(page):
             problems.append(f"{target.name}: axe {violation}")
-        if width < 640 and (overflow := horizontal_overflow(page)) > 0:
+        if (overflow := horizontal_overflow(page)) > 0:
             culprits = ", ".join(what_overflows(page))
             problems.append(f"{target.name}: scrolls {overflow}px sideways ({culprits})")
     assert not problems, "\n".join(problems)
