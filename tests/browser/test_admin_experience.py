@@ -216,6 +216,14 @@ def test_test_connection_shows_the_result_on_the_card(page, admin_user, fake, bo
     assert "HTTP 401" in refused.get_by_test_id("test-result").inner_text()
     both_widths("results")
 
+    # The network drops during a test: said in place, with nothing about unsaved changes.
+    page.expected_console_errors = ["Failed to load resource", "htmx:"]
+    page.route("**/test/", lambda route: route.abort("connectionreset"))
+    card.get_by_role("button", name="Test connection to OpenAI Compatible").click()
+    problem = card.locator("[data-request-problem]")
+    problem.wait_for()
+    assert problem.inner_text() == "Could not test the connection: the server did not answer."
+
 
 def test_discover_models_and_add_two_at_once(page, admin_user, fake, both_widths):
     provider_save(
