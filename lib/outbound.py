@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,28 +85,44 @@ def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
 
 
+def _new_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=settings.OUTBOUND_MAX_CONNECTIONS,
+        limit_per_host=0,
+        ttl_dns_cache=60,
+        resolver=GuardedResolver(),
+        enable_cleanup_closed=True,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout(),
+        auto_decompress=True,
+        # No cookies are kept between calls of different users.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent",),
+    )
+
+
 def session() -> aiohttp.ClientSession:
     """The shared session of the running event loop (created on first use)."""
     loop = asyncio.get_running_loop()
     current = _sessions.get(loop)
     if current is None or current.closed:
-        connector = aiohttp.TCPConnector(
-            limit=settings.OUTBOUND_MAX_CONNECTIONS,
-            limit_per_host=0,
-            ttl_dns_cache=60,
-            resolver=GuardedResolver(),
-            enable_cleanup_closed=True,
-        )
-        current = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout(),
-            auto_decompress=True,
-            # No cookies are kept between calls of different users.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent",),
-        )
+        current = _new_session()
         _sessions[loop] = current
     return current
+
+
+@asynccontextmanager
+async def one_off_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A session of its own, closed on leaving, for rare calls such as an admin's connection
+    test: it connects afresh (what such a test should check) and, when the view runs on a
+    short-lived event loop (WSGI), leaves no pooled connection behind."""
+    own = _new_session()
+    try:
+        yield own
+    finally:
+        await own.close()
 
 
 def check_destination(url: str) -> None:
@@ -120,10 +138,13 @@ def _host_of(url_start: str) -> str:
     return urlsplit(url_start).hostname or ""
 
 
-async def request(method: str, url: str, **kwargs: Any) -> aiohttp.ClientResponse:
-    """Start a request; the caller reads (or streams) and releases the response."""
+async def request(
+    method: str, url: str, *, via: aiohttp.ClientSession | None = None, **kwargs: Any
+) -> aiohttp.ClientResponse:
+    """Start a request (on the shared session unless ``via`` is given); the caller reads (or
+    streams) and releases the response."""
     check_destination(url)
-    return await session().request(method, url, allow_redirects=False, **kwargs)
+    return await (via or session()).request(method, url, allow_redirects=False, **kwargs)
 
 
 async def close_all() -> None:

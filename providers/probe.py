@@ -160,12 +160,13 @@ async def check_connection(
 
 
 async def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    response = await outbound.request("GET", url, headers=headers)
-    try:
-        body = await response.content.read(MAX_BODY)
-    finally:
-        response.release()
-    return response.status, body
+    async with outbound.one_off_session() as session:
+        response = await outbound.request("GET", url, via=session, headers=headers)
+        try:
+            body = await response.content.read(MAX_BODY)
+        finally:
+            response.release()
+        return response.status, body
 
 
 def _ms(started: float) -> int:

@@ -163,6 +163,15 @@ class ProviderTypeSpec:
     def base_url_required(self) -> bool:
         return self.default_base_url is None
 
+    @property
+    def default_endpoint_text(self) -> str:
+        """The default endpoint as an admin reads it before configuring the provider."""
+        if self.default_base_url is None:
+            return "base URL required"
+        if self.uses_region:
+            return self.default_base_url.format(region="<region>") + " (in the region you choose)"
+        return self.default_base_url
+
     def default_base_url_for(self, region: str = "") -> str | None:
         if self.uses_region:
             return self.default_base_url.format(region=region) if region else None  # type: ignore[union-attr]

@@ -205,6 +205,16 @@ def test_types_without_a_default_endpoint_ask_for_a_base_url(staff_client):
     assert b"https://RESOURCE.openai.azure.com/openai/v1" in response.content
 
 
+def test_unconfigured_cards_say_where_each_type_calls(staff_client):
+    content = staff_client.get(LIST).content.decode()
+    assert "https://api.anthropic.com" in content
+    assert (
+        "https://bedrock-runtime.&lt;region&gt;.amazonaws.com (in the region you choose)" in content
+    )
+    assert "{region}" not in content
+    assert "base URL required" in content  # Azure OpenAI, OpenAI Compatible
+
+
 def test_a_provider_whose_key_cannot_be_decrypted_shows_needs_reentry(staff_client, make_provider):
     from cryptography.fernet import Fernet
     from django.test import override_settings
