@@ -1,4 +1,5 @@
-"""Template helpers for forms: the error summary that links to each field with a problem."""
+"""Template helpers: the error summary that links to each field with a problem, and the pager
+of a filtered list."""
 
 from __future__ import annotations
 
@@ -43,3 +44,24 @@ def error_summary(*items: Any, minimum: int = 2) -> dict[str, Any]:
     """A summary at the top of a form once it has ``minimum`` problems or more."""
     links = error_links(*items)
     return {"links": links if len(links) >= minimum else []}
+
+
+@register.inclusion_tag("includes/pager.html", takes_context=True)
+def pager(
+    context: template.Context, page: Any, previous: str = "Previous", next: str = "Next"
+) -> dict[str, Any]:
+    """Previous / next links for a paginated list that keep the list's filters."""
+    query = context["request"].GET.copy()
+    query.pop("page", None)
+
+    def link(number: int) -> str:
+        query["page"] = str(number)
+        return "?" + query.urlencode()
+
+    return {
+        "page": page,
+        "previous": previous,
+        "next": next,
+        "previous_url": link(page.previous_page_number()) if page.has_previous() else "",
+        "next_url": link(page.next_page_number()) if page.has_next() else "",
+    }
