@@ -126,7 +126,11 @@ def _provider_of_type(provider_type: str) -> Provider:
 
 
 def _context(
-    provider: Provider, result: ConnectionResult | None, models: list[DiscoveredModel], rows: Any
+    provider: Provider,
+    result: ConnectionResult | None,
+    models: list[DiscoveredModel],
+    rows: Any,
+    chosen: Any = (),
 ) -> dict[str, Any]:
     existing = set(provider.models.values_list("identifier", flat=True))
     return {
@@ -135,6 +139,8 @@ def _context(
         "result": result,
         "rows": [r for r in rows if r.model.identifier not in existing],
         "already": sorted(m.identifier for m in models if m.identifier in existing),
+        # Chosen here, but added by someone else meanwhile: the rows are gone, so say it.
+        "taken": sorted(r.model.identifier for r in chosen if r.model.identifier in existing),
         "signed": _sign(models),
     }
 
@@ -190,7 +196,7 @@ def discover_add(request: HttpRequest, provider_type: str) -> HttpResponse:
                 request, f"Added {len(saved)} {provider.label} model{plural}: {names}."
             )
             return redirect("models:list")
-    context = _context(provider, None, models, rows)
+    context = _context(provider, None, models, rows, chosen)
     return render(request, TEMPLATE, context, status=422)
 
 
