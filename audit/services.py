@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db import models
 
+from lib.text import decimal_as_typed
+
 from .models import AuditAction, AuditEntry
 
 COMMAND_ACTOR = "manage.py"
@@ -48,7 +50,4 @@ def key_change(before_set: bool, after_set: bool, replaced: bool) -> list[str]:
 
 def _plain(value: Any) -> Any:
     """A price is recorded as it reads (15, not 15.000000 from the database column)."""
-    if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return text
-    return value
+    return decimal_as_typed(value) if isinstance(value, Decimal) else value

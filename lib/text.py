@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
@@ -54,3 +55,8 @@ def scrub_secret(content: bytes, secret: str | None) -> bytes:
     text = content.replace(secret.encode(), b"********")
     tail = re.escape(secret[-4:].encode())
     return re.sub(rb"[\w-]*\*{3,}" + tail, b"********", text)
+
+
+def decimal_as_typed(value: Decimal) -> str:
+    """A decimal as a person writes it: 15 (not 15.000000 from a column, nor 1.5E+1)."""
+    return format(value.normalize(), "f") if value.is_finite() else str(value)

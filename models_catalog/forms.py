@@ -8,7 +8,9 @@ from typing import Any
 
 from django import forms
 from django.core.validators import DecimalValidator
+from django.db import models
 
+from lib.text import decimal_as_typed
 from providers.models import Provider
 from providers.options import OptionKind, OptionSpec
 from providers.registry import spec_for
@@ -77,6 +79,8 @@ def general_option_formfield(db_field: Any, **kwargs: Any) -> forms.Field | None
     """A general option's form field checks its bounds with the option's spec only, so each
     rule gives one message ("Temperature must be at most 2."), not also the database's
     ("less than or equal to 9223372036854775807", "no more than 14 digits")."""
+    if isinstance(db_field, models.DecimalField):
+        kwargs.setdefault("form_class", PriceField)
     field = db_field.formfield(**kwargs)
     spec = GENERAL_OPTIONS.get(db_field.name)
     if field is None or spec is None:
@@ -84,7 +88,6 @@ def general_option_formfield(db_field: Any, **kwargs: Any) -> forms.Field | None
     field.validators = [SpecValidator(db_field.name)]
     if isinstance(field, forms.DecimalField):
         field.validators.append(DecimalValidator(None, db_field.decimal_places))
-        field.prepare_value = _as_entered  # type: ignore[method-assign]
     field.widget.attrs.pop("maxlength", None)
     for bound in ("min", "max"):
         if getattr(spec, bound) is not None:
@@ -92,11 +95,11 @@ def general_option_formfield(db_field: Any, **kwargs: Any) -> forms.Field | None
     return field
 
 
-def _as_entered(value: Any) -> Any:
-    """A stored price reads as it was typed: 15, not 15.000000 (nor 1.5E+1)."""
-    if isinstance(value, Decimal) and value.is_finite():
-        return format(value.normalize(), "f")
-    return value
+class PriceField(forms.DecimalField):
+    """A stored price reads as it was typed: 15, not 15.000000."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return decimal_as_typed(value) if isinstance(value, Decimal) else value
 
 
 class ModelConfigForm(forms.ModelForm):

@@ -7,6 +7,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.db.models import Q
 
+from lib.text import decimal_as_typed
 from providers.models import Provider
 from providers.options import clean_options
 
@@ -179,7 +180,7 @@ class ModelConfig(models.Model):
             return "no price set"
 
         def fmt(value: Decimal | None) -> str:
-            return "?" if value is None else f"${value.normalize():f}"
+            return "?" if value is None else f"${decimal_as_typed(value)}"
 
         return f"{fmt(self.input_price)} in · {fmt(self.output_price)} out per 1M"
 

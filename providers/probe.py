@@ -22,7 +22,7 @@ import orjson
 from django.conf import settings
 
 from lib import outbound
-from lib.text import scrub_secret
+from lib.text import decimal_as_typed, scrub_secret
 
 from .models import Provider
 from .registry import AZURE_API_VERSION, ProviderTypeSpec, UpstreamStyle, WireFormat
@@ -271,5 +271,4 @@ def _per_million(value: Any) -> Decimal | None:
         return None
     if not price.is_finite() or price < 0 or price >= Decimal(10) ** 8:
         return None
-    # As it reads: 10, not 1E+1 (normalize) nor 10.000000 (quantize).
-    return Decimal(format(price.quantize(Decimal("0.000001")).normalize(), "f"))
+    return Decimal(decimal_as_typed(price.quantize(Decimal("0.000001"))))

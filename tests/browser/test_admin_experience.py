@@ -50,6 +50,13 @@ def both_widths(page: Any, screenshot: Callable[..., Path]) -> Callable[[str], N
     return take
 
 
+def on_the_fake(fake: str, provider_type: str, key: str) -> Provider:
+    """A provider of an OpenAI-format type whose base URL is the local fake provider."""
+    return provider_save(
+        provider_type=provider_type, actor=None, changes={"base_url": fake + "/v1"}, api_key=key
+    )
+
+
 def focused(page: Any) -> str:
     """What has the keyboard focus: its tag, text and a few attributes."""
     return str(
@@ -189,18 +196,8 @@ def test_the_policy_is_explained_as_the_boxes_change_without_a_round_trip(
 
 
 def test_test_connection_shows_the_result_on_the_card(page, admin_user, fake, both_widths):
-    provider_save(
-        provider_type="openai-compatible",
-        actor=None,
-        changes={"base_url": fake + "/v1"},
-        api_key="sk-fake-central",
-    )
-    provider_save(
-        provider_type="openai",
-        actor=None,
-        changes={"base_url": fake + "/v1"},
-        api_key="sk-invalid-central",
-    )
+    on_the_fake(fake, "openai-compatible", "sk-fake-central")
+    on_the_fake(fake, "openai", "sk-invalid-central")
     sign_in(page, "alice")
     page.goto("/admin/providers/")
     card = page.locator("#provider-openai-compatible")
@@ -226,12 +223,7 @@ def test_test_connection_shows_the_result_on_the_card(page, admin_user, fake, bo
 
 
 def test_discover_models_and_add_two_at_once(page, admin_user, fake, both_widths):
-    provider_save(
-        provider_type="openai-compatible",
-        actor=None,
-        changes={"base_url": fake + "/v1"},
-        api_key="sk-fake-central",
-    )
+    on_the_fake(fake, "openai-compatible", "sk-fake-central")
     sign_in(page, "alice")
     page.goto("/admin/providers/")
     page.get_by_role("link", name="Discover models of OpenAI Compatible").click()
