@@ -122,15 +122,13 @@ async def _response(route: ModelRoute, path: str, body: dict[str, Any], stream: 
     url = dialect.url(route.base_url, path.split("?")[0], "", model=route.identifier, stream=stream)
     data = dialect.body(body, b"", stream=stream)
     try:
-        response = await outbound.request(
-            "POST", url, headers=headers, data=data, timeout=outbound.timeout()
-        )
+        response = await outbound.request("POST", url, headers=headers, data=data)
     except Exception as error:
         raise CallFailed(f"{spec.label} could not be reached ({type(error).__name__}).") from None
     decoder = dialect.decoder() if stream else None
 
     async def chunks() -> AsyncIterator[bytes]:
-        async for chunk in response.content.iter_any():
+        async for chunk in response.iter_chunks():
             yield decoder.feed(chunk) if decoder else chunk
 
     try:
@@ -176,7 +174,7 @@ async def stream_reply(
     except (OSError, TimeoutError) as error:
         raise CallFailed(f"The call to {label} failed ({type(error).__name__}).") from None
     except Exception as error:
-        if type(error).__module__.startswith(("httpx", "aiohttp")):
+        if isinstance(error, outbound.OutboundError) or type(error).__module__.startswith("httpx"):
             raise CallFailed(f"The call to {label} failed ({type(error).__name__}).") from None
         raise
 

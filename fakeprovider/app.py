@@ -38,10 +38,14 @@ import re
 import struct
 import time
 import zlib
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote
+
+import orjson
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -49,6 +53,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 CACHE_READ_TOKENS = 4
 CACHE_WRITE_TOKENS = 2
 TAG = re.compile(r"\[\[fake:([^\]]*)\]\]")
+
+
+REQUESTS_KEPT = 10_000
 
 
 class ConnectionReset(Exception):
@@ -63,10 +70,10 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
 
-    @property
+    @cached_property
     def json(self) -> Any:
         try:
-            return json.loads(self.body) if self.body else None
+            return orjson.loads(self.body) if self.body else None
         except ValueError:
             return None
 
@@ -238,7 +245,7 @@ def error_body(kind: str, status: int, message: str) -> dict[str, Any]:
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {payload}\n\n".encode()
 
@@ -263,7 +270,8 @@ def eventstream_frame(payload: bytes, headers: dict[str, str]) -> bytes:
 class FakeProvider:
     def __init__(self, chunk_delay: float = 0.0) -> None:
         self.chunk_delay = chunk_delay
-        self.requests: list[RecordedRequest] = []
+        # The latest requests only: a long-running fake must not grow without bound.
+        self.requests: deque[RecordedRequest] = deque(maxlen=REQUESTS_KEPT)
         # Streams the client closed before the end (the gateway must close upstream calls).
         self.disconnects = 0
         self.started = time.time()
@@ -305,7 +313,7 @@ class FakeProvider:
 
 
 async def respond(send: Send, status: int, data: Any, content_type: str = "application/json"):
-    body = json.dumps(data).encode() if not isinstance(data, bytes) else data
+    body = orjson.dumps(data) if not isinstance(data, bytes) else data
     await send(
         {
             "type": "http.response.start",
@@ -353,7 +361,14 @@ class Exchange:
             await self.hang()
             return
         if control.delay:
-            await asyncio.sleep(control.delay)
+            try:
+                async with asyncio.timeout(control.delay):
+                    await self.hang()
+            except TimeoutError:
+                pass  # waited the whole delay
+            else:
+                self.fake.disconnects += 1  # the caller gave up while we "thought"
+                return
         key = provided_key(self.record.headers)
         if key.startswith("sk-hang"):
             await self.hang()

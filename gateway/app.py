@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import aiohttp
 import orjson
 from django.conf import settings
 
@@ -444,36 +443,33 @@ class Call:
         except UnsupportedCall as error:
             raise Refused(404, str(error), "not_supported", "not_found") from None
         headers = self._upstream_headers(key_headers)
+        watch = DisconnectWatch(self)
+        response = None
         try:
-            response = await outbound.request(
-                self.scope["method"], url, headers=headers, data=data, timeout=outbound.timeout()
-            )
-        except Exception as error:
-            raise self._upstream_failure(error) from None
-        self.ttfb_ms = (time.perf_counter() - self.started) * 1000
-        watcher = asyncio.get_running_loop().create_task(self._watch_disconnect(response))
-        try:
+            try:
+                response = await outbound.request(
+                    self.scope["method"], url, headers=headers, data=data
+                )
+            except Exception as error:
+                raise self._upstream_failure(error) from None
+            self.ttfb_ms = (time.perf_counter() - self.started) * 1000
             if stream and 200 <= response.status < 300:
                 await self._stream(response, client_wants_usage, dialect.decoder())
             else:
                 await self._relay(response, match)
+        except asyncio.CancelledError:
+            if not watch.stopped_the_call():
+                raise
+            self.error_kind, self.status = "client_disconnected", 499
         finally:
-            watcher.cancel()
-            response.release()
+            watch.end()
+            if response is not None:
+                response.release()
 
-    async def _watch_disconnect(self, response: aiohttp.ClientResponse) -> None:
-        while (await self.receive())["type"] != "http.disconnect":
-            pass
-        self.error_kind = "client_disconnected"
-        response.close()  # closes the upstream connection too
-
-    async def _relay(self, response: aiohttp.ClientResponse, match: Match) -> None:
+    async def _relay(self, response: outbound.Response, match: Match) -> None:
         try:
             content = await response.read()
         except Exception as error:
-            if self.error_kind == "client_disconnected":
-                self.status = 499
-                return
             raise self._upstream_failure(error) from None
         self.status = response.status
         if 200 <= response.status < 300:
@@ -494,7 +490,7 @@ class Call:
         await self._answer(response.status, content, self._response_headers(response))
 
     async def _stream(
-        self, response: aiohttp.ClientResponse, client_wants_usage: bool, decoder: Any
+        self, response: outbound.Response, client_wants_usage: bool, decoder: Any
     ) -> None:
         reader: StreamReader = self.adapter.stream_reader(client_wants_usage)
         self.status = response.status
@@ -508,7 +504,7 @@ class Call:
         self.response_started = True
         first = True
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in response.iter_chunks():
                 if first:
                     self.ttfb_ms = (time.perf_counter() - self.started) * 1000
                     first = False
@@ -520,19 +516,18 @@ class Call:
             tail = reader.feed(decoder.finish()) if decoder is not None else b""
             tail += reader.finish()
             await self.send({"type": "http.response.body", "body": tail, "more_body": False})
-        except (aiohttp.ClientError, GarbledStream, TimeoutError) as error:
-            if self.error_kind != "client_disconnected":
-                self.error_kind = (
-                    "upstream_timeout" if isinstance(error, TimeoutError) else "stream_broken"
-                )
-                message = self._failure_message(error)
-                await self.send(
-                    {
-                        "type": "http.response.body",
-                        "more_body": False,
-                        "body": self._stream_error_event(message),
-                    }
-                )
+        except (outbound.OutboundError, GarbledStream, TimeoutError) as error:
+            self.error_kind = (
+                "upstream_timeout" if isinstance(error, TimeoutError) else "stream_broken"
+            )
+            message = self._failure_message(error)
+            await self.send(
+                {
+                    "type": "http.response.body",
+                    "more_body": False,
+                    "body": self._stream_error_event(message),
+                }
+            )
         finally:
             self.usage = reader.usage()
 
@@ -543,7 +538,7 @@ class Call:
             return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
         return f"data: {json.dumps(error)}\n\n".encode()
 
-    def _response_headers(self, response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
+    def _response_headers(self, response: outbound.Response) -> list[tuple[bytes, bytes]]:
         return [
             (name.lower(), value)
             for name, value in response.raw_headers
@@ -558,12 +553,7 @@ class Call:
 
     def _failure_message(self, error: BaseException) -> str:
         label = self.spec.label if self.spec else "The provider"
-        refused = (
-            error
-            if isinstance(error, outbound.AddressRefused)
-            else getattr(error, "os_error", None)
-        )
-        if isinstance(refused, outbound.AddressRefused):
+        if isinstance(error, outbound.AddressRefused):
             return (
                 f"{label}'s address is a link-local or cloud metadata address, which this "
                 "server does not call."
@@ -585,6 +575,7 @@ class Call:
     ) -> None:
         self.status = status
         headers = headers or [(b"content-type", b"application/json")]
+        headers.append((b"content-length", b"%d" % len(body)))
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         self.response_started = True
         await self.send({"type": "http.response.body", "body": body})
@@ -638,6 +629,48 @@ class Call:
         if self.status >= 400 and not any(tokens):
             return None  # nothing was generated: no cost to know
         return cost_of(self.usage, row.prices)
+
+
+class DisconnectWatch:
+    """Stops the call (and so closes its upstream connection) when the client goes away.
+
+    Reading ``receive()`` needs a task of its own; it is started only once the call has
+    lasted ``WATCH_AFTER`` seconds, so quick calls (most under load) never pay for one, and
+    a client that leaves is noticed at most that much later."""
+
+    WATCH_AFTER = 0.25
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            self.WATCH_AFTER, self._start
+        )
+
+    def _start(self) -> None:
+        self._timer = None
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._call.receive())["type"] != "http.disconnect":
+            pass
+        self._stopped = True
+        self._task.cancel()  # type: ignore[union-attr]
+
+    def stopped_the_call(self) -> bool:
+        """True when the cancellation came from here (and is then taken back)."""
+        if self._stopped and self._task is not None:
+            self._task.uncancel()
+            return True
+        return False
+
+    def end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
 
 def _invalid_token() -> Refused:

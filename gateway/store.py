@@ -54,6 +54,25 @@ def _call_sql(token_column: str) -> str:
 
 CALL_BY_LOOKUP_ID = _call_sql("lookup_id")
 CALL_BY_TOKEN_ID = _call_sql("id")
+
+
+def _calls_by_lookup_id_sql() -> str:
+    """The same lookup for several calls at once: row i answers the i-th call."""
+    user_table = ApiToken._meta.get_field("user").related_model._meta.db_table  # type: ignore[union-attr]
+    return f"""
+        SELECT q.i, {_CALL_COLUMNS}
+        FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+            AS q(provider_type, model, lookup_id, i)
+        JOIN {ApiToken._meta.db_table} t ON t.lookup_id = q.lookup_id
+        JOIN {user_table} u ON u.id = t.user_id
+        LEFT JOIN {Provider._meta.db_table} p ON p.type = q.provider_type
+        LEFT JOIN {UserKey._meta.db_table} k ON k.user_id = t.user_id AND k.provider_id = p.id
+        LEFT JOIN {ModelConfig._meta.db_table} m
+            ON m.provider_id = p.id AND m.identifier = q.model
+    """
+
+
+CALLS_BY_LOOKUP_ID = _calls_by_lookup_id_sql()
 MODELS_OF_PROVIDER = f"""
     SELECT identifier, display_name, created_at FROM {ModelConfig._meta.db_table}
     WHERE provider_id = %s AND enabled ORDER BY display_name, id
@@ -296,6 +315,57 @@ class FairConnections:
             await self._idle.popleft().close()
 
 
+class SharedLookups:
+    """Calls that need their row while ``in_flight`` lookups are already running wait for
+    the next query and share it: under load one query answers many calls (fewer round trips,
+    less CPU here and in PostgreSQL); a call that finds a free slot is looked up at once.
+    Every query still starts after the calls it answers arrived, so nothing is stale."""
+
+    def __init__(self, run: Any, in_flight: int) -> None:
+        self._run = run  # list of parameter tuples -> list of rows (None when not found)
+        self._in_flight = in_flight
+        self._running = 0
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def get(self, params: tuple[Any, ...]) -> Any:
+        if not self._waiting and self._running < self._in_flight:
+            self._running += 1
+            try:
+                return (await self._run([params]))[0]
+            finally:
+                self._running -= 1
+                self._start_waiting()
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((params, future))
+        self._start_waiting()
+        return await future
+
+    def _start_waiting(self) -> None:
+        if not self._waiting or self._running >= self._in_flight:
+            return
+        batch, self._waiting = self._waiting, []
+        self._running += 1
+        task = asyncio.get_running_loop().create_task(self._answer(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        try:
+            rows = await self._run([params for params, _ in batch])
+        except Exception as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+        else:
+            for (_, future), row in zip(batch, rows, strict=True):
+                if not future.done():
+                    future.set_result(row)
+        finally:
+            self._running -= 1
+            self._start_waiting()
+
+
 class PostgresStore(Store):
     """asyncpg, not psycopg, on the hot path: for this query it costs 47 us of CPU against
     psycopg's 168 us, and serves 2.3 times the queries per second (measured here). Django
@@ -313,11 +383,41 @@ class PostgresStore(Store):
             "statement_cache_size": 64,
         }
         self.connections = FairConnections(settings.AI_GATEWAY_DB_POOL_SIZE, self._connect)
+        # One connection is kept for usage writes and listings.
+        self.lookups = SharedLookups(
+            self._rows_by_lookup_id, in_flight=max(1, min(2, settings.AI_GATEWAY_DB_POOL_SIZE - 1))
+        )
 
     async def _connect(self) -> Any:
         import asyncpg
 
         return await asyncpg.connect(**self._params)
+
+    async def call_row(
+        self,
+        *,
+        provider_type: str,
+        model: str,
+        lookup_id: str | None = None,
+        token_id: int | None = None,
+    ) -> CallRow | None:
+        if token_id is not None:
+            return await super().call_row(
+                provider_type=provider_type, model=model, token_id=token_id
+            )
+        row = await self.lookups.get((provider_type, model, lookup_id))
+        return CallRow.from_db(row) if row else None
+
+    async def _rows_by_lookup_id(
+        self, calls: list[tuple[str, str, str]]
+    ) -> list[tuple[Any, ...] | None]:
+        types, models, lookup_ids = (list(column) for column in zip(*calls, strict=True))
+        async with self.connections.connection() as connection:
+            found = await connection.fetch(CALLS_BY_LOOKUP_ID, types, models, lookup_ids)
+        rows: list[tuple[Any, ...] | None] = [None] * len(calls)
+        for record in found:
+            rows[record[0] - 1] = tuple(record)[1:]
+        return rows
 
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         async with self.connections.connection() as connection:

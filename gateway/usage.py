@@ -15,6 +15,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 BATCH_WAIT = 0.2  # seconds to gather more rows before writing a batch
-ONE_MILLION = Decimal(1_000_000)
+NANO_USD = Decimal("0.000000001")
 
 
 @dataclass(slots=True)
@@ -76,79 +77,105 @@ def cost_of(
         if count:
             if price is None:
                 return None
-            total += Decimal(count) * price / ONE_MILLION
-    return total.quantize(Decimal("0.000000001"))
+            total += price * count
+    return total.scaleb(-6).quantize(NANO_USD)  # prices are per million tokens
 
 
 class UsageWriter:
+    """Rows wait in a list (at most ``AI_GATEWAY_USAGE_QUEUE_SIZE``); one task writes them
+    when ``BATCH_SIZE`` have gathered or ``BATCH_WAIT`` after the first, whichever is sooner.
+    Recording a row costs a list append: no task, future or timer per call."""
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[UsageEvent] = asyncio.Queue(
-            maxsize=settings.AI_GATEWAY_USAGE_QUEUE_SIZE
-        )
+        self.capacity = settings.AI_GATEWAY_USAGE_QUEUE_SIZE
         self.dropped = 0
         self.written = 0
+        self._rows: list[tuple[Any, ...]] = []
+        self._writing = False
+        self._flushing = False
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_drop_log = 0.0
 
     def record(self, event: UsageEvent) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self._rows) >= self.capacity:
             self.dropped += 1
             now = time.monotonic()
             if now - self._last_drop_log > 10:
                 self._last_drop_log = now
                 logger.warning("usage queue full: %d usage row(s) dropped so far", self.dropped)
+            return
+        self._rows.append(event.as_row())
+        if len(self._rows) >= BATCH_SIZE:
+            self._wake.set()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(BATCH_WAIT, self._wake.set)
 
     async def _run(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            deadline = time.monotonic() + BATCH_WAIT
-            while len(batch) < BATCH_SIZE:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            while self._rows:
+                batch, self._rows = self._rows[:BATCH_SIZE], self._rows[BATCH_SIZE:]
+                self._writing = True
                 try:
-                    batch.append(self.queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-                    except TimeoutError:
-                        break
-            await self._write(batch)
-            for _ in batch:
-                self.queue.task_done()
+                    await self._write(batch)
+                finally:
+                    self._writing = False
+                if len(self._rows) < BATCH_SIZE and not self._flushing:
+                    break  # the rest waits for its own window: fewer, fuller batches
+            if not self._rows:
+                self._flushing = False
+                self._drained.set()
+            elif self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(BATCH_WAIT, self._wake.set)
 
-    async def _write(self, batch: list[UsageEvent]) -> None:
+    async def _write(self, rows: list[tuple[Any, ...]]) -> None:
         now = datetime.now(UTC)
-        tokens = {e.api_key_id for e in batch if e.api_key_id is not None}
-        rows = [e.as_row() for e in batch]
+        tokens = {row[_API_KEY_ID] for row in rows if row[_API_KEY_ID] is not None}
         touches = [(now, token, now - timedelta(minutes=1)) for token in tokens]
         for attempt in (1, 2):
             try:
                 await store().write_usage(rows, touches)
-                self.written += len(batch)
+                self.written += len(rows)
                 return
             except Exception:
                 if attempt == 2:
-                    self.dropped += len(batch)
-                    logger.exception("could not write %d usage row(s); dropped", len(batch))
+                    self.dropped += len(rows)
+                    logger.exception("could not write %d usage row(s); dropped", len(rows))
                 else:
                     await asyncio.sleep(0.5)
 
     async def flush(self) -> None:
-        if self._task is not None and not self._task.done():
-            await self.queue.join()
+        """Wait until every row recorded so far is written (or counted as dropped)."""
+        if self._task is None or self._task.done():
+            return
+        if self._rows or self._writing:
+            self._flushing = True
+            self._drained.clear()
+            self._wake.set()
+            await self._drained.wait()
 
     async def close(self) -> None:
         await self.flush()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+_API_KEY_ID = USAGE_COLUMNS.index("api_key_id")
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UsageWriter] = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -17,7 +18,6 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 from django.conf import settings
 
@@ -126,7 +126,7 @@ async def check_connection(
             f"{spec.label}'s address is a link-local or cloud metadata address, which this "
             "server does not call.",
         )
-    except (aiohttp.ClientError, OSError) as error:
+    except (outbound.OutboundError, OSError, ValueError) as error:
         return ConnectionResult(
             Outcome.UNREACHABLE,
             f"Could not reach {_host(url)} ({_reason(error)}).",
@@ -160,10 +160,10 @@ async def check_connection(
 
 
 async def _get(url: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    async with outbound.one_off_session() as session:
-        response = await outbound.request("GET", url, via=session, headers=headers)
+    async with outbound.one_off_pool() as pool:
+        response = await outbound.request("GET", url, via=pool, headers=headers)
         try:
-            body = await response.content.read(MAX_BODY)
+            body = await response.read(MAX_BODY)
         finally:
             response.release()
         return response.status, body
@@ -178,17 +178,21 @@ def _host(url: str) -> str:
 
 
 def _reason(error: BaseException) -> str:
-    if isinstance(error, aiohttp.ClientConnectorCertificateError):
-        return "its TLS certificate is not trusted"
-    if isinstance(error, aiohttp.ClientConnectorError):
+    if isinstance(error, outbound.ConnectError):
         inner = error.os_error
+        if isinstance(inner, ssl.SSLCertVerificationError):
+            return "its TLS certificate is not trusted"
         if isinstance(inner, ConnectionRefusedError):
             return "connection refused"
         if isinstance(inner, socket.gaierror):
             return "the name does not resolve"
         return "connection failed"
-    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+    if isinstance(error, outbound.ServerDisconnected):
         return "the connection closed before an answer"
+    if isinstance(error, outbound.ProtocolError):
+        return "its answer was not HTTP this server can read"
+    if isinstance(error, ValueError):
+        return "the saved address or key cannot be sent in a request"
     return type(error).__name__
 
 

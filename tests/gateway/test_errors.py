@@ -212,21 +212,12 @@ def test_an_unreachable_provider_is_a_502(gateway_server, deployment):
 
 def test_a_metadata_address_is_refused_at_request_time(deployment, monkeypatch):
     """Saved before the rule existed, or a name that resolves there: never called."""
-    from aiohttp.resolver import ThreadedResolver
+    from lib import http1
 
-    async def resolves_to_metadata(self, host, port=0, family=0):
-        return [
-            {
-                "hostname": host,
-                "host": "169.254.169.254",
-                "port": port,
-                "family": 2,
-                "proto": 0,
-                "flags": 0,
-            }
-        ]
+    async def resolves_to_metadata(host, port):
+        return [(2, 1, 6, "", ("169.254.169.254", port))]
 
-    monkeypatch.setattr(ThreadedResolver, "resolve", resolves_to_metadata)
+    monkeypatch.setattr(http1, "getaddrinfo", resolves_to_metadata)
     for base_url in ("http://169.254.169.254/v1", "http://rebinding.example/v1"):
         Provider.objects.filter(type="openai").update(base_url=base_url)
 
@@ -268,3 +259,28 @@ def test_a_client_that_disconnects_mid_stream_closes_the_upstream_call(gateway_s
     row = wait_for_usage(1)[0]
     assert row.error_kind == "client_disconnected" and row.latency_ms < 3000
     assert deployment.usage().count() == 1
+
+
+def test_a_client_that_leaves_while_waiting_for_an_answer_closes_the_upstream_call(
+    gateway_server, deployment
+):
+    """Not streamed: the provider is still "thinking" when the client gives up."""
+
+    async def call():
+        async with httpx.AsyncClient(timeout=0.6) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.post(
+                    f"{gateway_server}/api/v2/aibridge/openai/v1/chat/completions",
+                    json=CHAT,
+                    headers={
+                        "Authorization": f"Bearer {deployment.token.secret}",
+                        "x-fake-delay": "10",
+                    },
+                )
+        await asyncio.sleep(1)
+
+    asyncio.run(call())
+    assert deployment.fake.disconnects == 1
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind) == (499, "client_disconnected")
+    assert row.latency_ms < 3000

@@ -42,4 +42,6 @@ class Command(OperatorCommand):
             loop="uvloop",
             http="httptools",
             lifespan="on",
+            access_log=False,
+            proxy_headers=False,
         )

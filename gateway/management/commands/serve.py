@@ -37,5 +37,7 @@ class Command(OperatorCommand):
             lifespan="on",
             proxy_headers=options["proxy_headers"],
             forwarded_allow_ips=options["forwarded_allow_ips"],
+            # Below "info" nothing would be written: skip the work per request.
+            access_log=options["log_level"] in ("trace", "debug", "info"),
             timeout_graceful_shutdown=30,
         )

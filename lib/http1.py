@@ -1,0 +1,569 @@
+"""A small HTTP/1.1 client for calls to providers: keep-alive connections per origin, parsed
+by httptools (the parser uvicorn serves with), TLS, connect and read timeouts, and response
+bodies streamed as they arrive with back-pressure.
+
+Why not aiohttp's client: on the gateway's hot path it cost ~226 µs of CPU per call against
+~80 µs for this (measured here with the same loop and parser), and it was the largest single
+cost of a gateway call. What this client leaves out, on purpose: redirects (never followed
+for provider calls), cookies (never kept between users), proxies from the environment,
+HTTP/2, and compression (it asks for identity; a gzip or deflate answer is still decoded).
+
+``lib.outbound`` is the only user: it owns the pools and the address guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import ssl
+import time
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import httptools
+
+# Reading pauses when this much of a body is waiting for a slow consumer.
+HIGH_WATER = 1024 * 1024
+DNS_TTL = 60.0
+
+
+class OutboundError(Exception):
+    """A call that did not get a complete, readable answer."""
+
+
+class ConnectError(OutboundError):
+    """The connection could not be opened; ``os_error`` says why."""
+
+    def __init__(self, host: str, os_error: BaseException | None) -> None:
+        super().__init__(f"could not connect to {host}")
+        self.host, self.os_error = host, os_error
+
+
+class ServerDisconnected(OutboundError):
+    """The connection closed before the answer was complete."""
+
+
+class ProtocolError(OutboundError):
+    """The answer is not HTTP this client can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    connect: float  # to resolve the name and open the connection (TLS included)
+    read: float  # the longest wait for the next bytes of the answer
+
+
+Origin = tuple[str, str, int]  # scheme, host, port
+# Given the resolved addresses of a host, raises if any of them must not be called.
+AddressCheck = Callable[[str, list[str]], None]
+
+
+@lru_cache(maxsize=1024)
+def split_url(url: str) -> tuple[Origin, str, str]:
+    """(origin, request target, Host header) of an http(s) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("only http and https URLs can be called")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host_header = parts.netloc.rpartition("@")[2]
+    target = _requote(parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, port), target, host_header
+
+
+_UNSAFE_IN_PATH = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+
+
+def _requote(path: str) -> str:
+    """Percent-encode what may not stand in a path, keeping escapes already made."""
+    return _UNSAFE_IN_PATH.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), path)
+
+
+def request_head(
+    method: str, target: str, host: str, headers: dict[str, str], body: bytes | None
+) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value or "\0" in value or not _TOKEN.fullmatch(name):
+            raise ValueError(f"the header {name[:40]!r} cannot be sent")
+        lines.append(f"{name}: {value}\r\n")
+    if "accept-encoding" not in headers:
+        lines.append("accept-encoding: identity\r\n")
+    if body is not None:
+        lines.append(f"content-length: {len(body)}\r\n")
+    lines.append("\r\n")
+    try:
+        return "".join(lines).encode("latin-1")
+    except UnicodeEncodeError:
+        # Not the codec's message: it would quote part of the head, perhaps of a key.
+        raise ValueError("a header holds characters HTTP cannot carry") from None
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class Response:
+    """An answer whose status and headers have arrived; the body is read with ``read()`` or
+    ``iter_chunks()``. Always ``release()`` (keeps the connection when the body was read to
+    the end) or ``close()`` it."""
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_complete",
+        "_connection",
+        "_decoder",
+        "_error",
+        "_headers_done",
+        "_informational",
+        "_keep_alive",
+        "_paused",
+        "_read_timeout",
+        "_until_eof",
+        "_waiter",
+        "raw_headers",
+        "status",
+    )
+
+    def __init__(self, connection: Connection, read_timeout: float) -> None:
+        self.status = 0
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self._connection: Connection | None = connection
+        self._read_timeout = read_timeout
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._headers_done = False
+        self._informational = False
+        self._until_eof = False
+        self._complete = False
+        self._keep_alive = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._decoder: Any = None
+        self._paused = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Header names in lower case (repeated headers joined with a comma)."""
+        found: dict[str, str] = {}
+        for name, value in self.raw_headers:
+            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+            found[key] = f"{found[key]}, {text}" if key in found else text
+        return found
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The body (or its first ``limit`` bytes)."""
+        parts, size = [], 0
+        async for chunk in self.iter_chunks():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                return b"".join(parts)[:limit]
+        return b"".join(parts)
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        while True:
+            if self._chunks:
+                data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+                self._chunks.clear()
+                self._buffered = 0
+                if self._paused and self._connection is not None:
+                    self._paused = False
+                    self._connection.resume_reading()
+                yield data
+            elif self._error is not None:
+                raise self._error
+            elif self._complete:
+                if self._decoder is not None:
+                    tail = self._decoder.flush()
+                    self._decoder = None
+                    if tail:
+                        yield tail
+                return
+            else:
+                await self._wait()
+
+    def release(self) -> None:
+        """Done with this answer: its connection goes back to the pool if it can be reused."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            if self._complete and self._keep_alive and self._error is None:
+                connection.pool.put_back(connection)
+            else:
+                connection.pool.discard(connection)
+
+    def close(self) -> None:
+        """Stop now: the connection is closed (the provider sees the call end)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.pool.discard(connection)
+        if not self._complete and self._error is None:
+            self._fail(ServerDisconnected("the call was closed"))
+
+    # -- fed by the connection ---------------------------------------------------------------
+
+    async def wait_for_headers(self) -> None:
+        while not self._headers_done:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    async def _wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self._read_timeout, self._timed_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError())
+            self._error = TimeoutError()
+            if self._connection is not None:
+                self._connection.pool.discard(self._connection)
+                self._connection = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
+
+    def _headers_complete(self, status: int) -> None:
+        if 100 <= status < 200:  # an interim answer (100 Continue, 103 Early Hints): skip
+            self._informational = True
+            self.raw_headers.clear()
+            return
+        self.status = status
+        encoding = b""
+        length_known = False
+        for name, value in self.raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-encoding":
+                encoding = value.strip().lower()
+            elif lowered == b"content-length" or (
+                lowered == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                length_known = True
+        self._until_eof = not length_known and status not in (204, 304)
+        if encoding in (b"gzip", b"x-gzip"):
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == b"deflate":
+            self._decoder = zlib.decompressobj()
+        elif encoding not in (b"", b"identity"):
+            self._fail(ProtocolError("the answer uses a content encoding this server can't read"))
+            return
+        self._headers_done = True
+        self._wake()
+
+    def _body(self, data: bytes) -> None:
+        if self._decoder is not None:
+            try:
+                data = self._decoder.decompress(data)
+            except zlib.error:
+                self._fail(ProtocolError("the compressed answer could not be read"))
+                return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > HIGH_WATER and not self._paused and self._connection is not None:
+            self._paused = True
+            self._connection.pause_reading()
+        self._wake()
+
+    def _message_complete(self, keep_alive: bool) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        self._complete, self._keep_alive = True, keep_alive
+        self._wake()
+
+    def _connection_lost(self, error: BaseException | None) -> None:
+        if self._complete:
+            return
+        if self._headers_done and self._until_eof and self._error is None:
+            self._complete, self._keep_alive = True, False  # the body ran to the close
+            self._wake()
+            return
+        message = "the provider closed the connection before answering in full"
+        disconnected = ServerDisconnected(message)
+        disconnected.__cause__ = error
+        self._fail(disconnected)
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; it carries one answer at a time."""
+
+    def __init__(self, pool: Pool, origin: Origin) -> None:
+        self.pool, self.origin = pool, origin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.response: Response | None = None
+        self.closed = False
+        self.discarded = False
+        self.uses = 0
+        self.idle_since = 0.0
+
+    def send(self, response: Response, data: bytes) -> None:
+        self.response = response
+        self.uses += 1
+        if self.closed or self.transport is None or self.transport.is_closing():
+            response._connection_lost(None)
+            return
+        self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.response is None:  # bytes nobody asked for: this connection can't be trusted
+            self.pool.discard(self)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.response._fail(ProtocolError("the provider's answer is not valid HTTP"))
+            self.pool.discard(self)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.response is not None:
+            self.response._connection_lost(exc)
+        self.pool.discard(self)
+
+    # -- httptools callbacks -------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.response.raw_headers.append((name, value))  # type: ignore[union-attr]
+
+    def on_headers_complete(self) -> None:
+        self.response._headers_complete(self.parser.get_status_code())  # type: ignore[union-attr]
+
+    def on_body(self, body: bytes) -> None:
+        self.response._body(body)  # type: ignore[union-attr]
+
+    def on_message_complete(self) -> None:
+        self.response._message_complete(self.parser.should_keep_alive())  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+class Pool:
+    """Keep-alive connections for any number of origins, at most ``limit`` open at once
+    (callers beyond that wait, first come first served)."""
+
+    def __init__(
+        self, *, limit: int, check_addresses: AddressCheck, keepalive: float = 15.0
+    ) -> None:
+        self.limit, self.keepalive = limit, keepalive
+        self._check_addresses = check_addresses
+        self._idle: dict[Origin, list[Connection]] = {}
+        self._all: set[Connection] = set()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
+        self.closed = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        data: bytes | None,
+        timeout: Timeout,
+    ) -> Response:
+        """Send a request and wait for the answer's status and headers."""
+        origin, target, host = split_url(url)
+        if data is None and method in ("POST", "PUT", "PATCH"):
+            data = b""
+        message = request_head(method, target, host, headers, data)
+        if data:
+            message += data
+        for attempt in (1, 2):
+            connection = await self._acquire(origin, timeout)
+            reused = connection.uses > 0
+            response = Response(connection, timeout.read)
+            connection.send(response, message)
+            try:
+                await response.wait_for_headers()
+            except ServerDisconnected:
+                response.close()
+                # A kept-alive connection the provider had just closed: the call never
+                # reached it, so it is sent once more on a new connection.
+                if attempt == 1 and reused and not response.raw_headers:
+                    continue
+                raise
+            except BaseException:
+                response.close()
+                raise
+            return response
+        raise AssertionError("unreachable")
+
+    def put_back(self, connection: Connection) -> None:
+        if self.closed or connection.closed or connection.discarded:
+            self.discard(connection)
+            return
+        connection.response = None
+        connection.idle_since = time.monotonic()
+        self._idle.setdefault(connection.origin, []).append(connection)
+        self._wake_one()
+
+    def discard(self, connection: Connection) -> None:
+        if connection.discarded:
+            return
+        connection.discarded = True
+        self._all.discard(connection)
+        idle = self._idle.get(connection.origin)
+        if idle and connection in idle:
+            idle.remove(connection)
+        if connection.transport is not None and not connection.transport.is_closing():
+            connection.transport.close()
+        self._wake_one()
+
+    async def close(self) -> None:
+        self.closed = True
+        for connection in list(self._all):
+            self.discard(connection)
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.cancel()
+
+    # -- connections ---------------------------------------------------------------------
+
+    async def _acquire(self, origin: Origin, timeout: Timeout) -> Connection:
+        if self.closed:
+            raise RuntimeError("this connection pool is closed")
+        while True:
+            idle = self._idle.get(origin)
+            now = time.monotonic()
+            while idle:
+                connection = idle.pop()
+                if connection.closed or now - connection.idle_since > self.keepalive:
+                    self.discard(connection)
+                    continue
+                return connection
+            if len(self._all) < self.limit:
+                return await self._open(origin, timeout)
+            if self._close_oldest_idle():
+                continue
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _close_oldest_idle(self) -> bool:
+        oldest = min(
+            (c for idle in self._idle.values() for c in idle),
+            key=lambda c: c.idle_since,
+            default=None,
+        )
+        if oldest is None:
+            return False
+        self.discard(oldest)
+        return True
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _open(self, origin: Origin, timeout: Timeout) -> Connection:
+        _, host, port = origin
+        placeholder = Connection(self, origin)  # holds a place under the limit while opening
+        placeholder.discarded = True
+        self._all.add(placeholder)
+        try:
+            async with asyncio.timeout(timeout.connect):
+                addresses = await self._resolve(host, port)
+                connection = await self._connect(origin, addresses, timeout)
+        finally:
+            self._all.discard(placeholder)
+        self._all.add(connection)
+        return connection
+
+    async def _connect(
+        self, origin: Origin, addresses: list[tuple[int, str]], timeout: Timeout
+    ) -> Connection:
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        tls = _tls_context() if scheme == "https" else None
+        last_error: BaseException | None = None
+        for family, address in addresses:
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: Connection(self, origin),
+                    address,
+                    port,
+                    family=family,
+                    ssl=tls,
+                    server_hostname=host if tls else None,
+                    ssl_handshake_timeout=timeout.connect if tls else None,
+                )
+            except ssl.SSLError as error:
+                raise ConnectError(host, error) from None
+            except OSError as error:
+                last_error = error
+                continue
+            return connection
+        raise ConnectError(host, last_error)
+
+    async def _resolve(self, host: str, port: int) -> list[tuple[int, str]]:
+        """The addresses to connect to, each checked; cached for a minute."""
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            self._check_addresses(host, [host])
+            return [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, host)]
+        now = time.monotonic()
+        cached = self._dns.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            infos = await getaddrinfo(host, port)
+        except socket.gaierror as error:
+            raise ConnectError(host, error) from None
+        addresses = list(dict.fromkeys((info[0], info[4][0]) for info in infos))
+        self._check_addresses(host, [address for _, address in addresses])
+        self._dns[(host, port)] = (now + DNS_TTL, addresses)
+        return addresses
+
+
+def getaddrinfo(host: str, port: int) -> Awaitable[list[Any]]:
+    """The name lookup (a seam for tests that need a name to resolve somewhere)."""
+    return asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)

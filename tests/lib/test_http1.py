@@ -1,0 +1,482 @@
+"""The outbound HTTP/1.1 client against scripted servers on loopback: what it sends, how it
+reads every framing of an answer, keep-alive and its limits, timeouts, TLS and the guard."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from lib import http1
+from lib.http1 import ConnectError, Pool, ProtocolError, ServerDisconnected, Timeout
+
+FAST = Timeout(connect=2, read=2)
+OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+def allow_all(host: str, addresses: list[str]) -> None:
+    return None
+
+
+class Script:
+    """A loopback server that reads each request head (and body) and runs ``answer``."""
+
+    def __init__(self, answer: Callable[[Script, asyncio.StreamWriter, bytes], Awaitable[Any]]):
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self.handlers: set[asyncio.Task[Any]] = set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                request = head + (await reader.readexactly(length) if length else b"")
+                self.requests.append(request)
+                if await self.answer(self, writer, request) == "close":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for handler in self.handlers:
+            handler.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+
+
+def answer_with(raw: bytes, then: str = "") -> Callable[..., Awaitable[str]]:
+    async def answer(script: Script, writer: asyncio.StreamWriter, request: bytes) -> str:
+        writer.write(raw)
+        await writer.drain()
+        return then
+
+    return answer
+
+
+def run(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(main())
+
+
+def test_a_request_is_sent_as_given_and_the_connection_is_kept():
+    async def main():
+        script = Script(answer_with(OK))
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            for _ in range(3):
+                response = await pool.request(
+                    "POST",
+                    f"{url}/v1/models/a model:generateContent?alt=sse",
+                    headers={"authorization": "Bearer k", "content-type": "application/json"},
+                    data=b'{"a":1}',
+                    timeout=FAST,
+                )
+                assert response.status == 200 and await response.read() == b"{}"
+                assert response.headers["content-type"] == "application/json"
+                response.release()
+            await pool.close()
+        return script
+
+    script = run(main)
+    assert script.connections == 1  # kept alive between the calls
+    first = script.requests[0]
+    assert first.startswith(b"POST /v1/models/a%20model:generateContent?alt=sse HTTP/1.1\r\n")
+    assert b"\r\nauthorization: Bearer k\r\n" in first
+    assert b"\r\naccept-encoding: identity\r\n" in first  # no compression asked for
+    assert b"\r\ncontent-length: 7\r\n" in first and first.endswith(b'{"a":1}')
+    assert b"user-agent" not in first.lower()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # chunked
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        # no length: the body runs until the server closes
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nhello world",
+        # an interim answer first
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello world",
+        # gzip, although identity was asked for
+        b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s"
+        % (len(gzip.compress(b"hello world")), gzip.compress(b"hello world")),
+    ],
+    ids=["chunked", "until-close", "interim", "gzip"],
+)
+def test_every_framing_of_a_body_is_read(raw):
+    async def main():
+        async with Script(answer_with(raw, then="close")) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            body = await response.read()
+            response.release()
+            await pool.close()
+            return response.status, body
+
+    assert run(main) == (200, b"hello world")
+
+
+def test_a_stream_arrives_chunk_by_chunk():
+    async def answer(script, writer, request):
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for index in range(3):
+            writer.write(b"6\r\nchunk%d\r\n" % index)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+        return "close"
+
+    async def main():
+        async with Script(answer) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            chunks = [chunk async for chunk in response.iter_chunks()]
+            response.release()
+            await pool.close()
+            return chunks
+
+    assert run(main) == [b"chunk0", b"chunk1", b"chunk2"]
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_without_failing_the_call():
+    """The race of keep-alive: the server drops an idle connection just as a request goes out
+    on it. The request never reached it, so it is sent again on a new connection."""
+    served: dict[int, int] = {}
+
+    async def answer(script, writer, request):
+        count = served[id(writer)] = served.get(id(writer), 0) + 1
+        if count == 2:
+            return "close"  # closes without answering the second request
+        writer.write(OK)
+        await writer.drain()
+        return ""
+
+    async def main():
+        script = Script(answer)
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            for _ in range(3):
+                response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+                assert await response.read() == b"{}"
+                response.release()
+            await pool.close()
+        return script
+
+    script = run(main)
+    # The 2nd and the 3rd calls each met a dropped connection and were sent again.
+    assert script.connections == 3 and len(script.requests) == 5
+
+
+def test_a_fresh_connection_that_drops_is_an_error():
+    async def main():
+        async with Script(answer_with(b"", then="close")) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            with pytest.raises(ServerDisconnected):
+                await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            await pool.close()
+
+    run(main)
+
+
+def test_an_answer_cut_short_is_an_error_and_the_connection_is_not_reused():
+    raw = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part"
+
+    async def main():
+        script = Script(answer_with(raw, then="close"))
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            with pytest.raises(ServerDisconnected):
+                await response.read()
+            response.release()
+            assert not pool._idle.get(("http", "127.0.0.1", int(url.rsplit(":", 1)[1])))
+            await pool.close()
+
+    run(main)
+
+
+def test_garbage_is_a_protocol_error():
+    async def main():
+        async with Script(answer_with(b"SMTP ready\r\n\r\n", then="close")) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            with pytest.raises(ProtocolError):
+                await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            await pool.close()
+
+    run(main)
+
+
+def test_silence_is_a_read_timeout():
+    async def answer(script, writer, request):
+        await asyncio.sleep(5)
+
+    async def main():
+        async with Script(answer) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(TimeoutError):
+                await pool.request(
+                    "GET", url, headers={}, data=None, timeout=Timeout(connect=1, read=0.3)
+                )
+            waited = loop.time() - started
+            await pool.close()
+            return waited
+
+    assert 0.3 <= run(main) < 1.5
+
+
+def test_a_closed_port_is_a_connect_error_that_says_refused():
+    async def main():
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        pool = Pool(limit=10, check_addresses=allow_all)
+        with pytest.raises(ConnectError) as raised:
+            await pool.request(
+                "GET", f"http://127.0.0.1:{port}/", headers={}, data=None, timeout=FAST
+            )
+        await pool.close()
+        return raised.value
+
+    assert isinstance(run(main).os_error, ConnectionRefusedError)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-a": "1\r\nx-injected: 2"}, {"x-a": "1\nx"}, {"bad name": "1"}, {"x-a": "snow \u2603"}],
+)
+def test_a_header_that_cannot_be_sent_is_refused_before_connecting(headers):
+    async def main():
+        pool = Pool(limit=10, check_addresses=allow_all)
+        with pytest.raises(ValueError) as raised:
+            await pool.request(
+                "GET", "http://127.0.0.1:9/", headers=headers, data=None, timeout=FAST
+            )
+        assert "\u2603" not in str(raised.value) and "injected" not in str(raised.value)
+        assert not pool._all
+
+    run(main)
+
+
+def test_only_http_and_https_urls_are_called():
+    async def main():
+        pool = Pool(limit=10, check_addresses=allow_all)
+        for url in ("ftp://example.com/", "file:///etc/passwd", "http:///nohost"):
+            with pytest.raises(ValueError):
+                await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+
+    run(main)
+
+
+def test_no_more_than_the_limit_of_connections_are_open_and_the_rest_wait():
+    async def answer(script, writer, request):
+        await asyncio.sleep(0.05)
+        writer.write(OK)
+        await writer.drain()
+
+    async def main():
+        script = Script(answer)
+        async with script as url:
+            pool = Pool(limit=2, check_addresses=allow_all)
+            most = 0
+
+            async def one():
+                nonlocal most
+                response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+                most = max(most, len(pool._all))
+                await response.read()
+                response.release()
+
+            await asyncio.gather(*(one() for _ in range(10)))
+            await pool.close()
+        return script, most
+
+    script, most = run(main)
+    assert script.connections == 2 and most <= 2 and len(script.requests) == 10
+
+
+def test_a_slow_reader_pauses_the_connection_instead_of_buffering_everything():
+    size = 8 * http1.HIGH_WATER
+
+    async def answer(script, writer, request):
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        writer.write(b"x" * size)
+        await writer.drain()
+        return "close"
+
+    async def main():
+        async with Script(answer) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            await asyncio.sleep(0.3)  # the reader is busy elsewhere
+            buffered = response._buffered
+            total = sum([len(chunk) async for chunk in response.iter_chunks()])
+            response.release()
+            await pool.close()
+            return buffered, total
+
+    buffered, total = run(main)
+    assert total == size
+    assert buffered < 4 * http1.HIGH_WATER  # far from the whole body
+
+
+def test_closing_an_answer_closes_its_connection():
+    async def answer(script, writer, request):
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(100):
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        return "close"
+
+    async def main():
+        script = Script(answer)
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            async for _ in response.iter_chunks():
+                break
+            response.close()
+            assert not pool._all
+            await pool.close()
+
+    run(main)
+
+
+# -- the guard and names ---------------------------------------------------------------------
+
+
+def test_the_check_sees_every_address_a_name_resolves_to_and_refusal_stops_the_call(monkeypatch):
+    seen = []
+
+    async def two_addresses(host, port):
+        return [(2, 1, 6, "", ("10.0.0.1", port)), (2, 1, 6, "", ("169.254.169.254", port))]
+
+    def refuse_metadata(host: str, addresses: list[str]) -> None:
+        seen.append((host, addresses))
+        if "169.254.169.254" in addresses:
+            raise PermissionError(host)
+
+    monkeypatch.setattr(http1, "getaddrinfo", two_addresses)
+
+    async def main():
+        pool = Pool(limit=10, check_addresses=refuse_metadata)
+        for url in ("http://rebinding.example/", "http://169.254.169.254/"):
+            with pytest.raises(PermissionError):
+                await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+        assert not pool._all
+
+    run(main)
+    assert seen == [
+        ("rebinding.example", ["10.0.0.1", "169.254.169.254"]),
+        ("169.254.169.254", ["169.254.169.254"]),
+    ]
+
+
+def test_a_name_that_does_not_resolve_is_a_connect_error():
+    async def main():
+        pool = Pool(limit=10, check_addresses=allow_all)
+        with pytest.raises(ConnectError) as raised:
+            await pool.request(
+                "GET", "http://no-such-host.invalid/", headers={}, data=None, timeout=FAST
+            )
+        return raised.value
+
+    import socket
+
+    assert isinstance(run(main).os_error, socket.gaierror)
+
+
+# -- TLS ----------------------------------------------------------------------------------
+
+
+def self_signed(tmp_path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def tls_call(cert: str, key: str) -> Any:
+    async def main():
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(cert, key)
+        script = Script(answer_with(OK))
+        server = await asyncio.start_server(script._serve, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        pool = Pool(limit=10, check_addresses=allow_all)
+        try:
+            response = await pool.request(
+                "GET", f"https://localhost:{port}/v1/models", headers={}, data=None, timeout=FAST
+            )
+            body = await response.read()
+            response.release()
+            return response.status, body, script.requests[0]
+        finally:
+            await pool.close()
+            server.close()
+
+    return run(main)
+
+
+def test_an_untrusted_certificate_is_refused(tmp_path):
+    cert, key = self_signed(tmp_path)
+    with pytest.raises(ConnectError) as raised:
+        tls_call(cert, key)
+    assert isinstance(raised.value.os_error, ssl.SSLCertVerificationError)
+
+
+def test_a_trusted_certificate_is_accepted_and_the_name_is_checked(tmp_path, monkeypatch):
+    cert, key = self_signed(tmp_path)
+    trusting = ssl.create_default_context(cafile=cert)
+    monkeypatch.setattr(http1, "_tls_context", lambda: trusting)
+    status, body, request = tls_call(cert, key)
+    assert (status, body) == (200, b"{}")
+    assert b"\r\nhost: localhost:" in request
