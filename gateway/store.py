@@ -315,14 +315,19 @@ class FairConnections:
             await self._idle.popleft().close()
 
 
+async def _first(rows: Any) -> Any:
+    return (await rows)[0]
+
+
 class SharedLookups:
     """Calls that need their row while ``in_flight`` lookups are already running wait for
     the next query and share it: under load one query answers many calls (fewer round trips,
     less CPU here and in PostgreSQL); a call that finds a free slot is looked up at once.
     Every query still starts after the calls it answers arrived, so nothing is stale."""
 
-    def __init__(self, run: Any, in_flight: int) -> None:
+    def __init__(self, run: Any, in_flight: int, one: Any = None) -> None:
         self._run = run  # list of parameter tuples -> list of rows (None when not found)
+        self._run_one = one or (lambda params: _first(run([params])))  # a call alone
         self._in_flight = in_flight
         self._running = 0
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -332,7 +337,7 @@ class SharedLookups:
         if not self._waiting and self._running < self._in_flight:
             self._running += 1
             try:
-                return (await self._run([params]))[0]
+                return await self._run_one(params)
             finally:
                 self._running -= 1
                 self._start_waiting()
@@ -383,9 +388,11 @@ class PostgresStore(Store):
             "statement_cache_size": 64,
         }
         self.connections = FairConnections(settings.AI_GATEWAY_DB_POOL_SIZE, self._connect)
-        # One connection is kept for usage writes and listings.
         self.lookups = SharedLookups(
-            self._rows_by_lookup_id, in_flight=max(1, min(2, settings.AI_GATEWAY_DB_POOL_SIZE - 1))
+            self._rows_by_lookup_id,
+            one=self._row_by_lookup_id,
+            # One connection stays free for usage writes and listings.
+            in_flight=max(1, min(2, settings.AI_GATEWAY_DB_POOL_SIZE - 1)),
         )
 
     async def _connect(self) -> Any:
@@ -407,6 +414,9 @@ class PostgresStore(Store):
             )
         row = await self.lookups.get((provider_type, model, lookup_id))
         return CallRow.from_db(row) if row else None
+
+    async def _row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
+        return await self.fetch_one(CALL_BY_LOOKUP_ID, call)
 
     async def _rows_by_lookup_id(
         self, calls: list[tuple[str, str, str]]
