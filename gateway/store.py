@@ -173,7 +173,9 @@ def _aware(value: Any) -> datetime | None:
 
 
 def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+    if value is None or isinstance(value, Decimal):
+        return value  # asyncpg gives Decimal already; SQLite gives floats or strings
+    return Decimal(str(value))
 
 
 @lru_cache(maxsize=4096)

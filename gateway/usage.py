@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 import weakref
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class UsageEvent:
 
     def as_row(self) -> tuple:
         # Not dataclasses.astuple: it deep-copies every value (~0.2 ms a row, measured).
-        return tuple(getattr(self, name) for name in USAGE_COLUMNS)
+        return _COLUMN_VALUES(self)  # type: ignore[no-any-return]
 
 
 def cost_of(
@@ -176,6 +177,7 @@ class UsageWriter:
 
 
 _API_KEY_ID = USAGE_COLUMNS.index("api_key_id")
+_COLUMN_VALUES = operator.attrgetter(*USAGE_COLUMNS)
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UsageWriter] = (

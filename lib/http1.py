@@ -390,6 +390,7 @@ class Pool:
         self._all: set[Connection] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
+        self._last_sweep = time.monotonic()
         self.closed = False
 
     async def request(
@@ -433,9 +434,19 @@ class Pool:
             self.discard(connection)
             return
         connection.response = None
-        connection.idle_since = time.monotonic()
+        connection.idle_since = now = time.monotonic()
         self._idle.setdefault(connection.origin, []).append(connection)
         self._wake_one()
+        if now - self._last_sweep > self.keepalive:
+            self._last_sweep = now
+            self._close_expired(now)
+
+    def _close_expired(self, now: float) -> None:
+        """Idle connections past their keep-alive, for every origin (one no longer called
+        would otherwise keep its sockets)."""
+        for idle in list(self._idle.values()):
+            for connection in [c for c in idle if now - c.idle_since > self.keepalive]:
+                self.discard(connection)
 
     def discard(self, connection: Connection) -> None:
         if connection.discarded:

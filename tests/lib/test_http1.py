@@ -15,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lib import http1
 from lib.http1 import ConnectError, Pool, ProtocolError, ServerDisconnected, Timeout
@@ -346,6 +348,27 @@ def test_a_slow_reader_pauses_the_connection_instead_of_buffering_everything():
     assert buffered < 4 * http1.HIGH_WATER  # far from the whole body
 
 
+def test_idle_connections_past_their_keep_alive_are_closed():
+    async def main():
+        script = Script(answer_with(OK))
+        async with script as first, Script(answer_with(OK)) as second:
+            pool = Pool(limit=10, check_addresses=allow_all, keepalive=0.2)
+            for url in (first, second):
+                response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+                await response.read()
+                response.release()
+            assert len(pool._all) == 2
+            await asyncio.sleep(0.3)
+            response = await pool.request("GET", first, headers={}, data=None, timeout=FAST)
+            await response.read()
+            response.release()  # the one for the other origin went here
+            assert len(pool._all) == 1
+            await pool.close()
+        return script
+
+    assert run(main).connections == 2  # the expired one was not reused either
+
+
 def test_closing_an_answer_closes_its_connection():
     async def answer(script, writer, request):
         writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -480,3 +503,28 @@ def test_a_trusted_certificate_is_accepted_and_the_name_is_checked(tmp_path, mon
     status, body, request = tls_call(cert, key)
     assert (status, body) == (200, b"{}")
     assert b"\r\nhost: localhost:" in request
+
+
+# -- anything typed ----------------------------------------------------------------------
+
+
+@given(path=st.text(max_size=60))
+def test_any_path_becomes_a_request_target_without_spaces_or_controls(path):
+    _, target, _ = http1.split_url("http://example.com/" + path.replace("?", "").replace("#", ""))
+    assert target.isascii() and target.isprintable() and " " not in target
+    # Escapes already made are kept, so quoting twice changes nothing.
+    assert http1._requote(target) == target
+
+
+@given(headers=st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=30), max_size=4))
+def test_any_header_is_sent_on_its_own_line_or_refused(headers):
+    try:
+        head = http1.request_head("POST", "/v1", "example.com", headers, b"{}")
+    except ValueError:
+        return
+    lines = head.split(b"\r\n")
+    # request line, host, each header, accept-encoding (unless given), content-length, and
+    # the empty line that ends the head (split leaves one more empty piece after it)
+    accept_encoding = 0 if "accept-encoding" in headers else 1
+    assert len(lines) == 1 + 1 + len(headers) + accept_encoding + 1 + 2
+    assert all(b"\n" not in line and b"\r" not in line for line in lines)
