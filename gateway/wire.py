@@ -213,12 +213,14 @@ class OpenAIWire(WireAdapter):
     RESPONSES = Endpoint("responses", "POST")
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
 
+    ROUTES = {
+        ("POST", "/chat/completions"): CHAT,
+        ("POST", "/responses"): RESPONSES,
+        ("GET", "/models"): MODELS,
+    }
+
     def match(self, method: str, rest: str) -> Match | None:
-        route = {
-            ("POST", "/chat/completions"): self.CHAT,
-            ("POST", "/responses"): self.RESPONSES,
-            ("GET", "/models"): self.MODELS,
-        }.get((method, rest.rstrip("/")))
+        route = self.ROUTES.get((method, rest.rstrip("/")))
         return Match(route) if route else None
 
     def error(self, status: int, message: str, code: str = "") -> bytes:

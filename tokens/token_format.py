@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 
@@ -24,16 +25,15 @@ def generate_token() -> tuple[str, str]:
     return lookup_id, f"{TOKEN_PREFIX}{lookup_id}_{secrets.token_urlsafe(32)}"
 
 
+_SHAPE = re.compile(rf"{TOKEN_PREFIX}([a-z0-9]{{{LOOKUP_LENGTH}}})_.{{43}}", re.ASCII)
+
+
 def lookup_id_of(raw: str) -> str | None:
     """The lookup id of something shaped like a token, else None (no database query needed)."""
-    if len(raw) != _TOKEN_LENGTH or not raw.startswith(TOKEN_PREFIX):
+    if len(raw) != _TOKEN_LENGTH:
         return None
-    lookup_id = raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + LOOKUP_LENGTH]
-    if raw[len(TOKEN_PREFIX) + LOOKUP_LENGTH] != "_":
-        return None
-    if not all(ch in _LOOKUP_ALPHABET for ch in lookup_id):
-        return None
-    return lookup_id
+    shaped = _SHAPE.fullmatch(raw)
+    return shaped.group(1) if shaped else None
 
 
 def hash_token(raw: str) -> str:
