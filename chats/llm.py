@@ -134,7 +134,7 @@ async def _response(route: ModelRoute, path: str, body: dict[str, Any], stream: 
     try:
         yield response.status, chunks()
     finally:
-        response.close()
+        response.release()  # kept for the next call if read to the end, else closed
 
 
 async def stream_reply(

@@ -224,8 +224,11 @@ class Store:
         if token_id is not None:
             row = await self.fetch_one(CALL_BY_TOKEN_ID, (provider_type, model, token_id))
         else:
-            row = await self.fetch_one(CALL_BY_LOOKUP_ID, (provider_type, model, lookup_id))
+            row = await self.row_by_lookup_id((provider_type, model, lookup_id or ""))
         return CallRow.from_db(row) if row else None
+
+    async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
+        return await self.fetch_one(CALL_BY_LOOKUP_ID, call)
 
     async def models_of(self, provider_id: int) -> list[tuple[str, str, int]]:
         rows = await self.fetch_all(MODELS_OF_PROVIDER, (provider_id,))
@@ -392,7 +395,7 @@ class PostgresStore(Store):
         self.connections = FairConnections(settings.AI_GATEWAY_DB_POOL_SIZE, self._connect)
         self.lookups = SharedLookups(
             self._rows_by_lookup_id,
-            one=self._row_by_lookup_id,
+            one=super().row_by_lookup_id,
             # One connection stays free for usage writes and listings.
             in_flight=max(1, min(2, settings.AI_GATEWAY_DB_POOL_SIZE - 1)),
         )
@@ -402,23 +405,8 @@ class PostgresStore(Store):
 
         return await asyncpg.connect(**self._params)
 
-    async def call_row(
-        self,
-        *,
-        provider_type: str,
-        model: str,
-        lookup_id: str | None = None,
-        token_id: int | None = None,
-    ) -> CallRow | None:
-        if token_id is not None:
-            return await super().call_row(
-                provider_type=provider_type, model=model, token_id=token_id
-            )
-        row = await self.lookups.get((provider_type, model, lookup_id))
-        return CallRow.from_db(row) if row else None
-
-    async def _row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
-        return await self.fetch_one(CALL_BY_LOOKUP_ID, call)
+    async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
+        return await self.lookups.get(call)  # type: ignore[no-any-return]
 
     async def _rows_by_lookup_id(
         self, calls: list[tuple[str, str, str]]

@@ -193,11 +193,16 @@ def test_a_kept_connection_the_server_closed_is_replaced_without_failing_the_cal
     assert script.connections == 3 and len(script.requests) == 5
 
 
-def test_a_fresh_connection_that_drops_is_an_error():
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [(b"", ServerDisconnected), (b"SMTP ready\r\n\r\n", ProtocolError)],
+    ids=["fresh-connection-dropped", "not-http"],
+)
+def test_an_answer_that_never_comes_or_is_not_http_is_an_error(raw, error):
     async def main():
-        async with Script(answer_with(b"", then="close")) as url:
+        async with Script(answer_with(raw, then="close")) as url:
             pool = Pool(limit=10, check_addresses=allow_all)
-            with pytest.raises(ServerDisconnected):
+            with pytest.raises(error):
                 await pool.request("GET", url, headers={}, data=None, timeout=FAST)
             await pool.close()
 
@@ -216,17 +221,6 @@ def test_an_answer_cut_short_is_an_error_and_the_connection_is_not_reused():
                 await response.read()
             response.release()
             assert not pool._idle.get(("http", "127.0.0.1", int(url.rsplit(":", 1)[1])))
-            await pool.close()
-
-    run(main)
-
-
-def test_garbage_is_a_protocol_error():
-    async def main():
-        async with Script(answer_with(b"SMTP ready\r\n\r\n", then="close")) as url:
-            pool = Pool(limit=10, check_addresses=allow_all)
-            with pytest.raises(ProtocolError):
-                await pool.request("GET", url, headers={}, data=None, timeout=FAST)
             await pool.close()
 
     run(main)
