@@ -522,3 +522,25 @@ def test_any_header_is_sent_on_its_own_line_or_refused(headers):
     accept_encoding = 0 if "accept-encoding" in headers else 1
     assert len(lines) == 1 + 1 + len(headers) + accept_encoding + 1 + 2
     assert all(b"\n" not in line and b"\r" not in line for line in lines)
+
+
+def test_an_ipv6_literal_is_called_with_its_brackets_in_the_host_header():
+    async def main():
+        script = Script(answer_with(OK))
+        try:
+            server = await asyncio.start_server(script._serve, "::1", 0)
+        except OSError:
+            pytest.skip("no IPv6 loopback on this machine")
+        port = server.sockets[0].getsockname()[1]
+        pool = Pool(limit=10, check_addresses=allow_all)
+        response = await pool.request(
+            "GET", f"http://[::1]:{port}/v1", headers={}, data=None, timeout=FAST
+        )
+        body = await response.read()
+        response.release()
+        await pool.close()
+        server.close()
+        return body, script.requests[0]
+
+    body, request = run(main)
+    assert body == b"{}" and b"\r\nhost: [::1]:" in request

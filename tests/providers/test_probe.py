@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -238,3 +240,21 @@ def test_a_hanging_provider_times_out_while_other_pages_are_served(fake, admin_u
     assert response.status_code == 200
     assert "Timed out." in response.text and "CANARY" not in response.text
     assert bound <= took < bound + 2, took
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (outbound.ConnectError("h", ssl.SSLCertVerificationError()), "TLS certificate"),
+        (outbound.ConnectError("h", ConnectionRefusedError()), "connection refused"),
+        (outbound.ConnectError("h", socket.gaierror()), "the name does not resolve"),
+        (outbound.ConnectError("h", OSError()), "connection failed"),
+        (outbound.ServerDisconnected(), "closed before an answer"),
+        (outbound.ProtocolError(), "not HTTP"),
+        (ValueError("a header holds characters HTTP cannot carry"), "cannot be sent"),
+    ],
+)
+def test_each_way_a_connection_fails_is_said_in_words(error, words):
+    from providers.probe import _reason
+
+    assert words in _reason(error)
