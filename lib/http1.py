@@ -31,6 +31,7 @@ import httptools
 
 # Reading pauses when this much of a body is waiting for a slow consumer.
 HIGH_WATER = 1024 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DNS_TTL = 60.0
 
 
@@ -315,15 +316,18 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.discarded = False
         self.uses = 0
+        self.written = False  # whether the current request went out
         self.idle_since = 0.0
 
     def send(self, response: Response, data: bytes) -> None:
         self.response = response
         self.uses += 1
+        self.written = False
         if self.closed or self.transport is None or self.transport.is_closing():
             response._connection_lost(None)
             return
         self.transport.write(data)
+        self.written = True
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -418,9 +422,12 @@ class Pool:
                 await response.wait_for_headers()
             except ServerDisconnected:
                 response.close()
-                # A kept-alive connection the provider had just closed: the call never
-                # reached it, so it is sent once more on a new connection.
-                if attempt == 1 and reused and not response.raw_headers:
+                # A kept-alive connection the provider closed as the request went out. Sent
+                # once more on a new connection only when that cannot run it twice: nothing
+                # was written, or the method is idempotent (a POST may have been received,
+                # and a model call must not be made, and billed, twice).
+                safe = not connection.written or method in IDEMPOTENT
+                if attempt == 1 and reused and not response.raw_headers and safe:
                     continue
                 raise
             except BaseException:

@@ -193,6 +193,33 @@ def test_a_kept_connection_the_server_closed_is_replaced_without_failing_the_cal
     assert script.connections == 3 and len(script.requests) == 5
 
 
+def test_a_post_the_provider_may_have_received_is_never_sent_twice():
+    """The same race for a model call: the request went out, so it is not repeated."""
+    served: dict[int, int] = {}
+
+    async def answer(script, writer, request):
+        count = served[id(writer)] = served.get(id(writer), 0) + 1
+        if count == 2:
+            return "close"
+        writer.write(OK)
+        await writer.drain()
+        return ""
+
+    async def main():
+        script = Script(answer)
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("POST", url, headers={}, data=b"{}", timeout=FAST)
+            await response.read()
+            response.release()
+            with pytest.raises(ServerDisconnected):
+                await pool.request("POST", url, headers={}, data=b"{}", timeout=FAST)
+            await pool.close()
+        return script
+
+    assert len(run(main).requests) == 2  # once each: the second was not repeated
+
+
 @pytest.mark.parametrize(
     ("raw", "error"),
     [(b"", ServerDisconnected), (b"SMTP ready\r\n\r\n", ProtocolError)],
