@@ -164,21 +164,27 @@ def test_a_stream_arrives_chunk_by_chunk():
     assert run(main) == [b"chunk0", b"chunk1", b"chunk2"]
 
 
-def test_a_kept_connection_the_server_closed_is_replaced_without_failing_the_call():
-    """The race of keep-alive: the server drops an idle connection just as a request goes out
-    on it. The request never reached it, so it is sent again on a new connection."""
+def dropping_each_second_request() -> Callable[..., Awaitable[str]]:
+    """Answers the first request on a connection; closes it, unanswered, on the second."""
     served: dict[int, int] = {}
 
-    async def answer(script, writer, request):
+    async def answer(script: Script, writer: asyncio.StreamWriter, request: bytes) -> str:
         count = served[id(writer)] = served.get(id(writer), 0) + 1
         if count == 2:
-            return "close"  # closes without answering the second request
+            return "close"
         writer.write(OK)
         await writer.drain()
         return ""
 
+    return answer
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_without_failing_the_call():
+    """The race of keep-alive: the server drops an idle connection just as a request goes out
+    on it. The request never reached it, so it is sent again on a new connection."""
+
     async def main():
-        script = Script(answer)
+        script = Script(dropping_each_second_request())
         async with script as url:
             pool = Pool(limit=10, check_addresses=allow_all)
             for _ in range(3):
@@ -195,18 +201,9 @@ def test_a_kept_connection_the_server_closed_is_replaced_without_failing_the_cal
 
 def test_a_post_the_provider_may_have_received_is_never_sent_twice():
     """The same race for a model call: the request went out, so it is not repeated."""
-    served: dict[int, int] = {}
-
-    async def answer(script, writer, request):
-        count = served[id(writer)] = served.get(id(writer), 0) + 1
-        if count == 2:
-            return "close"
-        writer.write(OK)
-        await writer.drain()
-        return ""
 
     async def main():
-        script = Script(answer)
+        script = Script(dropping_each_second_request())
         async with script as url:
             pool = Pool(limit=10, check_addresses=allow_all)
             response = await pool.request("POST", url, headers={}, data=b"{}", timeout=FAST)
