@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from gateway.store import PostgresStore, SharedLookups, store
@@ -128,3 +129,72 @@ def test_on_postgresql_many_calls_at_once_each_get_their_own_row(deployment, oth
         assert (row.model_id is not None) == (model == "fake-gpt")
         assert row.provider_id is not None
     assert queries < 10
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_calling_at_once_over_http_each_get_their_own_credential(
+    deployment, other_developer, save_user_key, django_db_blocker
+):
+    """Many calls at once from two people (and a revoked token) through two worker processes:
+    however lookups are shared, each call carries its own person's credential, is billed to
+    that person, and the revoked token never reaches the provider."""
+    from providers.models import Provider
+    from tests.servers import served_app
+    from tokens.models import ApiToken
+    from tokens.services import token_revoke
+
+    from .conftest import CENTRAL, wait_for_usage
+
+    provider = Provider.objects.get(type="openai")
+    save_user_key(deployment.developer, provider, "sk-own-key-of-dev")  # dev: personal key
+    other = token_create(user=other_developer, name="t", lifetime=timedelta(days=1), actor=None)
+    revoked = token_create(user=other_developer, name="r", lifetime=timedelta(days=1), actor=None)
+    token_revoke(token=ApiToken.objects.get(pk=revoked.token.pk), actor=None)
+    callers = {
+        "dev": deployment.token.secret,
+        "stranger": other.secret,
+        "revoked": revoked.secret,
+    }
+    expected_key = {"dev": "sk-own-key-of-dev", "stranger": CENTRAL["openai"]}
+    calls = [(name, i) for i in range(40) for name in callers]
+
+    async def call_all(base: str) -> list[tuple[str, int, int]]:
+        limits = httpx.Limits(max_connections=120)
+        async with httpx.AsyncClient(timeout=20, limits=limits) as client:
+
+            async def one(name: str, i: int) -> tuple[str, int, int]:
+                response = await client.post(
+                    f"{base}/api/v2/aibridge/openai/v1/chat/completions",
+                    json={"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]},
+                    headers={
+                        "Authorization": f"Bearer {callers[name]}",
+                        "x-caller": f"{name}-{i}",
+                    },
+                )
+                return name, i, response.status_code
+
+            return await asyncio.gather(*(one(name, i) for name, i in calls))
+
+    with django_db_blocker.unblock(), served_app(workers=2) as base:
+        results = asyncio.run(call_all(base))
+
+    for name, i, status in results:
+        assert status == (401 if name == "revoked" else 200), (name, i, status)
+    received = deployment.fake.calls("/chat/completions")
+    assert len(received) == 80
+    for request in received:
+        name = request.headers["x-caller"].split("-")[0]
+        assert request.headers["authorization"] == f"Bearer {expected_key[name]}"
+    rows = wait_for_usage(80)
+    by_user: dict[str, set[str]] = {}
+    for row in rows:
+        by_user.setdefault(row.username, set()).add(row.credential_source)
+    assert {user: len([r for r in rows if r.username == user]) for user in by_user} == {
+        deployment.developer.username: 40,
+        other_developer.username: 40,
+    }
+    assert by_user == {
+        deployment.developer.username: {"user"},
+        other_developer.username: {"central"},
+    }
