@@ -135,6 +135,7 @@ class Call:
         self.status = 0
         self.error_kind = ""
         self.secret = ""  # the key sent upstream, to scrub from error bodies
+        self.lookup_id = ""  # of the platform token, once its shape is checked
 
     # -- the call ----------------------------------------------------------------------
 
@@ -220,14 +221,14 @@ class Call:
             )
         if governance:
             self.mode = Mode.EXTERNAL_BYOK if provider_header else Mode.EXTERNAL
-            return None, _shaped_like_a_token(governance), provider_header or None
+            return None, self._token(governance), provider_header or None
         for name in (b"authorization", b"x-api-key", b"x-goog-api-key", b"api-key"):
             value = self.headers.get(name, b"").decode("latin-1").strip()
             if name == b"authorization":
                 scheme, _, value = value.partition(" ")
                 value = value.strip() if scheme.lower() == "bearer" else ""
             if value:
-                return None, _shaped_like_a_token(value), None
+                return None, self._token(value), None
         raise Refused(
             401,
             "Send a platform token as the API key (Authorization: Bearer, "
@@ -235,6 +236,15 @@ class Call:
             "missing_token",
             "unauthorized",
         )
+
+    def _token(self, value: str) -> str:
+        """Refuse what cannot be a platform token before reading the body or the database;
+        keep its lookup id for the query."""
+        lookup_id = lookup_id_of(value)
+        if lookup_id is None:
+            raise _invalid_token()
+        self.lookup_id = lookup_id
+        return value
 
     async def _read_body(self) -> tuple[bytes, dict[str, Any] | None]:
         limit = settings.AI_GATEWAY_MAX_BODY_BYTES
@@ -292,11 +302,8 @@ class Call:
             if row is None or row.user_id != identity.user_id:
                 raise unauthorized
         else:
-            lookup_id = lookup_id_of(token_text)
-            if lookup_id is None:
-                raise unauthorized
             row = await store().call_row(
-                provider_type=provider_type, model=self.model_identifier, lookup_id=lookup_id
+                provider_type=provider_type, model=self.model_identifier, lookup_id=self.lookup_id
             )
             if row is None or not token_matches(token_text, row.secret_hash):
                 raise unauthorized
@@ -677,13 +684,6 @@ def _invalid_token() -> Refused:
     return Refused(
         401, "The platform token is invalid, revoked or expired.", "invalid_token", "unauthorized"
     )
-
-
-def _shaped_like_a_token(value: str) -> str:
-    """Refuse what cannot be a platform token before reading the body or the database."""
-    if lookup_id_of(value) is None:
-        raise _invalid_token()
-    return value
 
 
 def _unavailable(reason: UnavailableReason, label: str) -> Refused:

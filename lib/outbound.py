@@ -137,10 +137,6 @@ async def request(
     )
 
 
-def _default_timeout() -> Timeout:
-    return timeout()  # request()'s parameter of the same name hides this function there
-
-
 async def close_all() -> None:
     """Close the current loop's pool (at shutdown)."""
     current = _pools.pop(asyncio.get_running_loop(), None)
