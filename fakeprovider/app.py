@@ -16,6 +16,7 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
     x-fake-garble: 1          send a broken event in the middle of a stream
     x-fake-reset: 1           drop the connection in the middle of the answer
     x-fake-hang: 1            never answer
+    x-fake-stall: 1           start a stream (status and headers), then send nothing
     x-fake-echo-key: 1        refuse the key, quoting it (as some providers do)
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
@@ -96,6 +97,7 @@ class Control:
     garble: bool = False
     reset: bool = False
     hang: bool = False
+    stall: bool = False
 
     @classmethod
     def read(cls, headers: dict[str, str], text: str, default_chunk_delay: float) -> Control:
@@ -117,6 +119,7 @@ class Control:
         control.garble = "garble" in values
         control.reset = "reset" in values
         control.hang = "hang" in values
+        control.stall = "stall" in values
         return control
 
 
@@ -751,6 +754,9 @@ class Exchange:
                 "headers": [(b"content-type", content_type.encode()), (b"x-request-id", b"fake")],
             }
         )
+        if self.control.stall:
+            await self.hang()
+            return
         disconnected = asyncio.Event()
 
         async def watch() -> None:

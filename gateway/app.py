@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ from django.conf import settings
 
 from lib import outbound
 from lib.text import scrub_secret
-from providers.registry import REGISTRY, ProviderType, ProviderTypeSpec
+from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
 from routing.deployment import DELEGATED, GATEWAY_PREFIX
 from routing.routes import GatewayIdentity
@@ -116,26 +117,28 @@ async def application(scope: MutableMapping[str, Any], receive: Any, send: Any) 
 
 
 class Call:
+    # Defaults at class level: most calls never change most of them (cheaper per call).
+    adapter: WireAdapter = ADAPTERS[WireFormat.OPENAI]  # set once the path names a type
+    row: CallRow | None = None
+    spec: ProviderTypeSpec | None = None
+    model_identifier = ""
+    endpoint = ""
+    streamed = False
+    credential_source = ""
+    mode = Mode.EXTERNAL
+    ttfb_ms: float | None = None
+    usage = Usage()  # replaced, never changed in place
+    status = 0
+    error_kind = ""
+    secret = ""  # the key sent upstream, to scrub from error bodies
+    lookup_id = ""  # of the platform token, once its shape is checked
+    response_started = False
+
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
         self.started = time.perf_counter()
         self.created_at = datetime.now(UTC)
         self.headers: dict[bytes, bytes] = dict(scope["headers"])
-        self.adapter: WireAdapter = adapter_for_headers(self.headers)
-        self.response_started = False
-        self.row: CallRow | None = None
-        self.spec: ProviderTypeSpec | None = None
-        self.model_identifier = ""
-        self.endpoint = ""
-        self.streamed = False
-        self.credential_source = ""
-        self.mode = Mode.EXTERNAL
-        self.ttfb_ms: float | None = None
-        self.usage = Usage()
-        self.status = 0
-        self.error_kind = ""
-        self.secret = ""  # the key sent upstream, to scrub from error bodies
-        self.lookup_id = ""  # of the platform token, once its shape is checked
 
     # -- the call ----------------------------------------------------------------------
 
@@ -176,18 +179,19 @@ class Call:
         found = PATH.match(self.scope["path"])
         if not found:
             raise Refused(404, "No such AI Gateway endpoint.", "not_found", "not_found")
-        try:
-            self.spec = REGISTRY[ProviderType(found.group(1))]
-        except ValueError:
+        # ProviderType is a StrEnum: the path segment finds its spec as it is.
+        spec = REGISTRY.get(found.group(1))  # type: ignore[call-overload,arg-type]
+        if spec is None:
             raise Refused(
                 404,
                 f"No provider type {found.group(1)!r} at this gateway.",
                 "unknown_provider_type",
                 "not_found",
-            ) from None
-        self.adapter = ADAPTERS[self.spec.wire_format]
+            )
+        self.spec = spec
+        adapter = self.adapter = ADAPTERS[spec.wire_format]
         self.rest = found.group(2) or "/"
-        match = self.adapter.match(self.scope["method"], self.rest)
+        match = adapter.match(self.scope["method"], self.rest)
         if match is None:
             raise Refused(
                 404,
@@ -291,7 +295,6 @@ class Call:
         return raw, body
 
     async def _authenticate(self, identity: GatewayIdentity | None, token_text: str) -> CallRow:
-        unauthorized = _invalid_token()
         provider_type = self.spec.type.value  # type: ignore[union-attr]
         if identity is not None:
             row = await store().call_row(
@@ -300,19 +303,19 @@ class Call:
                 token_id=identity.api_key_id,
             )
             if row is None or row.user_id != identity.user_id:
-                raise unauthorized
+                raise _invalid_token()
         else:
             row = await store().call_row(
                 provider_type=provider_type, model=self.model_identifier, lookup_id=self.lookup_id
             )
             if row is None or not token_matches(token_text, row.secret_hash):
-                raise unauthorized
+                raise _invalid_token()
         if row.inactive(self.created_at):
             if not row.user_active:
                 raise Refused(
                     401, "This account is deactivated.", "user_deactivated", "unauthorized"
                 )
-            raise unauthorized
+            raise _invalid_token()
         self.row = row
         return row
 
@@ -479,13 +482,7 @@ class Call:
         except Exception as error:
             raise self._upstream_failure(error) from None
         self.status = response.status
-        if 200 <= response.status < 300:
-            if match.endpoint.metered:
-                try:
-                    self.usage = self.adapter.usage_from_body(orjson.loads(content))
-                except ValueError:
-                    self.error_kind = "garbled_response"
-        else:
+        if not 200 <= response.status < 300:
             self.error_kind = "upstream_error"
             content = self._scrub(content)
             logger.warning(
@@ -494,7 +491,16 @@ class Call:
                 self.spec.type,  # type: ignore[union-attr]
                 self.model_identifier,
             )
-        await self._answer(response.status, content, self._response_headers(response))
+        try:
+            await self._answer(response.status, content, self._response_headers(response))
+        finally:
+            # Read once the caller has its answer (the usage is only for the row), and
+            # even when the caller left meanwhile: the tokens were spent.
+            if 200 <= self.status < 300 and match.endpoint.metered:
+                try:
+                    self.usage = self.adapter.usage_from_body(orjson.loads(content))
+                except ValueError:
+                    self.error_kind = "garbled_response"
 
     async def _stream(
         self, response: outbound.Response, client_wants_usage: bool, decoder: Any
@@ -505,10 +511,10 @@ class Call:
         if decoder is not None:
             headers = [(k, v) for k, v in headers if k != b"content-type"]
             headers.append((b"content-type", b"text/event-stream"))
-        await self.send(
-            {"type": "http.response.start", "status": response.status, "headers": headers}
-        )
-        self.response_started = True
+        # The head goes out with the first bytes to forward, not before: the client gets
+        # both at once, and a provider that fails before sending anything is answered with a
+        # proper 502 or 504 instead of a stream that ends in an error event.
+        start = {"type": "http.response.start", "status": response.status, "headers": headers}
         first = True
         try:
             async for chunk in response.iter_chunks():
@@ -519,15 +525,24 @@ class Call:
                     chunk = decoder.feed(chunk)
                 out = reader.feed(chunk)
                 if out:
+                    if not self.response_started:
+                        await self.send(start)
+                        self.response_started = True
                     await self.send({"type": "http.response.body", "body": out, "more_body": True})
             tail = reader.feed(decoder.finish()) if decoder is not None else b""
             tail += reader.finish()
+            if not self.response_started:
+                await self.send(start)
+                self.response_started = True
             await self.send({"type": "http.response.body", "body": tail, "more_body": False})
         except (outbound.OutboundError, GarbledStream, TimeoutError) as error:
-            self.error_kind = (
-                "upstream_timeout" if isinstance(error, TimeoutError) else "stream_broken"
-            )
+            kind = "upstream_timeout" if isinstance(error, TimeoutError) else "stream_broken"
             message = self._failure_message(error)
+            if not self.response_started:  # nothing sent yet: a plain error answer
+                raise Refused(
+                    504 if kind == "upstream_timeout" else 502, message, kind, kind
+                ) from None
+            self.error_kind = kind
             await self.send(
                 {
                     "type": "http.response.body",
@@ -591,7 +606,9 @@ class Call:
         if status == 499:
             self.status = status
             return
-        await self._answer(status, self.adapter.error(status, message, code))
+        # Before the path named a provider type: guess the caller's format from its headers.
+        adapter = self.adapter if self.spec is not None else adapter_for_headers(self.headers)
+        await self._answer(status, adapter.error(status, message, code))
 
     def _record(self) -> None:
         row, spec = self.row, self.spec
@@ -641,23 +658,24 @@ class Call:
 class DisconnectWatch:
     """Stops the call (and so closes its upstream connection) when the client goes away.
 
-    Reading ``receive()`` needs a task of its own; it is started only once the call has
-    lasted ``WATCH_AFTER`` seconds, so quick calls (most under load) never pay for one, and
-    a client that leaves is noticed at most that much later."""
+    Reading ``receive()`` needs a task of its own. Quick calls (most, under load) never get
+    one: once per ``WATCH_AFTER`` seconds, the event loop's ``_Watches`` start a watcher for
+    each call that has lasted at least that long. So a call pays only for a dict entry, and a
+    client that leaves is noticed at most about twice ``WATCH_AFTER`` later."""
 
-    WATCH_AFTER = 0.25
+    WATCH_AFTER = 0.2
 
     def __init__(self, call: Call) -> None:
+        loop = asyncio.get_running_loop()
         self._call = call
-        self._task = asyncio.current_task()
+        self._task = asyncio.current_task(loop)
         self._watcher: asyncio.Task[None] | None = None
         self._stopped = False
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            self.WATCH_AFTER, self._start
-        )
+        self.since = time.perf_counter()
+        self._watches = _Watches.of(loop)
+        self._watches.add(self)
 
-    def _start(self) -> None:
-        self._timer = None
+    def start(self) -> None:
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
@@ -674,10 +692,51 @@ class DisconnectWatch:
         return False
 
     def end(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._watches.discard(self)
         if self._watcher is not None:
             self._watcher.cancel()
+
+
+class _Watches:
+    """The calls of one event loop not watched yet, oldest first, and the one timer that
+    starts their watchers when they are due."""
+
+    _of_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watches] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Watches:
+        watches = cls._of_loop.get(loop)
+        if watches is None:
+            watches = cls._of_loop[loop] = cls(loop)
+        return watches
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: dict[DisconnectWatch, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, watch: DisconnectWatch) -> None:
+        self._waiting[watch] = None
+        if self._timer is None:
+            self._timer = self._loop.call_later(DisconnectWatch.WATCH_AFTER, self._tick)
+
+    def discard(self, watch: DisconnectWatch) -> None:
+        self._waiting.pop(watch, None)
+
+    def _tick(self) -> None:
+        due = time.perf_counter() - DisconnectWatch.WATCH_AFTER
+        for watch in list(self._waiting):
+            if watch.since > due:
+                break  # the rest came later still
+            del self._waiting[watch]
+            watch.start()
+        self._timer = (
+            self._loop.call_later(DisconnectWatch.WATCH_AFTER, self._tick)
+            if self._waiting
+            else None
+        )
 
 
 def _invalid_token() -> Refused:

@@ -18,11 +18,14 @@ class UsageRecord(models.Model):
     """
 
     created_at = models.DateTimeField(db_index=True)
+    # No index of its own: the (user, created_at) index below serves lookups by user too,
+    # and every index costs each batch of inserts.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         on_delete=models.SET_NULL,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     username = models.CharField(max_length=150, blank=True)

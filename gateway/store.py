@@ -9,10 +9,9 @@ removed key or a changed policy takes effect on the next call, on every replica.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -259,7 +258,7 @@ class FairConnections:
 
     async def acquire(self) -> Any:
         if self._idle and not self._waiters:
-            return self._idle.popleft()
+            return self._idle.pop()
         if self._open < self.size:
             self._open += 1
             try:
@@ -301,23 +300,40 @@ class FairConnections:
 
         asyncio.get_running_loop().create_task(open_for_waiter())
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        connection = await self.acquire()
-        try:
-            yield connection
-        except BaseException:
-            if not connection.is_closed() and connection.is_in_transaction():
-                connection.terminate()  # never hand on a connection in an unknown state
-            raise
-        finally:
-            self.release(connection)
+    def connection(self) -> _Lease:
+        """``async with connections.connection() as connection:`` (released on leaving)."""
+        return _Lease(self)
 
     async def close(self) -> None:
         for waiter in self._waiters:
             waiter.cancel()
         while self._idle:
             await self._idle.popleft().close()
+
+
+class _Lease:
+    """One connection for the length of an ``async with`` block. A class, not an
+    ``asynccontextmanager``: this runs on every call, and a generator costs more."""
+
+    __slots__ = ("_connection", "_connections")
+
+    def __init__(self, connections: FairConnections) -> None:
+        self._connections = connections
+        self._connection: Any = None
+
+    async def __aenter__(self) -> Any:
+        pool = self._connections
+        if pool._idle and not pool._waiters:
+            self._connection = pool._idle.pop()  # the most recently used: its backend is warm
+        else:
+            self._connection = await pool.acquire()
+        return self._connection
+
+    async def __aexit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        connection = self._connection
+        if kind is not None and not connection.is_closed() and connection.is_in_transaction():
+            connection.terminate()  # never hand on a connection in an unknown state
+        self._connections.release(connection)
 
 
 async def _first(rows: Any) -> Any:

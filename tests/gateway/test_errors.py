@@ -192,6 +192,18 @@ def test_a_stream_broken_midway_ends_with_an_error_event_and_keeps_what_was_seen
     assert row.error_kind == "stream_broken" and row.input_tokens > 0
 
 
+def test_a_stream_that_stalls_before_its_first_event_is_a_504(gateway_server, deployment):
+    """Nothing was sent to the client yet: a plain error answer, not a 200 that breaks."""
+    started = time.monotonic()
+    response = openai(
+        gateway_server, deployment, {**CHAT, "stream": True}, headers={"x-fake-stall": "1"}
+    )
+    assert is_openai_error(response, 504, "upstream_timeout")
+    assert time.monotonic() - started < 5  # the read timeout here is 2 s
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind, row.streamed) == (504, "upstream_timeout", True)
+
+
 def test_a_garbled_stream_is_passed_on_as_received(gateway_server, deployment):
     response = openai(
         gateway_server, deployment, {**CHAT, "stream": True}, headers={"x-fake-garble": "1"}
@@ -284,3 +296,45 @@ def test_a_client_that_leaves_while_waiting_for_an_answer_closes_the_upstream_ca
     row = wait_for_usage(1)[0]
     assert (row.status, row.error_kind) == (499, "client_disconnected")
     assert row.latency_ms < 3000
+
+
+def test_only_calls_that_last_get_a_disconnect_watcher():
+    """Quick calls cost a dict entry, no task; one timer per event loop, and only while
+    calls wait; a call that lasts is watched, and its client leaving cancels it."""
+    import asyncio
+
+    from gateway.app import DisconnectWatch, _Watches
+
+    class FakeCall:
+        def __init__(self) -> None:
+            self.left = asyncio.Event()
+
+        async def receive(self) -> dict:
+            await self.left.wait()
+            return {"type": "http.disconnect"}
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        watches = _Watches.of(loop)
+        for _ in range(1000):  # quick calls
+            DisconnectWatch(FakeCall()).end()  # type: ignore[arg-type]
+        assert len(asyncio.all_tasks()) == 1  # only this test's own task
+        assert not watches._waiting
+
+        call = FakeCall()
+        watch = DisconnectWatch(call)  # type: ignore[arg-type]
+        stopped = False
+        try:
+            await asyncio.sleep(2 * DisconnectWatch.WATCH_AFTER + 0.05)
+            assert watch._watcher is not None  # watched by now
+            call.left.set()
+            await asyncio.sleep(1)  # cancelled before this ends
+        except asyncio.CancelledError:
+            stopped = watch.stopped_the_call()
+        finally:
+            watch.end()
+        assert stopped
+        await asyncio.sleep(DisconnectWatch.WATCH_AFTER + 0.05)
+        assert watches._timer is None  # nothing waits: no timer either
+
+    asyncio.run(scenario())
