@@ -80,12 +80,23 @@ class WireAdapter:
 
 
 EVENT_BOUNDARY = re.compile(rb"\r?\n\r?\n")
+EVENT_BOUNDARY_KEPT = re.compile(rb"(\r?\n\r?\n)")
 MAX_PARTIAL_EVENT = 64 * 1024
+
+
+def _end_of_last_event(data: bytes) -> int:
+    """Where the last complete event in ``data`` ends (after its blank line), or -1.
+
+    Two byte searches instead of a regular expression: this runs on every chunk."""
+    blank = data.rfind(b"\n\n")
+    blank_crlf = data.rfind(b"\n\r\n")
+    return max(blank + 2 if blank >= 0 else -1, blank_crlf + 3 if blank_crlf >= 0 else -1)
 
 
 class StreamReader:
     """Watches a stream go by: returns what to forward, keeps the usage-bearing events."""
 
+    usage_marker = b'"usage"'  # a cheap test before the pattern, on every chunk
     usage_pattern = re.compile(rb'"usage":\s*\{')
     keep_last_only = False
 
@@ -95,18 +106,20 @@ class StreamReader:
 
     def _complete_events(self, chunk: bytes) -> bytes:
         """The whole events completed by ``chunk`` (the partial rest waits for more)."""
-        data = self._tail + chunk
-        boundaries = list(EVENT_BOUNDARY.finditer(data))
-        if not boundaries:
+        data = self._tail + chunk if self._tail else chunk
+        end = _end_of_last_event(data)
+        if end < 0:
             self._tail = data if len(data) <= MAX_PARTIAL_EVENT else b""
             return b""
-        end = boundaries[-1].end()
         self._tail = data[end:]
         return data[:end]
 
+    def _has_usage(self, data: bytes) -> bool:
+        return self.usage_marker in data and self.usage_pattern.search(data) is not None
+
     def feed(self, chunk: bytes) -> bytes:
         complete = self._complete_events(chunk)
-        if complete and self.usage_pattern.search(complete):
+        if complete and self._has_usage(complete):
             found = [e for e in EVENT_BOUNDARY.split(complete) if self.usage_pattern.search(e)]
             self.kept = found[-1:] if self.keep_last_only else [*self.kept, *found]
         return chunk
@@ -176,18 +189,22 @@ class OpenAIStreamReader(StreamReader):
         if not self.strip_usage:
             return chunk
         # Forward whole events only, minus the final chunk with empty choices and usage.
-        data = self._pending + chunk
-        end = data.rfind(b"\n\n")
+        data = self._pending + chunk if self._pending else chunk
+        end = _end_of_last_event(data)
         if end < 0:
             self._pending = data
             return b""
-        complete, self._pending = data[: end + 2], data[end + 2 :]
-        if not self.usage_pattern.search(complete):
+        complete, self._pending = data[:end], data[end:]
+        if not self._has_usage(complete):
             return complete
-        return b"\n\n".join(
-            event
-            for event in complete.split(b"\n\n")
-            if not (self.usage_pattern.search(event) and self.empty_choices.search(event))
+        parts = EVENT_BOUNDARY_KEPT.split(complete)  # event, blank line, event, ..., rest
+        return (
+            b"".join(
+                event + blank
+                for event, blank in zip(parts[::2], parts[1::2], strict=False)
+                if not (self.usage_pattern.search(event) and self.empty_choices.search(event))
+            )
+            + parts[-1]
         )
 
     def finish(self) -> bytes:
@@ -386,6 +403,7 @@ def google_usage(usage: Any) -> Usage:
 
 
 class GoogleStreamReader(StreamReader):
+    usage_marker = b'"usageMetadata"'
     usage_pattern = re.compile(rb'"usageMetadata":\s*\{')
     # Each chunk carries the running total: the last one is the final usage.
     keep_last_only = True

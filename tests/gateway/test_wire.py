@@ -1,0 +1,104 @@
+"""Stream readers: what is forwarded and what usage is read must not depend on how the
+provider's stream happens to be cut into chunks."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.wire import ADAPTERS, StreamReader
+from providers.registry import WireFormat
+
+
+def openai_stream(words: list[str], newline: str) -> tuple[bytes, bytes]:
+    """(the stream as sent, the stream a client that did not ask for usage should see)."""
+    events = [{"choices": [{"delta": {"content": word}}]} for word in words]
+    usage = {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": len(words)}}
+    blank = newline * 2
+    seen = b"".join(f"data: {json.dumps(e)}{blank}".encode() for e in events)
+    done = f"data: [DONE]{blank}".encode()
+    return seen + f"data: {json.dumps(usage)}{blank}".encode() + done, seen + done
+
+
+def anthropic_stream(words: list[str], newline: str) -> bytes:
+    blank = newline * 2
+    events = [
+        ("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 9}}}),
+        *(
+            ("content_block_delta", {"type": "content_block_delta", "delta": {"text": w}})
+            for w in words
+        ),
+        ("message_delta", {"type": "message_delta", "usage": {"output_tokens": len(words)}}),
+    ]
+    return b"".join(
+        f"event: {name}{newline}data: {json.dumps(data)}{blank}".encode() for name, data in events
+    )
+
+
+def google_stream(words: list[str], newline: str) -> bytes:
+    blank = newline * 2
+    return b"".join(
+        "data: {}{}".format(
+            json.dumps(
+                {
+                    "candidates": [{"content": {"parts": [{"text": word}]}}],
+                    "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": i + 1},
+                }
+            ),
+            blank,
+        ).encode()
+        for i, word in enumerate(words)
+    )
+
+
+def read(reader: StreamReader, stream: bytes, cuts: list[int]) -> bytes:
+    out, start = [], 0
+    for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
+        out.append(reader.feed(stream[start:cut]))
+        start = cut
+    out.append(reader.finish())
+    return b"".join(out)
+
+
+WORDS = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=8)
+NEWLINES = st.sampled_from(["\n", "\r\n"])
+CUTS = st.lists(st.integers(min_value=0, max_value=4000), max_size=30)
+
+
+@given(WORDS, NEWLINES, CUTS, st.booleans())
+def test_openai_streams_read_the_same_however_they_are_cut(words, newline, cuts, wants_usage):
+    stream, without_usage = openai_stream(words, newline)
+    reader = ADAPTERS[WireFormat.OPENAI].stream_reader(wants_usage)
+    forwarded = read(reader, stream, cuts)
+    assert forwarded == (stream if wants_usage else without_usage)
+    usage = reader.usage()
+    assert (usage.input_tokens, usage.output_tokens) == (12, len(words))
+
+
+@given(NEWLINES, st.booleans())
+def test_each_whole_event_is_passed_on_at_once(newline, wants_usage):
+    """Chunk by chunk, whatever the line endings: nothing waits for the end of the stream."""
+    stream, _ = openai_stream(["one", "two"], newline)
+    first_event = stream[: stream.index((newline * 2).encode()) + 2 * len(newline)]
+    reader = ADAPTERS[WireFormat.OPENAI].stream_reader(wants_usage)
+    assert reader.feed(first_event) == first_event
+
+
+@given(WORDS, NEWLINES, CUTS)
+def test_anthropic_streams_read_the_same_however_they_are_cut(words, newline, cuts):
+    stream = anthropic_stream(words, newline)
+    reader = ADAPTERS[WireFormat.ANTHROPIC].stream_reader(True)
+    assert read(reader, stream, cuts) == stream
+    usage = reader.usage()
+    assert (usage.input_tokens, usage.output_tokens) == (9, len(words))
+
+
+@given(WORDS, NEWLINES, CUTS)
+def test_google_streams_keep_the_last_running_total_however_they_are_cut(words, newline, cuts):
+    stream = google_stream(words, newline)
+    reader = ADAPTERS[WireFormat.GOOGLE].stream_reader(True)
+    assert read(reader, stream, cuts) == stream
+    usage = reader.usage()
+    assert (usage.input_tokens, usage.output_tokens) == (7, len(words))
