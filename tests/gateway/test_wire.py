@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,19 +87,17 @@ def test_each_whole_event_is_passed_on_at_once(newline, wants_usage):
     assert reader.feed(first_event) == first_event
 
 
-@given(WORDS, NEWLINES, CUTS)
-def test_anthropic_streams_read_the_same_however_they_are_cut(words, newline, cuts):
-    stream = anthropic_stream(words, newline)
-    reader = ADAPTERS[WireFormat.ANTHROPIC].stream_reader(True)
+@pytest.mark.parametrize(
+    "wire, stream_of, prompt_tokens",
+    [(WireFormat.ANTHROPIC, anthropic_stream, 9), (WireFormat.GOOGLE, google_stream, 7)],
+)
+@given(words=WORDS, newline=NEWLINES, cuts=CUTS)
+def test_streams_pass_unchanged_and_read_the_same_however_they_are_cut(
+    wire, stream_of, prompt_tokens, words, newline, cuts
+):
+    """Anthropic's usage comes from two events; Google's from the last running total."""
+    stream = stream_of(words, newline)
+    reader = ADAPTERS[wire].stream_reader(True)
     assert read(reader, stream, cuts) == stream
     usage = reader.usage()
-    assert (usage.input_tokens, usage.output_tokens) == (9, len(words))
-
-
-@given(WORDS, NEWLINES, CUTS)
-def test_google_streams_keep_the_last_running_total_however_they_are_cut(words, newline, cuts):
-    stream = google_stream(words, newline)
-    reader = ADAPTERS[WireFormat.GOOGLE].stream_reader(True)
-    assert read(reader, stream, cuts) == stream
-    usage = reader.usage()
-    assert (usage.input_tokens, usage.output_tokens) == (7, len(words))
+    assert (usage.input_tokens, usage.output_tokens) == (prompt_tokens, len(words))
