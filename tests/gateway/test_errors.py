@@ -298,6 +298,53 @@ def test_a_client_that_leaves_while_waiting_for_an_answer_closes_the_upstream_ca
     assert row.latency_ms < 3000
 
 
+@pytest.mark.postgres
+def test_many_streams_at_once_through_two_workers_only_the_leavers_are_stopped(
+    deployment, django_db_blocker
+):
+    """The disconnect watch is shared by all the calls of a worker: with 24 streams at once
+    through two worker processes, the 12 clients that leave after the first event stop their
+    own calls (and upstream connections), and the 12 that stay get their whole stream."""
+    from tests.servers import served_app
+
+    async def call_all(base: str) -> list[tuple[bool, int, bytes]]:
+        limits = httpx.Limits(max_connections=24)
+        async with httpx.AsyncClient(timeout=20, limits=limits) as client:
+
+            async def one(i: int) -> tuple[bool, int, bytes]:
+                leaves = i % 2 == 0
+                body = b""
+                async with client.stream(
+                    "POST",
+                    f"{base}/api/v2/aibridge/openai/v1/chat/completions",
+                    json={**CHAT, "stream": True},
+                    headers={
+                        "Authorization": f"Bearer {deployment.token.secret}",
+                        "x-fake-chunks": "40",
+                        "x-fake-chunk-delay": "0.03",
+                    },
+                ) as response:
+                    async for chunk in response.aiter_raw():
+                        body += chunk
+                        if leaves:
+                            break
+                return leaves, response.status_code, body
+
+            return await asyncio.gather(*(one(i) for i in range(24)))
+
+    with django_db_blocker.unblock(), served_app(workers=2) as base:
+        results = asyncio.run(call_all(base))
+        rows = wait_for_usage(24)
+
+    for leaves, status, body in results:
+        assert status == 200
+        assert leaves or body.rstrip().endswith(b"data: [DONE]")
+    assert deployment.fake.disconnects == 12
+    kinds = sorted((row.status, row.error_kind) for row in rows)
+    assert kinds == [(200, "")] * 12 + [(499, "client_disconnected")] * 12
+    assert all(row.latency_ms < 1000 for row in rows if row.status == 499)
+
+
 def test_only_calls_that_last_get_a_disconnect_watcher():
     """Quick calls cost a dict entry, no task; one timer per event loop, and only while
     calls wait; a call that lasts is watched, and its client leaving cancels it."""
