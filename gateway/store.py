@@ -258,7 +258,7 @@ class FairConnections:
 
     async def acquire(self) -> Any:
         if self._idle and not self._waiters:
-            return self._idle.pop()
+            return self._idle.pop()  # the most recently used: its backend is warm
         if self._open < self.size:
             self._open += 1
             try:
@@ -322,11 +322,7 @@ class _Lease:
         self._connection: Any = None
 
     async def __aenter__(self) -> Any:
-        pool = self._connections
-        if pool._idle and not pool._waiters:
-            self._connection = pool._idle.pop()  # the most recently used: its backend is warm
-        else:
-            self._connection = await pool.acquire()
+        self._connection = await self._connections.acquire()
         return self._connection
 
     async def __aexit__(self, kind: Any, error: Any, traceback: Any) -> None:
