@@ -18,6 +18,12 @@ from providers.services import KEY_UNCHANGED, provider_save
 
 PASSWORD = "correct-horse-battery"
 
+# The suite talks to servers on loopback: a proxy set in the developer's shell must not
+# reroute those calls (the proxy tests set their own variables).
+for _name in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.upper(), None)
+
 
 @pytest.fixture
 def admin_user(django_user_model: type[User]) -> User:

@@ -589,6 +589,8 @@ class Call:
             return f"{label} did not answer in time."
         if isinstance(error, GarbledStream):
             return f"{label} sent a stream that could not be read."
+        if isinstance(error, outbound.ConnectError) and error.through_proxy:
+            return f"{label} could not be reached through this server's outbound proxy."
         return f"{label} could not be reached ({type(error).__name__})."
 
     def _scrub(self, content: bytes) -> bytes:

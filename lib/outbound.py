@@ -6,11 +6,17 @@ The guard refuses link-local and cloud-metadata addresses (unless
 ``ALLOW_LINK_LOCAL_BASE_URLS``) for every address a name resolves to, and for IP literals.
 The client connects to exactly the addresses that were checked, so a name cannot resolve
 once to a safe address for the check and again to a metadata address for the connection.
+
+Egress through a proxy follows the usual variables: ``HTTPS_PROXY`` for https origins,
+``HTTP_PROXY`` for http ones, hosts in ``NO_PROXY`` directly (lower-case names too). Behind
+a proxy the guard still refuses a forbidden IP literal, or a name that resolves here to a
+forbidden address; a name that does not resolve here is left to the proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,9 +26,12 @@ from django.conf import settings
 
 from .http1 import (
     ConnectError,
+    Origin,
     OutboundError,
     Pool,
     ProtocolError,
+    Proxy,
+    ProxyRefused,
     Response,
     ServerDisconnected,
     Timeout,
@@ -34,6 +43,7 @@ __all__ = [
     "ConnectError",
     "OutboundError",
     "ProtocolError",
+    "ProxyRefused",
     "Response",
     "ServerDisconnected",
     "Timeout",
@@ -87,8 +97,41 @@ def _timeout(connect: float, read: float) -> Timeout:
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = weakref.WeakKeyDictionary()
 
 
+class EnvironmentProxies:
+    """Which proxy each origin is reached through, from the environment as it was when the
+    pool was made."""
+
+    def __init__(self, variables: dict[str, str] | None = None) -> None:
+        self._proxies = urllib.request.getproxies_environment() if variables is None else variables
+
+    def __call__(self, origin: Origin) -> Proxy | None:
+        scheme, host, port = origin
+        url = self._proxies.get(scheme)
+        # NO_PROXY: names, domain suffixes, host:port, or "*" (no address ranges).
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not url or bypass(f"{host}:{port}", self._proxies):
+            return None
+        return Proxy.from_url(url)
+
+    def problems(self) -> list[str]:
+        """One line per proxy variable that cannot be used (never the URL itself)."""
+        found = []
+        for scheme in ("https", "http"):
+            url = self._proxies.get(scheme)
+            if url:
+                try:
+                    Proxy.from_url(url)
+                except ValueError as error:
+                    found.append(f"{scheme.upper()}_PROXY: {error}")
+        return found
+
+
 def _new_pool() -> Pool:
-    return Pool(limit=settings.OUTBOUND_MAX_CONNECTIONS, check_addresses=check_addresses)
+    return Pool(
+        limit=settings.OUTBOUND_MAX_CONNECTIONS,
+        check_addresses=check_addresses,
+        proxy_for=EnvironmentProxies(),
+    )
 
 
 def pool() -> Pool:

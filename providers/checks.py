@@ -12,6 +12,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import DatabaseError
 
+from lib.outbound import EnvironmentProxies
+
 from .crypto import Keyring
 from .validators import validate_base_url
 
@@ -32,6 +34,18 @@ def check_keyring(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
             )
         ]
     return []
+
+
+@checks.register("llmcp")
+def check_outbound_proxy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            problem,
+            hint="Set it to http://[user:password@]host:port, or unset it to connect directly.",
+            id="providers.E006",
+        )
+        for problem in EnvironmentProxies().problems()
+    ]
 
 
 @checks.register("llmcp", checks.Tags.database)

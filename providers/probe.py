@@ -178,15 +178,10 @@ def _host(url: str) -> str:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, outbound.ConnectError) and error.through_proxy:
+        return f"through the outbound proxy: {_connect_reason(error.os_error)}"
     if isinstance(error, outbound.ConnectError):
-        inner = error.os_error
-        if isinstance(inner, ssl.SSLCertVerificationError):
-            return "its TLS certificate is not trusted"
-        if isinstance(inner, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(inner, socket.gaierror):
-            return "the name does not resolve"
-        return "connection failed"
+        return _connect_reason(error.os_error)
     if isinstance(error, outbound.ServerDisconnected):
         return "the connection closed before an answer"
     if isinstance(error, outbound.ProtocolError):
@@ -194,6 +189,18 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, ValueError):
         return "the saved address or key cannot be sent in a request"
     return type(error).__name__
+
+
+def _connect_reason(inner: BaseException | None) -> str:
+    if isinstance(inner, outbound.ProxyRefused):
+        return str(inner)
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return "its TLS certificate is not trusted"
+    if isinstance(inner, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(inner, socket.gaierror):
+        return "the name does not resolve"
+    return "connection failed"
 
 
 def _detail(body: bytes, key: str) -> str:

@@ -222,6 +222,25 @@ def test_an_unreachable_provider_is_a_502(gateway_server, deployment):
     assert "could not be reached" in response.json()["error"]["message"]
 
 
+def test_calls_go_through_the_proxy_in_the_environment(deployment, django_db_blocker):
+    """The served app reads HTTP_PROXY: with the proxy down, the provider is never called
+    and the caller is told where the call stopped."""
+    from tests.servers import free_port, served_app
+
+    with (
+        django_db_blocker.unblock(),
+        served_app(workers=1, HTTP_PROXY=f"http://u:proxy-canary@127.0.0.1:{free_port()}") as base,
+    ):
+        response = openai(base, deployment)
+    assert is_openai_error(response, 502, "upstream_unreachable")
+    message = response.json()["error"]["message"]
+    assert "could not be reached through this server's outbound proxy" in message
+    assert "proxy-canary" not in response.text
+    assert deployment.fake.calls() == []
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind) == (502, "upstream_unreachable")
+
+
 def test_a_metadata_address_is_refused_at_request_time(deployment, monkeypatch):
     """Saved before the rule existed, or a name that resolves there: never called."""
     from lib import http1

@@ -4,11 +4,14 @@ reads every framing of an answer, keep-alive and its limits, timeouts, TLS and t
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import gzip
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from cryptography import x509
@@ -45,6 +48,8 @@ class Script:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                if await self.took_over(head, reader, writer):
+                    break
                 length = 0
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
@@ -57,6 +62,10 @@ class Script:
             pass
         finally:
             writer.close()
+
+    async def took_over(self, head: bytes, reader: Any, writer: Any) -> bool:
+        """Whether this request head is handled otherwise, to the end of the connection."""
+        return False
 
     async def __aenter__(self) -> str:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -485,13 +494,18 @@ def self_signed(tmp_path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+async def tls_origin(cert: str, key: str) -> tuple[Script, asyncio.Server, int]:
+    """A Script answering OK over TLS on loopback, and its server and port."""
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    script = Script(answer_with(OK))
+    server = await asyncio.start_server(script._serve, "127.0.0.1", 0, ssl=server_context)
+    return script, server, server.sockets[0].getsockname()[1]
+
+
 def tls_call(cert: str, key: str) -> Any:
     async def main():
-        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_context.load_cert_chain(cert, key)
-        script = Script(answer_with(OK))
-        server = await asyncio.start_server(script._serve, "127.0.0.1", 0, ssl=server_context)
-        port = server.sockets[0].getsockname()[1]
+        script, server, port = await tls_origin(cert, key)
         pool = Pool(limit=10, check_addresses=allow_all)
         try:
             response = await pool.request(
@@ -568,3 +582,195 @@ def test_an_ipv6_literal_is_called_with_its_brackets_in_the_host_header():
 
     body, request = run(main)
     assert body == b"{}" and b"\r\nhost: [::1]:" in request
+
+
+# -- through a proxy ----------------------------------------------------------------------
+
+
+class ForwardProxy(Script):
+    """A loopback HTTP proxy: ``CONNECT`` opens a tunnel to the named port on loopback
+    (or is refused with ``refuse``); any other request it answers itself, as an origin
+    would, after recording it."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        super().__init__(answer_with(OK))
+        self.refuse = refuse
+        self.tunnelled = bytearray()  # every byte the client sent through a tunnel
+
+    async def took_over(self, head: bytes, reader: Any, writer: Any) -> bool:
+        if not head.startswith(b"CONNECT "):
+            return False
+        self.requests.append(head)
+        if self.refuse:
+            writer.write(b"HTTP/1.1 %d No\r\ncontent-length: 0\r\n\r\n" % self.refuse)
+            await writer.drain()
+            return True
+        port = int(head.split(b" ")[1].rsplit(b":", 1)[1])
+        origin_reader, origin_writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(source: Any, sink: Any, record: bool) -> None:
+            while data := await source.read(65536):
+                if record:
+                    self.tunnelled += data
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(
+            pipe(reader, origin_writer, True),
+            pipe(origin_reader, writer, False),
+            return_exceptions=True,
+        )
+        return True
+
+    async def __aenter__(self) -> http1.Proxy:  # type: ignore[override]
+        url = await super().__aenter__()
+        return http1.Proxy.from_url(url.replace("http://", "http://alice:proxy-canary@"))
+
+
+def unresolvable(monkeypatch) -> None:
+    """Names do not resolve here (as on a host whose only way out is the proxy)."""
+
+    async def no_dns(host: str, port: int) -> list[Any]:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(http1, "getaddrinfo", no_dns)
+
+
+PROXY_AUTHORIZATION = b"proxy-authorization: Basic YWxpY2U6cHJveHktY2FuYXJ5\r\n"
+
+
+async def post_twice(proxy: http1.Proxy, url: str, headers: dict[str, str]) -> None:
+    """Two calls through ``proxy`` on one pool, each answered 200 {}."""
+    pool = Pool(limit=4, check_addresses=allow_all, proxy_for=lambda origin: proxy)
+    try:
+        for _ in range(2):
+            response = await pool.request("POST", url, headers=headers, data=b"{}", timeout=FAST)
+            assert (response.status, await response.read()) == (200, b"{}")
+            response.release()
+    finally:
+        await pool.close()
+
+
+def test_an_http_origin_is_asked_of_the_proxy_in_absolute_form(monkeypatch):
+    unresolvable(monkeypatch)
+
+    async def main():
+        forward = ForwardProxy()
+        async with forward as proxy:
+            await post_twice(
+                proxy,
+                "http://models.internal:8080/v1/chat/completions",
+                {"authorization": "Bearer sk-user"},
+            )
+        return forward
+
+    forward = run(main)
+    head = forward.requests[0]
+    assert head.startswith(b"POST http://models.internal:8080/v1/chat/completions HTTP/1.1\r\n")
+    assert b"\r\nhost: models.internal:8080\r\n" in head
+    assert PROXY_AUTHORIZATION in head
+    assert (len(forward.requests), forward.connections) == (2, 1)  # kept alive
+
+
+def test_an_https_origin_is_reached_through_a_tunnel_with_tls_end_to_end(tmp_path, monkeypatch):
+    cert, key = self_signed(tmp_path)
+    trusting = ssl.create_default_context(cafile=cert)
+    monkeypatch.setattr(http1, "_tls_context", lambda: trusting)
+
+    async def main():
+        origin, server, port = await tls_origin(cert, key)
+        forward = ForwardProxy()
+        try:
+            async with forward as proxy:
+                await post_twice(
+                    proxy,
+                    f"https://localhost:{port}/v1/messages",
+                    {"x-api-key": "sk-ant-tunnel-canary"},
+                )
+        finally:
+            server.close()
+        return port, forward, origin
+
+    port, forward, origin = run(main)
+    assert forward.requests == [
+        f"CONNECT localhost:{port} HTTP/1.1\r\nhost: localhost:{port}\r\n".encode()
+        + PROXY_AUTHORIZATION
+        + b"\r\n"
+    ]
+    assert len(origin.requests) == 2  # both on the one tunnel
+    assert origin.requests[0].startswith(b"POST /v1/messages HTTP/1.1\r\n")
+    assert b"x-api-key: sk-ant-tunnel-canary" in origin.requests[0]
+    assert b"proxy-authorization" not in origin.requests[0]
+    # The proxy carried only ciphertext.
+    assert forward.tunnelled and b"sk-ant-tunnel-canary" not in forward.tunnelled
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_a_connect_error_that_shows_no_credentials(
+    monkeypatch,
+):
+    unresolvable(monkeypatch)
+
+    async def main():
+        async with ForwardProxy(refuse=407) as proxy:
+            pool = Pool(limit=4, check_addresses=allow_all, proxy_for=lambda origin: proxy)
+            try:
+                with pytest.raises(ConnectError) as raised:
+                    await pool.request(
+                        "GET",
+                        "https://api.example.com/v1/models",
+                        headers={},
+                        data=None,
+                        timeout=FAST,
+                    )
+            finally:
+                await pool.close()
+        return raised.value, proxy
+
+    error, proxy = run(main)
+    assert isinstance(error.os_error, http1.ProxyRefused) and error.os_error.status == 407
+    assert "407" in str(error.os_error)
+    for text in (str(error), repr(error), str(error.os_error), repr(proxy)):
+        assert "proxy-canary" not in text and "YWxpY2U6cHJveHktY2FuYXJ5" not in text
+
+
+def test_behind_a_proxy_the_guard_still_refuses_what_it_can_see():
+    refused: list[str] = []
+
+    def no_metadata(host: str, addresses: list[str]) -> None:
+        if "169.254.169.254" in addresses:
+            refused.append(host)
+            raise PermissionError(host)
+
+    async def main():
+        forward = ForwardProxy()
+        async with forward as proxy:
+            pool = Pool(limit=4, check_addresses=no_metadata, proxy_for=lambda origin: proxy)
+            try:
+                with pytest.raises(PermissionError):
+                    await pool.request(
+                        "GET",
+                        "http://169.254.169.254/latest/meta-data/",
+                        headers={},
+                        data=None,
+                        timeout=FAST,
+                    )
+            finally:
+                await pool.close()
+        return forward
+
+    forward = run(main)
+    assert refused == ["169.254.169.254"]
+    assert forward.connections == 0  # the proxy was never asked
+
+
+@given(user=st.text(max_size=20), password=st.text(max_size=20))
+def test_any_proxy_credentials_become_basic_authorization_and_never_show(user, password):
+    url = f"http://{quote(user, safe='')}:{quote(password, safe='')}@proxy.corp:3128"
+    proxy = http1.Proxy.from_url(url)
+    assert (proxy.host, proxy.port) == ("proxy.corp", 3128)
+    scheme, _, token = proxy.authorization.partition(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(token).decode() == f"{user}:{password}"
+    assert repr(proxy) == "Proxy(host='proxy.corp', port=3128)"

@@ -210,6 +210,15 @@ def test_check_reports_a_missing_keyring():
         run("check")
 
 
+def test_check_refuses_an_unusable_proxy_without_showing_it(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://alice:proxy-canary@proxy.corp:1080")
+    with pytest.raises(SystemCheckError) as error:
+        run("check")
+    text = str(error.value)
+    assert "(providers.E006) HTTPS_PROXY: an outbound proxy must be an http:// URL" in text
+    assert "proxy-canary" not in text and "proxy.corp" not in text
+
+
 def test_migrate_on_a_fresh_database_says_nothing_about_unreadable_providers(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",

@@ -249,6 +249,14 @@ def test_a_hanging_provider_times_out_while_other_pages_are_served(fake, admin_u
         (outbound.ConnectError("h", ConnectionRefusedError()), "connection refused"),
         (outbound.ConnectError("h", socket.gaierror()), "the name does not resolve"),
         (outbound.ConnectError("h", OSError()), "connection failed"),
+        (
+            outbound.ConnectError("h", outbound.ProxyRefused(407), through_proxy=True),
+            "through the outbound proxy: the proxy answered 407 to CONNECT",
+        ),
+        (
+            outbound.ConnectError("h", ConnectionRefusedError(), through_proxy=True),
+            "through the outbound proxy: connection refused",
+        ),
         (outbound.ServerDisconnected(), "closed before an answer"),
         (outbound.ProtocolError(), "not HTTP"),
         (ValueError("a header holds characters HTTP cannot carry"), "cannot be sent"),
