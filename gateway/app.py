@@ -24,16 +24,17 @@ import logging
 import os
 import re
 import time
-import weakref
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import orjson
 from django.conf import settings
 
 from lib import outbound
+from lib.loops import PerLoop
 from lib.text import scrub_secret
 from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
@@ -117,6 +118,42 @@ async def application(scope: MutableMapping[str, Any], receive: Any, send: Any) 
     await Call(scope, receive, send).run()
 
 
+class _Route(NamedTuple):
+    spec: ProviderTypeSpec
+    adapter: WireAdapter
+    rest: str  # the path after /v1
+    match: Match | None  # None: not an endpoint of this wire format
+
+
+def _route_of(method: str, path: str) -> _Route:
+    """What a path names (remembered for the usual short paths). Raises Refused, never
+    remembered, when it names no provider type."""
+    if len(path) > 300:  # never keep a caller's long path alive
+        return _find_route(method, path)
+    return _remembered_route(method, path)
+
+
+def _find_route(method: str, path: str) -> _Route:
+    found = PATH.match(path)
+    if not found:
+        raise Refused(404, "No such AI Gateway endpoint.", "not_found", "not_found")
+    # ProviderType is a StrEnum: the path segment finds its spec as it is.
+    spec = REGISTRY.get(found.group(1))  # type: ignore[call-overload,arg-type]
+    if spec is None:
+        raise Refused(
+            404,
+            f"No provider type {found.group(1)!r} at this gateway.",
+            "unknown_provider_type",
+            "not_found",
+        )
+    adapter = ADAPTERS[spec.wire_format]
+    rest = found.group(2) or "/"
+    return _Route(spec, adapter, rest, adapter.match(method, rest))
+
+
+_remembered_route = lru_cache(maxsize=1024)(_find_route)
+
+
 class Call:
     # Defaults at class level: most calls never change most of them (cheaper per call).
     adapter: WireAdapter = ADAPTERS[WireFormat.OPENAI]  # set once the path names a type
@@ -177,32 +214,18 @@ class Call:
         await self._forward(match, row, body_raw, body, key_headers)
 
     def _route(self) -> Match:
-        found = PATH.match(self.scope["path"])
-        if not found:
-            raise Refused(404, "No such AI Gateway endpoint.", "not_found", "not_found")
-        # ProviderType is a StrEnum: the path segment finds its spec as it is.
-        spec = REGISTRY.get(found.group(1))  # type: ignore[call-overload,arg-type]
-        if spec is None:
-            raise Refused(
-                404,
-                f"No provider type {found.group(1)!r} at this gateway.",
-                "unknown_provider_type",
-                "not_found",
-            )
-        self.spec = spec
-        adapter = self.adapter = ADAPTERS[spec.wire_format]
-        self.rest = found.group(2) or "/"
-        match = adapter.match(self.scope["method"], self.rest)
-        if match is None:
+        route = _route_of(self.scope["method"], self.scope["path"])
+        self.spec, self.adapter, self.rest = route.spec, route.adapter, route.rest
+        if route.match is None:
             raise Refused(
                 404,
                 f"{self.scope['method']} {self.rest} is not an endpoint of the "
-                f"{self.spec.wire_format.label} API here.",
+                f"{route.spec.wire_format.label} API here.",
                 "not_found",
                 "not_found",
             )
-        self.endpoint = match.endpoint.name
-        return match
+        self.endpoint = route.match.endpoint.name
+        return route.match
 
     def _credentials(self) -> tuple[GatewayIdentity | None, str, str | None]:
         """(in-process identity, platform token, the caller's own provider key)."""
@@ -679,7 +702,7 @@ class DisconnectWatch:
         self._watcher: asyncio.Task[None] | None = None
         self._stopped = False
         self.since = time.perf_counter()
-        self._watches = _Watches.of(loop)
+        self._watches = _watches.get()
         self._watches.add(self)
 
     def start(self) -> None:
@@ -708,17 +731,6 @@ class _Watches:
     """The calls of one event loop not watched yet, oldest first, and the one timer that
     starts their watchers when they are due."""
 
-    _of_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watches] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> _Watches:
-        watches = cls._of_loop.get(loop)
-        if watches is None:
-            watches = cls._of_loop[loop] = cls(loop)
-        return watches
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._waiting: dict[DisconnectWatch, None] = {}
@@ -744,6 +756,9 @@ class _Watches:
             if self._waiting
             else None
         )
+
+
+_watches: PerLoop[_Watches] = PerLoop(lambda: _Watches(asyncio.get_running_loop()))
 
 
 def _let_the_reader_run() -> None:

@@ -9,7 +9,6 @@ removed key or a changed policy takes effect on the next call, on every replica.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
+from lib.loops import PerLoop
 from models_catalog.models import ModelConfig
 from providers.crypto import DecryptionError, get_keyring
 from providers.models import Provider
@@ -407,7 +407,7 @@ class PostgresStore(Store):
         self.connections = FairConnections(settings.AI_GATEWAY_DB_POOL_SIZE, self._connect)
         self.lookups = SharedLookups(
             self._rows_by_lookup_id,
-            one=super().row_by_lookup_id,
+            one=self._row_by_lookup_id_alone,
             # One connection stays free for usage writes and listings.
             in_flight=max(1, min(2, settings.AI_GATEWAY_DB_POOL_SIZE - 1)),
         )
@@ -419,6 +419,10 @@ class PostgresStore(Store):
 
     async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
         return await self.lookups.get(call)  # type: ignore[no-any-return]
+
+    async def _row_by_lookup_id_alone(self, call: tuple[str, str, str]) -> Any:
+        async with self.connections.connection() as connection:
+            return await connection.fetchrow(_numbered(CALL_BY_LOOKUP_ID), *call)
 
     async def _rows_by_lookup_id(
         self, calls: list[tuple[str, str, str]]
@@ -496,21 +500,20 @@ class DjangoThreadStore(Store):
         await asyncio.to_thread(self._write, statements)
 
 
-_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Store] = weakref.WeakKeyDictionary()
+def _new_store() -> Store:
+    is_postgres = connections["default"].vendor == "postgresql"
+    return PostgresStore() if is_postgres else DjangoThreadStore()
+
+
+_stores: PerLoop[Store] = PerLoop(_new_store)
 
 
 def store() -> Store:
     """The store of the running event loop (one pool per worker process)."""
-    loop = asyncio.get_running_loop()
-    current = _stores.get(loop)
-    if current is None:
-        is_postgres = connections["default"].vendor == "postgresql"
-        current = PostgresStore() if is_postgres else DjangoThreadStore()
-        _stores[loop] = current
-    return current
+    return _stores.get()
 
 
 async def close_store() -> None:
-    current = _stores.pop(asyncio.get_running_loop(), None)
+    current = _stores.pop()
     if current is not None:
         await current.close()

@@ -12,13 +12,14 @@ import contextlib
 import logging
 import operator
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+
+from lib.loops import PerLoop
 
 from .store import USAGE_COLUMNS, store
 from .wire import Usage
@@ -180,20 +181,14 @@ _API_KEY_ID = USAGE_COLUMNS.index("api_key_id")
 _COLUMN_VALUES = operator.attrgetter(*USAGE_COLUMNS)
 
 
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UsageWriter] = (
-    weakref.WeakKeyDictionary()
-)
+_writers: PerLoop[UsageWriter] = PerLoop(lambda: UsageWriter())
 
 
 def writer() -> UsageWriter:
-    loop = asyncio.get_running_loop()
-    current = _writers.get(loop)
-    if current is None:
-        current = _writers[loop] = UsageWriter()
-    return current
+    return _writers.get()
 
 
 async def close_writer() -> None:
-    current = _writers.pop(asyncio.get_running_loop(), None)
+    current = _writers.pop()
     if current is not None:
         await current.close()

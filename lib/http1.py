@@ -215,6 +215,10 @@ class Response:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The body (or its first ``limit`` bytes)."""
+        if self._complete and self._decoder is None and self._error is None:
+            # All of it arrived already (the usual short answer): no need to iterate.
+            data = self._take_chunks()
+            return data if limit is None else data[:limit]
         parts, size = [], 0
         async for chunk in self.iter_chunks():
             parts.append(chunk)
@@ -227,13 +231,7 @@ class Response:
         """The body as it arrives."""
         while True:
             if self._chunks:
-                data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-                self._chunks.clear()
-                self._buffered = 0
-                if self._paused and self._connection is not None:
-                    self._paused = False
-                    self._connection.resume_reading()
-                yield data
+                yield self._take_chunks()
             elif self._error is not None:
                 raise self._error
             elif self._complete:
@@ -245,6 +243,16 @@ class Response:
                 return
             else:
                 await self._wait()
+
+    def _take_chunks(self) -> bytes:
+        """What arrived and was not read yet; reading resumes if it was paused."""
+        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused and self._connection is not None:
+            self._paused = False
+            self._connection.resume_reading()
+        return data
 
     def release(self) -> None:
         """Done with this answer: its connection goes back to the pool if it can be reused."""

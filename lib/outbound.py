@@ -15,9 +15,7 @@ forbidden address; a name that does not resolve here is left to the proxy.
 
 from __future__ import annotations
 
-import asyncio
 import urllib.request
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -36,6 +34,7 @@ from .http1 import (
     ServerDisconnected,
     Timeout,
 )
+from .loops import PerLoop
 from .netguard import is_metadata_address, normalize_host
 
 __all__ = [
@@ -94,9 +93,6 @@ def _timeout(connect: float, read: float) -> Timeout:
     return Timeout(connect=connect, read=read)
 
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = weakref.WeakKeyDictionary()
-
-
 class EnvironmentProxies:
     """Which proxy each origin is reached through, from the environment as it was when the
     pool was made."""
@@ -134,12 +130,15 @@ def _new_pool() -> Pool:
     )
 
 
+_pools: PerLoop[Pool] = PerLoop(_new_pool)
+
+
 def pool() -> Pool:
     """The shared pool of the running event loop (created on first use)."""
-    loop = asyncio.get_running_loop()
-    current = _pools.get(loop)
-    if current is None or current.closed:
-        current = _pools[loop] = _new_pool()
+    current = _pools.get()
+    if current.closed:
+        _pools.pop()
+        current = _pools.get()
     return current
 
 
@@ -182,6 +181,6 @@ async def request(
 
 async def close_all() -> None:
     """Close the current loop's pool (at shutdown)."""
-    current = _pools.pop(asyncio.get_running_loop(), None)
+    current = _pools.pop()
     if current is not None:
         await current.close()

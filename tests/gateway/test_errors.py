@@ -12,6 +12,8 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gateway.app import application
 from providers.models import Provider
@@ -54,6 +56,39 @@ def test_an_unknown_path_is_a_404_in_the_callers_format(gateway_server, deployme
     u = httpx.get(f"{base}/no-such-type/v1/models", headers={"x-goog-api-key": token})
     assert u.status_code == 404 and u.json()["error"]["code"] == 404  # Google's shape
     assert deployment.fake.calls() == []
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+    path=st.sampled_from(
+        [
+            "/api/v2/aibridge/openai/v1/chat/completions",
+            "/api/v2/aibridge/anthropic/v1/messages/",
+            "/api/v2/aibridge/google/v1/models/gemini-x:streamGenerateContent",
+            "/api/v2/aibridge/aws-bedrock/v1/models",
+            "/api/v2/aibridge/nope/v1/models",
+            "/api/v2/aibridge/openai/v2/models",
+        ]
+    )
+    | st.text(max_size=400).map(lambda tail: f"/api/v2/aibridge/openai/v1/{tail}"),
+)
+@example(method="POST", path="/api/v2/aibridge/openai/v1/chat/completions" + "/" * 300)
+def test_a_remembered_route_is_the_route_found_afresh(method, path):
+    """Paths are looked up once and remembered; what is remembered must be what a fresh
+    lookup finds, refusals are never remembered, and a long path is never kept."""
+    from gateway.app import Refused, _find_route, _remembered_route, _Route, _route_of
+
+    def outcome(find):
+        try:
+            return find(method, path)
+        except Refused as refused:
+            return (refused.status, refused.code)
+
+    before = _remembered_route.cache_info().currsize
+    assert outcome(_route_of) == outcome(_route_of) == outcome(_find_route)
+    kept = _remembered_route.cache_info().currsize - before
+    found = isinstance(outcome(_find_route), _Route)
+    assert kept <= (1 if found and len(path) <= 300 else 0)
 
 
 def test_a_body_over_the_limit_is_a_413(gateway_server, deployment):
@@ -369,7 +404,7 @@ def test_only_calls_that_last_get_a_disconnect_watcher():
     calls wait; a call that lasts is watched, and its client leaving cancels it."""
     import asyncio
 
-    from gateway.app import DisconnectWatch, _Watches
+    from gateway.app import DisconnectWatch, _watches
 
     class FakeCall:
         def __init__(self) -> None:
@@ -380,8 +415,7 @@ def test_only_calls_that_last_get_a_disconnect_watcher():
             return {"type": "http.disconnect"}
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        watches = _Watches.of(loop)
+        watches = _watches.get()
         for _ in range(1000):  # quick calls
             DisconnectWatch(FakeCall()).end()  # type: ignore[arg-type]
         assert len(asyncio.all_tasks()) == 1  # only this test's own task
