@@ -517,6 +517,7 @@ class Call:
             )
         try:
             await self._answer(response.status, content, self._response_headers(response))
+            _let_the_reader_run()  # before the usage is read and the row queued
         finally:
             # Read once the caller has its answer (the usage is only for the row), and
             # even when the caller left meanwhile: the tokens were spent.
@@ -762,9 +763,11 @@ _watches: PerLoop[_Watches] = PerLoop(lambda: _Watches(asyncio.get_running_loop(
 
 
 def _let_the_reader_run() -> None:
-    """Once a stream's first bytes are written: let a process on this CPU that waits for them
-    (a local reverse proxy, or the client) run now, before the rest of a burst is relayed.
-    Measured with the benchmark's 20-chunk bursts: the first byte arrived ~0.1 ms sooner.
+    """Once an answer, or a stream's first bytes, is written: let a process on this CPU that
+    waits for it (a local reverse proxy, or the client) run now, before this worker goes on
+    with the rest of a burst or with the call's bookkeeping (usage, row). The kernel tends
+    to wake the reader on the writer's CPU. Measured on the benchmark's VM: a stream's first
+    byte ~60 us sooner, a whole short answer ~17 us sooner (A/B, 8 interleaved rounds).
     When nothing else is runnable here, the call returns at once."""
     if _sched_yield is not None:
         _sched_yield()
