@@ -84,12 +84,13 @@ EVENT_BOUNDARY_KEPT = re.compile(rb"(\r?\n\r?\n)")
 MAX_PARTIAL_EVENT = 64 * 1024
 
 
-def _end_of_last_event(data: bytes) -> int:
-    """Where the last complete event in ``data`` ends (after its blank line), or -1.
+def _end_of_last_event(data: bytes, before: int | None = None) -> int:
+    """Where the last complete event in ``data`` (or in ``data[:before]``) ends, after its
+    blank line, or -1.
 
     Two byte searches instead of a regular expression: this runs on every chunk."""
-    blank = data.rfind(b"\n\n")
-    blank_crlf = data.rfind(b"\n\r\n")
+    blank = data.rfind(b"\n\n", 0, before)
+    blank_crlf = data.rfind(b"\n\r\n", 0, before)
     return max(blank + 2 if blank >= 0 else -1, blank_crlf + 3 if blank_crlf >= 0 else -1)
 
 
@@ -114,14 +115,25 @@ class StreamReader:
         self._tail = data[end:]
         return data[:end]
 
-    def _has_usage(self, data: bytes) -> bool:
-        return self.usage_marker in data and self.usage_pattern.search(data) is not None
+    def _usage_start(self, complete: bytes) -> int:
+        """Where the first event of ``complete`` that carries usage starts, or -1. The
+        events before it are passed over whole: a burst of many events is split from there
+        only (the usage comes last in most streams)."""
+        if self.usage_marker not in complete:  # the cheap test first (most chunks)
+            return -1
+        found = self.usage_pattern.search(complete)
+        return -1 if found is None else max(_end_of_last_event(complete, found.start()), 0)
+
+    def _keep_usage(self, events: bytes) -> None:
+        found = [e for e in EVENT_BOUNDARY.split(events) if self.usage_pattern.search(e)]
+        if found:
+            self.kept = found[-1:] if self.keep_last_only else [*self.kept, *found]
 
     def feed(self, chunk: bytes) -> bytes:
         complete = self._complete_events(chunk)
-        if complete and self._has_usage(complete):
-            found = [e for e in EVENT_BOUNDARY.split(complete) if self.usage_pattern.search(e)]
-            self.kept = found[-1:] if self.keep_last_only else [*self.kept, *found]
+        start = self._usage_start(complete)
+        if start >= 0:
+            self._keep_usage(complete[start:])
         return chunk
 
     def finish(self) -> bytes:
@@ -185,9 +197,8 @@ class OpenAIStreamReader(StreamReader):
         self._pending = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        super().feed(chunk)
         if not self.strip_usage:
-            return chunk
+            return super().feed(chunk)
         # Forward whole events only, minus the final chunk with empty choices and usage.
         data = self._pending + chunk if self._pending else chunk
         end = _end_of_last_event(data)
@@ -195,11 +206,15 @@ class OpenAIStreamReader(StreamReader):
             self._pending = data
             return b""
         complete, self._pending = data[:end], data[end:]
-        if not self._has_usage(complete):
+        start = self._usage_start(complete)
+        if start < 0:
             return complete
-        parts = EVENT_BOUNDARY_KEPT.split(complete)  # event, blank line, event, ..., rest
+        tail = complete[start:]
+        self._keep_usage(tail)
+        parts = EVENT_BOUNDARY_KEPT.split(tail)  # event, blank line, event, ..., rest
         return (
-            b"".join(
+            complete[:start]
+            + b"".join(
                 event + blank
                 for event, blank in zip(parts[::2], parts[1::2], strict=False)
                 if not (self.usage_pattern.search(event) and self.empty_choices.search(event))

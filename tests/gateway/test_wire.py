@@ -13,9 +13,12 @@ from gateway.wire import ADAPTERS, StreamReader
 from providers.registry import WireFormat
 
 
-def openai_stream(words: list[str], newline: str) -> tuple[bytes, bytes]:
-    """(the stream as sent, the stream a client that did not ask for usage should see)."""
-    events = [{"choices": [{"delta": {"content": word}}]} for word in words]
+def openai_stream(words: list[str], newline: str, null_usage: bool = False) -> tuple[bytes, bytes]:
+    """(the stream as sent, the stream a client that did not ask for usage should see).
+    With ``null_usage`` every chunk says ``"usage": null``, as OpenAI's do once usage is
+    asked for."""
+    extra = {"usage": None} if null_usage else {}
+    events = [{"choices": [{"delta": {"content": word}}], **extra} for word in words]
     usage = {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": len(words)}}
     blank = newline * 2
     seen = b"".join(f"data: {json.dumps(e)}{blank}".encode() for e in events)
@@ -68,9 +71,11 @@ NEWLINES = st.sampled_from(["\n", "\r\n"])
 CUTS = st.lists(st.integers(min_value=0, max_value=4000), max_size=30)
 
 
-@given(WORDS, NEWLINES, CUTS, st.booleans())
-def test_openai_streams_read_the_same_however_they_are_cut(words, newline, cuts, wants_usage):
-    stream, without_usage = openai_stream(words, newline)
+@given(WORDS, NEWLINES, CUTS, st.booleans(), st.booleans())
+def test_openai_streams_read_the_same_however_they_are_cut(
+    words, newline, cuts, wants_usage, null_usage
+):
+    stream, without_usage = openai_stream(words, newline, null_usage)
     reader = ADAPTERS[WireFormat.OPENAI].stream_reader(wants_usage)
     forwarded = read(reader, stream, cuts)
     assert forwarded == (stream if wants_usage else without_usage)
