@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import uvloop
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -674,7 +675,10 @@ def test_an_http_origin_is_asked_of_the_proxy_in_absolute_form(monkeypatch):
     assert (len(forward.requests), forward.connections) == (2, 1)  # kept alive
 
 
-def test_an_https_origin_is_reached_through_a_tunnel_with_tls_end_to_end(tmp_path, monkeypatch):
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # the server runs on uvloop
+def test_an_https_origin_is_reached_through_a_tunnel_with_tls_end_to_end(
+    tmp_path, monkeypatch, loop
+):
     cert, key = self_signed(tmp_path)
     trusting = ssl.create_default_context(cafile=cert)
     monkeypatch.setattr(http1, "_tls_context", lambda: trusting)
@@ -693,7 +697,7 @@ def test_an_https_origin_is_reached_through_a_tunnel_with_tls_end_to_end(tmp_pat
             server.close()
         return port, forward, origin
 
-    port, forward, origin = run(main)
+    port, forward, origin = uvloop.run(main()) if loop == "uvloop" else run(main)
     assert forward.requests == [
         f"CONNECT localhost:{port} HTTP/1.1\r\nhost: localhost:{port}\r\n".encode()
         + PROXY_AUTHORIZATION
