@@ -18,7 +18,6 @@ the provider; http origins are asked of the proxy in absolute form.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import re
 import socket
@@ -464,6 +463,7 @@ class Pool:
         self._all: set[Connection] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
+        self._unresolvable: dict[tuple[str, int], float] = {}  # names left to the proxy
         self._last_sweep = time.monotonic()
         self.closed = False
 
@@ -698,9 +698,15 @@ class Pool:
     async def _check_behind_proxy(self, host: str, port: int) -> None:
         """Behind a proxy the origin's name is resolved there. The guard still checks what
         can be seen from here: an IP literal, and the addresses of a name that resolves
-        here too."""
-        with contextlib.suppress(ConnectError):  # not resolvable here: the proxy resolves it
+        here too. A name that does not is not asked again for a minute (where the only way
+        out is the proxy, local DNS may be slow to say no)."""
+        now = time.monotonic()
+        if self._unresolvable.get((host, port), 0.0) > now:
+            return
+        try:
             await self._resolve(host, port)
+        except ConnectError:  # not resolvable here: the proxy resolves it
+            self._unresolvable[(host, port)] = now + DNS_TTL
 
     async def _resolve(self, host: str, port: int, check: bool = True) -> list[tuple[int, str]]:
         """The addresses to connect to, each checked (unless ``check`` is False: the

@@ -630,13 +630,17 @@ class ForwardProxy(Script):
         return http1.Proxy.from_url(url.replace("http://", "http://alice:proxy-canary@"))
 
 
-def unresolvable(monkeypatch) -> None:
-    """Names do not resolve here (as on a host whose only way out is the proxy)."""
+def unresolvable(monkeypatch) -> list[str]:
+    """Names do not resolve here (as on a host whose only way out is the proxy); returns
+    the names asked."""
+    asked: list[str] = []
 
     async def no_dns(host: str, port: int) -> list[Any]:
+        asked.append(host)
         raise socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setattr(http1, "getaddrinfo", no_dns)
+    return asked
 
 
 PROXY_AUTHORIZATION = b"proxy-authorization: Basic YWxpY2U6cHJveHktY2FuYXJ5\r\n"
@@ -655,7 +659,7 @@ async def post_twice(proxy: http1.Proxy, url: str, headers: dict[str, str]) -> N
 
 
 def test_an_http_origin_is_asked_of_the_proxy_in_absolute_form(monkeypatch):
-    unresolvable(monkeypatch)
+    asked = unresolvable(monkeypatch)
 
     async def main():
         forward = ForwardProxy()
@@ -673,6 +677,33 @@ def test_an_http_origin_is_asked_of_the_proxy_in_absolute_form(monkeypatch):
     assert b"\r\nhost: models.internal:8080\r\n" in head
     assert PROXY_AUTHORIZATION in head
     assert (len(forward.requests), forward.connections) == (2, 1)  # kept alive
+    assert asked == ["models.internal"]
+
+
+def test_a_name_that_does_not_resolve_here_is_not_asked_again_for_each_connection(monkeypatch):
+    asked = unresolvable(monkeypatch)
+
+    async def main():
+        forward = ForwardProxy()
+        async with forward as proxy:
+            pool = Pool(limit=4, check_addresses=allow_all, proxy_for=lambda origin: proxy)
+            try:
+                for _ in range(3):
+                    response = await pool.request(
+                        "GET",
+                        "http://models.internal/v1/models",
+                        headers={},
+                        data=None,
+                        timeout=FAST,
+                    )
+                    await response.read()
+                    response.close()  # the next call needs a new connection
+            finally:
+                await pool.close()
+        return forward
+
+    forward = run(main)
+    assert forward.connections == 3 and asked == ["models.internal"]
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # the server runs on uvloop
