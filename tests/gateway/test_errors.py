@@ -301,20 +301,25 @@ def test_a_metadata_address_is_refused_at_request_time(deployment, monkeypatch):
         assert "link-local or cloud metadata" in response.json()["error"]["message"]
 
 
+def slow_stream(client, server, deployment, chunks: int, delay: float):
+    """A streamed chat call the fake answers with ``chunks`` events ``delay`` s apart."""
+    return client.stream(
+        "POST",
+        f"{server}/api/v2/aibridge/openai/v1/chat/completions",
+        json={**CHAT, "stream": True},
+        headers={
+            "Authorization": f"Bearer {deployment.token.secret}",
+            "x-fake-chunks": str(chunks),
+            "x-fake-chunk-delay": str(delay),
+        },
+    )
+
+
 def test_a_client_that_disconnects_mid_stream_closes_the_upstream_call(gateway_server, deployment):
     async def call():
         async with (
             httpx.AsyncClient(timeout=10) as client,
-            client.stream(
-                "POST",
-                f"{gateway_server}/api/v2/aibridge/openai/v1/chat/completions",
-                json={**CHAT, "stream": True},
-                headers={
-                    "Authorization": f"Bearer {deployment.token.secret}",
-                    "x-fake-chunks": "100",
-                    "x-fake-chunk-delay": "0.05",
-                },
-            ) as response,
+            slow_stream(client, gateway_server, deployment, 100, 0.05) as response,
         ):
             async for _ in response.aiter_raw():
                 break
@@ -368,16 +373,7 @@ def test_many_streams_at_once_through_two_workers_only_the_leavers_are_stopped(
             async def one(i: int) -> tuple[bool, int, bytes]:
                 leaves = i % 2 == 0
                 body = b""
-                async with client.stream(
-                    "POST",
-                    f"{base}/api/v2/aibridge/openai/v1/chat/completions",
-                    json={**CHAT, "stream": True},
-                    headers={
-                        "Authorization": f"Bearer {deployment.token.secret}",
-                        "x-fake-chunks": "40",
-                        "x-fake-chunk-delay": "0.03",
-                    },
-                ) as response:
+                async with slow_stream(client, base, deployment, 40, 0.03) as response:
                     async for chunk in response.aiter_raw():
                         body += chunk
                         if leaves:
