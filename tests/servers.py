@@ -104,3 +104,72 @@ def signed_in_client(base_url: str, user: Any) -> httpx.Client:
         headers={"X-CSRFToken": CSRF_TOKEN},
         timeout=60,
     )
+
+
+class ForwardingProxy:
+    """An HTTP forward proxy on loopback, in a thread: each absolute-form request is sent on
+    to its origin (on a connection of its own, closed after) and the answer relayed as it
+    came. Records every request head it was asked."""
+
+    def __init__(self) -> None:
+        self.heads: list[bytes] = []
+        self.port = 0
+        self._loop: Any = None
+        self._stop: Any = None
+        self._thread: Any = None
+
+    async def _serve(self, reader: Any, writer: Any) -> None:
+        import asyncio
+        from urllib.parse import urlsplit
+
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.heads.append(head)
+                request_line, _, rest = head.partition(b"\r\n")
+                method, target, version = request_line.split(b" ")
+                length = 0
+                kept = []
+                for line in rest.split(b"\r\n"):
+                    name = line.partition(b":")[0].strip().lower()
+                    if name == b"content-length":
+                        length = int(line.partition(b":")[2])
+                    if name and name not in (b"connection", b"proxy-authorization"):
+                        kept.append(line)
+                body = await reader.readexactly(length) if length else b""
+                url = urlsplit(target.decode())
+                path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+                upstream_reader, upstream = await asyncio.open_connection(url.hostname, url.port)
+                line = b"%s %s %s" % (method, path.encode(), version)
+                upstream.write(b"\r\n".join([line, *kept, b"connection: close", b"", b""]) + body)
+                while data := await upstream_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+                upstream.close()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> ForwardingProxy:
+        import asyncio
+        import threading
+
+        started = threading.Event()
+
+        async def main() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            async with await asyncio.start_server(self._serve, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                started.set()
+                await self._stop.wait()
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the forwarding proxy did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)

@@ -198,3 +198,59 @@ def test_two_people_calling_at_once_over_http_each_get_their_own_credential(
         deployment.developer.username: {"user"},
         other_developer.username: {"central"},
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_calling_at_once_through_the_egress_proxy_keep_their_own_credentials(
+    deployment, other_developer, save_user_key, django_db_blocker
+):
+    """The same calls through two workers whose way out is an HTTP proxy: every call goes
+    through it, with the proxy's credentials for the proxy only, and each reaches the
+    provider with its own person's key."""
+    from providers.models import Provider
+    from tests.servers import ForwardingProxy, served_app
+
+    from .conftest import CENTRAL, wait_for_usage
+
+    provider = Provider.objects.get(type="openai")
+    save_user_key(deployment.developer, provider, "sk-own-key-of-dev")
+    other = token_create(user=other_developer, name="t", lifetime=timedelta(days=1), actor=None)
+    callers = {"dev": deployment.token.secret, "stranger": other.secret}
+    expected_key = {"dev": "sk-own-key-of-dev", "stranger": CENTRAL["openai"]}
+    calls = [(name, i) for i in range(30) for name in callers]
+
+    async def call_all(base: str) -> list[int]:
+        async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=60)) as c:
+
+            async def one(name: str, i: int) -> int:
+                response = await c.post(
+                    f"{base}/api/v2/aibridge/openai/v1/chat/completions",
+                    json={"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]},
+                    headers={"Authorization": f"Bearer {callers[name]}", "x-caller": name},
+                )
+                return response.status_code
+
+            return await asyncio.gather(*(one(name, i) for name, i in calls))
+
+    with ForwardingProxy() as proxy, django_db_blocker.unblock():
+        proxy_url = f"http://egress:proxy-canary@127.0.0.1:{proxy.port}"
+        with served_app(workers=2, HTTP_PROXY=proxy_url) as base:
+            statuses = asyncio.run(call_all(base))
+
+    assert statuses == [200] * 60
+    asked = [head for head in proxy.heads if b"/chat/completions" in head]
+    assert len(asked) == 60
+    assert all(head.startswith(b"POST http://127.0.0.1:") for head in asked)
+    assert all(b"proxy-authorization: Basic ZWdyZXNzOnByb3h5LWNhbmFyeQ==" in h for h in asked)
+    received = deployment.fake.calls("/chat/completions")
+    assert len(received) == 60
+    for request in received:
+        assert "proxy-authorization" not in request.headers
+        expected = expected_key[request.headers["x-caller"]]
+        assert request.headers["authorization"] == f"Bearer {expected}"
+    rows = wait_for_usage(60)
+    assert sorted((row.username, row.credential_source) for row in rows) == sorted(
+        [(deployment.developer.username, "user")] * 30
+        + [(other_developer.username, "central")] * 30
+    )
