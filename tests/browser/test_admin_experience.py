@@ -147,7 +147,8 @@ def test_a_refused_save_focuses_the_summary_linking_to_each_field(page, admin_us
     summary = card.locator("[data-error-summary]")
     summary.wait_for()
     assert "problems to fix before saving" in summary.inner_text()
-    assert page.evaluate("() => document.activeElement.hasAttribute('data-error-summary')")
+    # Focus moves once htmx has settled the swap (a moment after the summary appears).
+    page.wait_for_function("() => document.activeElement.hasAttribute('data-error-summary')")
     base_url = card.locator("input[name=base_url]")
     assert base_url.get_attribute("aria-invalid") == "true"
     red, green, _ = map(
