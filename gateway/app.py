@@ -31,10 +31,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
-from django.conf import settings
 
 from lib import outbound
 from lib.loops import PerLoop
+from lib.settings_cache import cached_settings
 from lib.text import scrub_secret
 from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
@@ -191,7 +191,7 @@ class Call:
             self._record()
 
     async def _run(self) -> None:
-        if not settings.AI_GATEWAY_ENABLED:
+        if not cached_settings.AI_GATEWAY_ENABLED:
             raise Refused(404, "The AI Gateway is disabled on this deployment.", "disabled")
         match = self._route()
         identity, token_text, byok_key = self._credentials()
@@ -275,7 +275,7 @@ class Call:
         return value
 
     async def _read_body(self) -> tuple[bytes, dict[str, Any] | None]:
-        limit = settings.AI_GATEWAY_MAX_BODY_BYTES
+        limit = cached_settings.AI_GATEWAY_MAX_BODY_BYTES
         declared = self.headers.get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
             raise Refused(
@@ -319,7 +319,7 @@ class Call:
         return raw, body
 
     async def _authenticate(self, identity: GatewayIdentity | None, token_text: str) -> CallRow:
-        provider_type = self.spec.type.value  # type: ignore[union-attr]
+        provider_type = self.spec.type  # type: ignore[union-attr]
         if identity is not None:
             row = await store().call_row(
                 provider_type=provider_type,
@@ -375,7 +375,7 @@ class Call:
                     "missing_provider_key",
                     "unauthorized",
                 )
-            self.credential_source = CredentialSource.USER.value
+            self.credential_source = CredentialSource.USER
             own_key = byok_key.removeprefix(spec.auth.prefix) if spec.auth.prefix else byok_key
             self.secret = own_key
             return spec.auth.headers_for(own_key)
@@ -396,7 +396,7 @@ class Call:
             key = central_key
         else:
             raise _unavailable(UnavailableReason(decision), spec.label)
-        self.credential_source = decision.value
+        self.credential_source = decision
         self.secret = key or ""
         return spec.auth.headers_for(key or "")
 
@@ -425,7 +425,7 @@ class Call:
     # -- forwarding --------------------------------------------------------------------
 
     def _upstream_headers(self, key_headers: dict[str, str]) -> dict[str, str]:
-        central = self.credential_source == CredentialSource.CENTRAL.value
+        central = self.credential_source == CredentialSource.CENTRAL
         headers = {}
         for name, value in self.headers.items():
             if name in DROPPED_REQUEST_HEADERS or name.startswith((b"x-coder-", b"x-forwarded-")):
@@ -652,7 +652,7 @@ class Call:
                 username=row.username,
                 api_key_id=row.token_id,
                 provider_id=row.provider_id,
-                provider_type=spec.type.value,
+                provider_type=spec.type,
                 model_id=row.model_id,
                 model_identifier=self.model_identifier,
                 endpoint=self.endpoint,

@@ -36,6 +36,7 @@ from .http1 import (
 )
 from .loops import PerLoop
 from .netguard import is_metadata_address, normalize_host
+from .settings_cache import cached_settings
 
 __all__ = [
     "AddressRefused",
@@ -175,7 +176,9 @@ async def request(
         data=data,
         # (the parameter hides the module's timeout() here)
         timeout=timeout
-        or _timeout(settings.OUTBOUND_CONNECT_TIMEOUT, settings.OUTBOUND_READ_TIMEOUT),
+        or _timeout(
+            cached_settings.OUTBOUND_CONNECT_TIMEOUT, cached_settings.OUTBOUND_READ_TIMEOUT
+        ),
     )
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
 
-from gateway.store import PostgresStore, SharedLookups, store
+from gateway.store import DjangoThreadStore, PostgresStore, SharedLookups, store
+from providers.models import Provider
 from tokens.services import token_create
+from userkeys.services import user_key_save
 
 from .conftest import run
 
@@ -81,6 +84,37 @@ def test_a_caller_that_gives_up_does_not_disturb_the_others():
     results = asyncio.run(main())
     assert isinstance(results[3], asyncio.CancelledError)
     assert [r for i, r in enumerate(results) if i != 3] == [("row", i) for i in (0, 1, 2, 4, 5)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
+    """The PostgreSQL store builds a call's row without converting each column (asyncpg's
+    types are already right); Django's driver path converts. Both must agree, NULLs from the
+    optional joins (no personal key, no such model, no such provider) included."""
+    openai = Provider.objects.get(type="openai")
+    user_key_save(user=deployment.developer, provider=openai, raw_key="sk-own-key", actor=None)
+    lookup_id = deployment.token.secret.split("_")[1]
+    cases = [("openai", "fake-gpt"), ("anthropic", "not-a-model"), ("no-such-type", "x")]
+
+    async def rows(make_store):
+        current = make_store()
+        return type(current), [
+            await current.call_row(provider_type=provider_type, model=model, lookup_id=lookup_id)
+            for provider_type, model in cases
+        ]
+
+    kind, through_asyncpg = run(lambda: rows(store))
+    assert kind is PostgresStore
+    _, through_django = asyncio.run(rows(DjangoThreadStore))
+    assert through_asyncpg == through_django
+    with_key, no_model, no_provider = through_asyncpg
+    assert with_key.user_key_ciphertext and with_key.model_id is not None
+    assert with_key.prices == (Decimal(3), Decimal(15), Decimal("0.3"), Decimal(4))
+    assert with_key.expires_at is not None and with_key.expires_at.tzinfo is not None
+    assert no_model.model_id is None and no_model.user_key_ciphertext is None
+    assert no_provider.provider_id is None and no_provider.provider_enabled is False
+    assert no_provider.central_ciphertext == "" and no_provider.prices == (None,) * 4
 
 
 @pytest.mark.postgres

@@ -40,4 +40,6 @@ class Command(OperatorCommand):
             # Below "info" nothing would be written: skip the work per request.
             access_log=options["log_level"] in ("trace", "debug", "info"),
             timeout_graceful_shutdown=30,
+            # No "server: uvicorn" on every answer: it tells callers nothing they need.
+            server_header=False,
         )
