@@ -9,6 +9,12 @@ connections, httptools parsing), alternating between the two. Prints the added m
 latency (non-streaming, and to the first byte of a stream) and the requests per second at 1,
 16, 64 and 256 concurrent connections, errors, the most PostgreSQL connections the gateway
 held, and whether every call got its usage row.
+
+The latency rounds also call a third server, the floor (``bench/floor_app.py``): uvicorn, the
+same lookup query and the same outbound client, nothing else. On a shared virtual machine
+the speed of every hop drifts by tens of percent within minutes; the floor, measured in the
+same rounds, says how much of the added latency is the machine and the design's round trips,
+and how much is this project's per-call code.
 """
 
 from __future__ import annotations
@@ -169,17 +175,19 @@ async def load(target: Target, stream: bool, connections: list[Connection], seco
     return result
 
 
-async def paired_latency(direct: Target, gateway: Target, stream: bool, count: int):
-    """One connection each, requests alternating, so both see the same machine state."""
-    [d], [g] = await connect(direct.port, 1), await connect(gateway.port, 1)
-    direct_raw, gateway_raw = direct.request(stream), gateway.request(stream)
-    ours, theirs = Result(), Result()
-    for _ in range(count):
-        theirs.samples.append(await d.request(direct_raw))
-        ours.samples.append(await g.request(gateway_raw))
-    for c in (d, g):
-        c.transport.close()  # type: ignore[union-attr]
-    return theirs, ours
+async def interleaved_latency(targets: list[Target], stream: bool, count: int) -> dict[str, Result]:
+    """One connection per target, one request to each in turn (the order reversed every
+    other turn), so all of them see the same machine state."""
+    connections = {t.name: (await connect(t.port, 1))[0] for t in targets}
+    raws = {t.name: t.request(stream) for t in targets}
+    results = {t.name: Result() for t in targets}
+    names = [t.name for t in targets]
+    for turn in range(count):
+        for name in names if turn % 2 == 0 else reversed(names):
+            results[name].samples.append(await connections[name].request(raws[name]))
+    for connection in connections.values():
+        connection.transport.close()  # type: ignore[union-attr]
+    return results
 
 
 # -- the processes --------------------------------------------------------------------------
@@ -237,8 +245,10 @@ print(token_create(user=user, name="bench", lifetime=timedelta(days=1), actor=No
 
 
 def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """``manage.py <args>``, or another Python module when args start with ``-m``."""
+    command = args if args[0] == "-m" else ["manage.py", *args]
     process = subprocess.Popen(
-        [sys.executable, "manage.py", *args, "--port", str(port)],
+        [sys.executable, *command, "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -254,8 +264,11 @@ def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[b
     raise RuntimeError(f"{args[0]} did not start")
 
 
+FLOOR_APPLICATION_NAME = "llmcp-bench-floor"  # bench/floor_app.py's connection, not counted
+
+
 class ConnectionWatch:
-    """The most PostgreSQL connections the gateway's database saw during the run."""
+    """The most PostgreSQL connections the gateway held during the run."""
 
     def __init__(self, database_url: str) -> None:
         self.database_url, self.most, self._stop = database_url, 0, False
@@ -268,8 +281,8 @@ class ConnectionWatch:
             while not self._stop:
                 cursor = await c.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> "
-                    "pg_backend_pid()",
-                    (name,),
+                    "pg_backend_pid() AND application_name <> %s",
+                    (name, FLOOR_APPLICATION_NAME),
                 )
                 (count,) = await cursor.fetchone()  # type: ignore[misc]
                 self.most = max(self.most, count)
@@ -289,40 +302,61 @@ def usage_rows(database_url: str) -> int:
 # -- the run --------------------------------------------------------------------------------
 
 
-LATENCY_ROUNDS = 3  # per kind, alternating non-stream and stream rounds
-PAIRS_PER_ROUND = 1000
-WARM_UP_PAIRS = 200
+@dataclass(frozen=True)
+class Rounds:
+    """The latency part: ``count`` rounds per kind (non-stream and stream rounds alternate),
+    each of ``turns`` turns (a call to each of direct, gateway and floor), after ``warm_up``
+    turns per kind."""
+
+    count: int = 3
+    turns: int = 1000
+    warm_up: int = 200
+
+    @property
+    def gateway_calls(self) -> int:
+        return 2 * (self.warm_up + self.count * self.turns)
 
 
-async def measure(direct: Target, gateway: Target, levels: list[int], seconds: float) -> dict:
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+async def measure(
+    direct: Target, gateway: Target, floor: Target, levels: list[int], seconds: float, plan: Rounds
+) -> dict:
     """Latency in rounds spread over the run: the added median is the median of the rounds'
     medians, so a short burst of load from elsewhere on the machine skews one round, not
-    the result. Every round and the pooled p95 are reported too."""
+    the result. Every round and the pooled p95 are reported too, and the floor's added
+    median from the same rounds."""
     report: dict = {"latency": {}, "throughput": []}
     kinds = ((False, "non-stream"), (True, "stream, first byte"))
-    rounds: dict[str, list[tuple[Result, Result]]] = {label: [] for _, label in kinds}
+    targets = [direct, gateway, floor]
+    rounds: dict[str, list[dict[str, Result]]] = {label: [] for _, label in kinds}
     for stream, _ in kinds:
-        await paired_latency(direct, gateway, stream, WARM_UP_PAIRS)
-    for _ in range(LATENCY_ROUNDS):
+        await interleaved_latency(targets, stream, plan.warm_up)
+    for _ in range(plan.count):
         for stream, label in kinds:
-            rounds[label].append(await paired_latency(direct, gateway, stream, PAIRS_PER_ROUND))
+            rounds[label].append(await interleaved_latency(targets, stream, plan.turns))
     for stream, label in kinds:
         attribute = "first_byte" if stream else "total"
-        theirs, ours = Result(), Result()
-        added = []
-        for direct_round, gateway_round in rounds[label]:
-            theirs.samples += direct_round.samples
-            ours.samples += gateway_round.samples
-            added.append(
-                gateway_round.quantile(0.5, attribute) - direct_round.quantile(0.5, attribute)
-            )
+        pooled = {t.name: Result() for t in targets}
+        added: dict[str, list[float]] = {gateway.name: [], floor.name: []}
+        for results in rounds[label]:
+            for name, result in results.items():
+                pooled[name].samples += result.samples
+            direct_median = results[direct.name].quantile(0.5, attribute)
+            for name in added:
+                added[name].append(results[name].quantile(0.5, attribute) - direct_median)
+        theirs, ours = pooled[direct.name], pooled[gateway.name]
         report["latency"][label] = {
             "direct_median_ms": theirs.quantile(0.5, attribute),
             "gateway_median_ms": ours.quantile(0.5, attribute),
-            "added_median_ms": sorted(added)[len(added) // 2],
-            "added_by_round_ms": added,
+            "added_median_ms": _median(added[gateway.name]),
+            "added_by_round_ms": added[gateway.name],
             "added_p95_ms": ours.quantile(0.95, attribute) - theirs.quantile(0.95, attribute),
-            "errors": theirs.errors + ours.errors,
+            "floor_added_median_ms": _median(added[floor.name]),
+            "floor_added_by_round_ms": added[floor.name],
+            "errors": sum(result.errors for result in pooled.values()),
         }
     for stream in (False, True):
         for level in levels:
@@ -343,14 +377,29 @@ async def measure(direct: Target, gateway: Target, levels: list[int], seconds: f
     return report
 
 
+def _rounds(values: list[float]) -> str:
+    return ", ".join(f"{value:.3f}" for value in values)
+
+
 def print_report(report: dict, most_connections: int, rows: int, calls: int) -> bool:
     print("\nAdded latency of the gateway (same client, alternating calls, 1 connection):")
     for label, values in report["latency"].items():
         print(
             f"  {label:<20} direct {values['direct_median_ms']:.3f} ms, gateway "
             f"{values['gateway_median_ms']:.3f} ms -> added median {values['added_median_ms']:.3f}"
-            f" ms (rounds: {', '.join(f'{a:.3f}' for a in values['added_by_round_ms'])}),"
+            f" ms (rounds: {_rounds(values['added_by_round_ms'])}),"
             f" p95 {values['added_p95_ms']:.3f} ms, errors {values['errors']}"
+        )
+    print(
+        "\nThe floor in the same rounds (uvicorn + the lookup query + the provider call, "
+        "nothing else):"
+    )
+    for label, values in report["latency"].items():
+        floor = values["floor_added_median_ms"]
+        print(
+            f"  {label:<20} floor adds {floor:.3f} ms (rounds: "
+            f"{_rounds(values['floor_added_by_round_ms'])}); this project's per-call code "
+            f"{values['added_median_ms'] - floor:+.3f} ms above it"
         )
     print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
     print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}")
@@ -402,17 +451,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput step")
     parser.add_argument("--levels", default="1,16,64,256", help="connections per step")
+    parser.add_argument("--rounds", type=int, default=Rounds.count, help="latency rounds per kind")
+    parser.add_argument("--turns", type=int, default=Rounds.turns, help="calls per round")
+    parser.add_argument("--warm-up", type=int, default=Rounds.warm_up, help="calls before")
     args = parser.parse_args()
+    plan = Rounds(args.rounds, args.turns, args.warm_up)
     levels = [int(n) for n in args.levels.split(",")]
 
     import uvloop
 
     env = environment(DATABASE)
-    fake_port, gateway_port = free_port(), free_port()
-    print("Preparing the database and starting the fake provider and the gateway...")
+    fake_port, gateway_port, floor_port = free_port(), free_port(), free_port()
+    print("Preparing the database and starting the fake provider, the gateway and the floor...")
     token = prepare_database(env, fake_port)
     fake = start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
     gateway = start(["serve", "--workers", "1", "--log-level", "warning"], env, gateway_port)
+    floor_command = "-m uvicorn bench.floor_app:app --loop uvloop --http httptools"
+    floor_server = start(
+        [*floor_command.split(), "--log-level", "warning", "--no-access-log", "--no-server-header"],
+        {**env, "FLOOR_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1"},
+        floor_port,
+    )
     direct = Target(
         "direct", fake_port, "/v1/chat/completions", {"Authorization": "Bearer sk-bench-central"}
     )
@@ -422,13 +481,16 @@ def main() -> int:
         "/api/v2/aibridge/openai-compatible/v1/chat/completions",
         {"Authorization": f"Bearer {token}"},
     )
+    floor = Target(
+        "floor", floor_port, "/v1/chat/completions", {"Authorization": f"Bearer {token}"}
+    )
     watch = ConnectionWatch(env["DATABASE_URL"])
     try:
 
         async def run() -> dict:
             watcher = asyncio.create_task(watch.run())
             try:
-                return await measure(direct, through, levels, args.seconds)
+                return await measure(direct, through, floor, levels, args.seconds, plan)
             finally:
                 watch.stop()
                 await watcher
@@ -437,16 +499,13 @@ def main() -> int:
     finally:
         gateway.terminate()  # graceful: the gateway writes its queued usage rows
         gateway.wait(timeout=60)
+        floor_server.terminate()
+        floor_server.wait(timeout=10)
         fake.terminate()
         fake.wait(timeout=10)
-    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), report_calls(report))
+    calls = plan.gateway_calls + sum(r["gateway"]["calls"] for r in report["throughput"])
+    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), calls)
     return 0 if ok else 1
-
-
-def report_calls(report: dict) -> int:
-    # Both kinds, warm-up included, gateway side.
-    paired = 2 * (WARM_UP_PAIRS + LATENCY_ROUNDS * PAIRS_PER_ROUND)
-    return paired + sum(r["gateway"]["calls"] for r in report["throughput"])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""The gateway benchmark runs end to end (briefly): the fake provider, the gateway and the
+floor start, every section reports, nothing errs and every call gets its usage row. Whether
+the figures meet their targets is for a full run on a quiet machine, not for a test."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.postgres
+def test_the_benchmark_runs_and_reports_every_part():
+    settings = connection.settings_dict
+    server = f"postgres://{settings['USER'] or 'postgres'}@{settings['HOST'] or '127.0.0.1'}"
+    environment = {
+        **os.environ,
+        "BENCH_DATABASE_URL": f"{server}:{settings['PORT'] or 5432}/llmcp_bench_smoke",
+    }
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    brief = ["--levels", "1,8", "--seconds", "0.3", "--rounds", "1", "--turns", "30"]
+    result = subprocess.run(
+        [sys.executable, "bench/gateway_bench.py", *brief, "--warm-up", "5"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = result.stdout
+    assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: a target missed
+    assert re.search(r"non-stream +direct [\d.]+ ms, gateway [\d.]+ ms -> added median", out)
+    assert re.search(r"stream, first byte +floor adds [\d.]+ ms .* above it", out)
+    assert out.count(" e0") == 8  # 2 kinds x 2 levels x (direct, gateway): no errors
+    assert "[met] a usage row for every call" in out
+    assert "[met] PostgreSQL connections <= pool size (4)" in out
+    rows = re.search(r"Usage rows written: (\d+) for (\d+) gateway calls", out)
+    assert rows and rows.group(1) == rows.group(2) and int(rows.group(2)) > 2 * 35
