@@ -9,21 +9,31 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
+import psycopg
 import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.postgres
-def test_the_benchmark_runs_and_reports_every_part():
+@pytest.fixture
+def bench_database_url():
+    """A database of the benchmark's own (it drops and creates it), dropped afterwards."""
     settings = connection.settings_dict
-    server = f"postgres://{settings['USER'] or 'postgres'}@{settings['HOST'] or '127.0.0.1'}"
-    environment = {
-        **os.environ,
-        "BENCH_DATABASE_URL": f"{server}:{settings['PORT'] or 5432}/llmcp_bench_smoke",
-    }
+    user = quote(settings["USER"] or "postgres", safe="")
+    if settings["PASSWORD"]:
+        user += ":" + quote(settings["PASSWORD"], safe="")
+    server = f"postgres://{user}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
+    yield f"{server}/llmcp_bench_smoke"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS llmcp_bench_smoke WITH (FORCE)")
+
+
+@pytest.mark.postgres
+def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
+    environment = {**os.environ, "BENCH_DATABASE_URL": bench_database_url}
     environment.pop("DJANGO_SETTINGS_MODULE", None)
     brief = ["--levels", "1,8", "--seconds", "0.3", "--rounds", "1", "--turns", "30"]
     result = subprocess.run(
