@@ -4,6 +4,7 @@ lone caller waiting on this CPU gets its answer sooner, and under load no call p
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -58,3 +59,59 @@ def test_calls_are_counted_while_they_run_and_never_after(deployment, monkeypatc
     # at once, only a call that found itself alone could.
     assert counted[:2] == [1, 1]
     assert len(counted) < 2 + 5
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_calling_at_once_over_http_are_counted_and_only_a_lone_call_yields(
+    deployment, other_developer, save_user_key, monkeypatch
+):
+    """The gateway served by uvicorn in this process (so its counter can be read), on
+    PostgreSQL: 40 calls at once from a developer with a personal key and from someone on the
+    central key, streamed and not, then one call alone. Every call gets its own person's
+    credential, the count returns to zero, and only a call alone gave its CPU away."""
+    from fakeprovider.server import serve_in_thread
+    from providers.models import Provider
+    from tokens.services import token_create
+
+    from .conftest import CENTRAL
+
+    counted = yields_counted(monkeypatch)
+    provider = Provider.objects.get(type="openai")
+    save_user_key(deployment.developer, provider, "sk-own-key-of-dev")
+    other = token_create(user=other_developer, name="t", lifetime=timedelta(days=1), actor=None)
+    tokens = {"dev": deployment.token.secret, "stranger": other.secret}
+    expected_key = {"dev": "sk-own-key-of-dev", "stranger": CENTRAL["openai"]}
+
+    async def calls(base: str) -> tuple[list[int], int]:
+        async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=50)) as client:
+
+            async def chat(name: str, i: int) -> int:
+                response = await client.post(
+                    f"{base}/api/v2/aibridge/openai/v1/chat/completions",
+                    json={**CHAT, "stream": i % 2 == 0},
+                    headers={
+                        "Authorization": f"Bearer {tokens[name]}",
+                        "x-caller": f"{name}-{i}",
+                        "x-fake-delay": "0.2",
+                    },
+                )
+                return response.status_code
+
+            together = await asyncio.gather(*(chat(name, i) for i in range(20) for name in tokens))
+            before_alone = len(counted)
+            assert await chat("dev", 99) == 200
+            return together, before_alone
+
+    with serve_in_thread(application) as base:
+        together, before_alone = asyncio.run(calls(base))
+
+    assert together == [200] * 40
+    assert Call.in_flight == 0
+    received = deployment.fake.calls("/chat/completions")
+    assert len(received) == 41
+    for request in received:
+        name = request.headers["x-caller"].split("-")[0]
+        assert request.headers["authorization"] == f"Bearer {expected_key[name]}"
+    assert set(counted) <= {1}  # never while other calls were in flight
+    assert len(counted) == before_alone + 1  # the lone call yielded once
