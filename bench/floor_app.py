@@ -44,8 +44,8 @@ async def _database() -> Any:
             user=db.get("USER") or None,
             host=db.get("HOST") or None,
             port=int(db["PORT"]) if db.get("PORT") else None,
-            # Not counted by the benchmark as one of the gateway's connections.
-            server_settings={"application_name": "llmcp-bench-floor"},
+            # Named by the benchmark, which does not count it as one of the gateway's.
+            server_settings={"application_name": os.environ.get("FLOOR_APPLICATION_NAME", "")},
         )
     return _connection
 

@@ -261,7 +261,7 @@ def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[b
                 return process
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError(f"{args[0]} did not start")
+    raise RuntimeError(f"{' '.join(command)} did not start")
 
 
 FLOOR_APPLICATION_NAME = "llmcp-bench-floor"  # bench/floor_app.py's connection, not counted
@@ -469,7 +469,11 @@ def main() -> int:
     floor_command = "-m uvicorn bench.floor_app:app --loop uvloop --http httptools"
     floor_server = start(
         [*floor_command.split(), "--log-level", "warning", "--no-access-log", "--no-server-header"],
-        {**env, "FLOOR_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1"},
+        {
+            **env,
+            "FLOOR_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1",
+            "FLOOR_APPLICATION_NAME": FLOOR_APPLICATION_NAME,
+        },
         floor_port,
     )
     direct = Target(
