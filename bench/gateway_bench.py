@@ -10,11 +10,15 @@ latency (non-streaming, and to the first byte of a stream) and the requests per 
 16, 64 and 256 concurrent connections, errors, the most PostgreSQL connections the gateway
 held, and whether every call got its usage row.
 
-The latency rounds also call a third server, the floor (``bench/floor_app.py``): uvicorn, the
-same lookup query and the same outbound client, nothing else. On a shared virtual machine
-the speed of every hop drifts by tens of percent within minutes; the floor, measured in the
-same rounds, says how much of the added latency is the machine and the design's round trips,
-and how much is this project's per-call code.
+The latency rounds also call two reference lines, started with the gateway for each round:
+- the floor (``bench/floor_app.py``): uvicorn, the same lookup query and the same outbound
+  client, nothing else. The speed of every hop on a shared virtual machine drifts by tens of
+  percent within minutes; the floor, measured in the same rounds, says how much of the added
+  latency is the machine and the design's round trips, and how much is this project's
+  per-call code;
+- the reference design (``bench/reference_app.py``): the request path of the design the
+  latency target was set against, quoted then at 0.33 ms added. What it adds today says how
+  today's machine compares with the day of the quote.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5
 POOL_SIZE = 4
 CHAT = {"model": "bench-model", "messages": [{"role": "user", "content": "benchmark"}]}
 TARGETS = {"median_added_ms": 0.5, "requests_per_s": 4000, "streams_per_s": 1000}
+REFERENCE_QUOTED_MS = 0.33  # bench/reference_app.py's design, as measured when targets were set
 
 
 def free_port() -> int:
@@ -97,6 +102,8 @@ class Connection(asyncio.Protocol):
             self.done.set_result(Sample(now - self.started, first, ok))
 
     async def request(self, raw: bytes) -> Sample:
+        if self.transport is None or self.transport.is_closing():  # the server hung up
+            return Sample(0.0, 0.0, ok=False)
         self.done = asyncio.get_running_loop().create_future()
         self.first_byte = 0.0
         self.started = time.perf_counter()
@@ -144,7 +151,9 @@ class Result:
 
     def quantile(self, q: float, attribute: str = "total") -> float:
         values = sorted(getattr(s, attribute) for s in self.samples if s.ok)
-        return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
+        if not values:
+            return float("nan")  # printed as "nan": no call of this line was answered
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
 async def connect(port: int, count: int) -> list[Connection]:
@@ -182,9 +191,13 @@ async def interleaved_latency(targets: list[Target], stream: bool, count: int) -
     raws = {t.name: t.request(stream) for t in targets}
     results = {t.name: Result() for t in targets}
     names = [t.name for t in targets]
+    ports = {t.name: t.port for t in targets}
     for turn in range(count):
         for name in names if turn % 2 == 0 else reversed(names):
-            results[name].samples.append(await connections[name].request(raws[name]))
+            sample = await connections[name].request(raws[name])
+            results[name].samples.append(sample)
+            if not sample.ok and connections[name].transport.is_closing():  # type: ignore[union-attr]
+                connections[name] = (await connect(ports[name], 1))[0]  # counted, and on
     for connection in connections.values():
         connection.transport.close()  # type: ignore[union-attr]
     return results
@@ -264,7 +277,78 @@ def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[b
     raise RuntimeError(f"{' '.join(command)} did not start")
 
 
-FLOOR_APPLICATION_NAME = "llmcp-bench-floor"  # bench/floor_app.py's connection, not counted
+# The reference lines' connections: named, and not counted as the gateway's.
+LINES_APPLICATION_NAME = "llmcp-bench-reference-line"
+
+
+@dataclass(frozen=True)
+class Line:
+    app: str
+    heading: str
+    gap: str  # the gateway's difference to the line, in words ({} the milliseconds)
+
+
+LINES = {
+    "floor": Line(
+        "bench.floor_app:app",
+        "The floor in the same rounds (uvicorn + the lookup query + the provider call, "
+        "nothing else):",
+        "this project's per-call code {:+.3f} ms above it",
+    ),
+    "reference": Line(
+        "bench.reference_app:app",
+        "The design the latency target was set against, in the same rounds (uvicorn + one "
+        f"prepared psycopg query + aiohttp; quoted at {REFERENCE_QUOTED_MS} ms added):",
+        "the gateway {:+.3f} ms against it",
+    ),
+}
+GATEWAY_PATH = "/api/v2/aibridge/openai-compatible/v1/chat/completions"
+
+
+class Servers:
+    """The gateway, and for the latency rounds the floor and the reference design beside it,
+    started fresh on entry (each round draws its own placement of processes on the CPUs) and
+    stopped on exit, the gateway gracefully so that it writes its queued usage rows."""
+
+    def __init__(self, env: dict[str, str], fake_port: int, token: str, lines: bool) -> None:
+        self.env, self.fake_port, self.token, self.lines = env, fake_port, token, lines
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def _start(self) -> list[Target]:
+        port = free_port()
+        command = ["serve", "--workers", "1", "--log-level", "warning"]
+        self.processes.append(start(command, self.env, port))
+        auth = {"Authorization": f"Bearer {self.token}"}
+        targets = [Target("gateway", port, GATEWAY_PATH, auth)]
+        for name, line in LINES.items() if self.lines else ():
+            port = free_port()
+            server = ["-m", "uvicorn", line.app, "--loop", "uvloop", "--http", "httptools"]
+            quiet = ["--log-level", "warning", "--no-access-log", "--no-server-header"]
+            env = {
+                **self.env,
+                "BENCH_PROVIDER_URL": f"http://127.0.0.1:{self.fake_port}/v1",
+                "BENCH_APPLICATION_NAME": LINES_APPLICATION_NAME,
+            }
+            self.processes.append(start([*server, *quiet], env, port))
+            targets.append(Target(name, port, "/v1/chat/completions", auth))
+        return targets
+
+    def _stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=60)
+        self.processes = []
+
+    async def __aenter__(self) -> list[Target]:
+        try:
+            return await asyncio.to_thread(self._start)
+        except BaseException:
+            self._stop()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await asyncio.to_thread(self._stop)
 
 
 class ConnectionWatch:
@@ -282,7 +366,7 @@ class ConnectionWatch:
                 cursor = await c.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> "
                     "pg_backend_pid() AND application_name <> %s",
-                    (name, FLOOR_APPLICATION_NAME),
+                    (name, LINES_APPLICATION_NAME),
                 )
                 (count,) = await cursor.fetchone()  # type: ignore[misc]
                 self.most = max(self.most, count)
@@ -304,60 +388,92 @@ def usage_rows(database_url: str) -> int:
 
 @dataclass(frozen=True)
 class Rounds:
-    """The latency part: ``count`` rounds per kind (non-stream and stream rounds alternate),
-    each of ``turns`` turns (a call to each of direct, gateway and floor), after ``warm_up``
-    turns per kind."""
+    """The latency part: ``count`` rounds, each on freshly started servers: ``warm_up`` turns
+    per kind, then ``turns`` turns of non-stream calls and ``turns`` of stream calls. A turn
+    is one call to each of direct, gateway and floor, or to direct and the reference."""
 
-    count: int = 3
-    turns: int = 1000
+    count: int = 5
+    turns: int = 600
     warm_up: int = 200
 
     @property
     def gateway_calls(self) -> int:
-        return 2 * (self.warm_up + self.count * self.turns)
+        return 2 * self.count * (self.warm_up + self.turns)
 
 
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-async def measure(
-    direct: Target, gateway: Target, floor: Target, levels: list[int], seconds: float, plan: Rounds
-) -> dict:
-    """Latency in rounds spread over the run: the added median is the median of the rounds'
-    medians, so a short burst of load from elsewhere on the machine skews one round, not
-    the result. Every round and the pooled p95 are reported too, and the floor's added
-    median from the same rounds."""
-    report: dict = {"latency": {}, "throughput": []}
-    kinds = ((False, "non-stream"), (True, "stream, first byte"))
-    targets = [direct, gateway, floor]
-    rounds: dict[str, list[dict[str, Result]]] = {label: [] for _, label in kinds}
-    for stream, _ in kinds:
-        await interleaved_latency(targets, stream, plan.warm_up)
+KINDS = ((False, "non-stream"), (True, "stream, first byte"))
+
+
+# Called in turns with direct, set by set. The reference apart: its larger footprint would
+# cool the caches between the gateway's calls and move the gateway's own figure.
+LATENCY_SETS = (("gateway", "floor"), ("reference",))
+
+
+async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dict:
+    """The added median is the median of the rounds' medians, so a burst of load from
+    elsewhere on the machine skews one round, not the result. Each round starts the servers
+    anew: where the kernel places a process (and its PostgreSQL backend) on the two CPUs
+    moves every hop's latency by tens of microseconds and holds for the process's life, so
+    one placement must not decide the result. Every round and the pooled p95 are reported,
+    and the floor's and the reference design's added medians from the same rounds."""
+    runs: dict[str, list[dict[str, Result]]] = {label: [] for _, label in KINDS}
     for _ in range(plan.count):
-        for stream, label in kinds:
-            rounds[label].append(await interleaved_latency(targets, stream, plan.turns))
-    for stream, label in kinds:
+        async with servers as proxies:
+            by_name = {target.name: target for target in proxies}
+            sets = [[direct, *(by_name[name] for name in names)] for names in LATENCY_SETS]
+            for stream, _ in KINDS:
+                for targets in sets:
+                    await interleaved_latency(targets, stream, plan.warm_up)
+            for stream, label in KINDS:
+                for targets in sets:
+                    runs[label].append(await interleaved_latency(targets, stream, plan.turns))
+    report = {}
+    for stream, label in KINDS:
         attribute = "first_byte" if stream else "total"
-        pooled = {t.name: Result() for t in targets}
-        added: dict[str, list[float]] = {gateway.name: [], floor.name: []}
-        for results in rounds[label]:
-            for name, result in results.items():
-                pooled[name].samples += result.samples
+        pooled = {direct.name: Result(), "gateway": Result()}
+        added: dict[str, list[float]] = {}
+        for results in runs[label]:
             direct_median = results[direct.name].quantile(0.5, attribute)
-            for name in added:
-                added[name].append(results[name].quantile(0.5, attribute) - direct_median)
-        theirs, ours = pooled[direct.name], pooled[gateway.name]
-        report["latency"][label] = {
+            for name, result in results.items():
+                if name != direct.name:
+                    added.setdefault(name, []).append(
+                        result.quantile(0.5, attribute) - direct_median
+                    )
+            if "gateway" in results:
+                for name, result in pooled.items():
+                    result.samples += results[name].samples
+        theirs, ours = pooled[direct.name], pooled["gateway"]
+        report[label] = {
             "direct_median_ms": theirs.quantile(0.5, attribute),
             "gateway_median_ms": ours.quantile(0.5, attribute),
-            "added_median_ms": _median(added[gateway.name]),
-            "added_by_round_ms": added[gateway.name],
+            "added_median_ms": _median(added["gateway"]),
+            "added_by_round_ms": added["gateway"],
             "added_p95_ms": ours.quantile(0.95, attribute) - theirs.quantile(0.95, attribute),
-            "floor_added_median_ms": _median(added[floor.name]),
-            "floor_added_by_round_ms": added[floor.name],
-            "errors": sum(result.errors for result in pooled.values()),
+            **{f"{line}_added_median_ms": _median(added[line]) for line in LINES},
+            **{f"{line}_added_by_round_ms": added[line] for line in LINES},
+            # direct's and the gateway's calls; each reference line's own below
+            "errors": sum(
+                results[name].errors
+                for results in runs[label]
+                for name in (direct.name, "gateway")
+                if name in results
+            ),
+            **{
+                f"{line}_errors": sum(r[line].errors for r in runs[label] if line in r)
+                for line in LINES
+            },
         }
+    return report
+
+
+async def measure_throughput(
+    direct: Target, gateway: Target, levels: list[int], seconds: float
+) -> list[dict]:
+    rows = []
     for stream in (False, True):
         for level in levels:
             row: dict = {"stream": stream, "connections": level}
@@ -373,8 +489,8 @@ async def measure(
                     "errors": result.errors,
                     "calls": len(result.samples),
                 }
-            report["throughput"].append(row)
-    return report
+            rows.append(row)
+    return rows
 
 
 def _rounds(values: list[float]) -> str:
@@ -390,17 +506,16 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
             f" ms (rounds: {_rounds(values['added_by_round_ms'])}),"
             f" p95 {values['added_p95_ms']:.3f} ms, errors {values['errors']}"
         )
-    print(
-        "\nThe floor in the same rounds (uvicorn + the lookup query + the provider call, "
-        "nothing else):"
-    )
-    for label, values in report["latency"].items():
-        floor = values["floor_added_median_ms"]
-        print(
-            f"  {label:<20} floor adds {floor:.3f} ms (rounds: "
-            f"{_rounds(values['floor_added_by_round_ms'])}); this project's per-call code "
-            f"{values['added_median_ms'] - floor:+.3f} ms above it"
-        )
+    for name, line in LINES.items():
+        print(f"\n{line.heading}")
+        for label, values in report["latency"].items():
+            added = values[f"{name}_added_median_ms"]
+            print(
+                f"  {label:<20} {name} adds {added:.3f} ms (rounds: "
+                f"{_rounds(values[f'{name}_added_by_round_ms'])}); "
+                f"{line.gap.format(values['added_median_ms'] - added)}, errors "
+                f"{values[f'{name}_errors']}"
+            )
     print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
     print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}")
     for row in report["throughput"]:
@@ -451,7 +566,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput step")
     parser.add_argument("--levels", default="1,16,64,256", help="connections per step")
-    parser.add_argument("--rounds", type=int, default=Rounds.count, help="latency rounds per kind")
+    parser.add_argument("--rounds", type=int, default=Rounds.count, help="latency rounds")
     parser.add_argument("--turns", type=int, default=Rounds.turns, help="calls per round")
     parser.add_argument("--warm-up", type=int, default=Rounds.warm_up, help="calls before")
     args = parser.parse_args()
@@ -461,32 +576,12 @@ def main() -> int:
     import uvloop
 
     env = environment(DATABASE)
-    fake_port, gateway_port, floor_port = free_port(), free_port(), free_port()
-    print("Preparing the database and starting the fake provider, the gateway and the floor...")
+    fake_port = free_port()
+    print("Preparing the database and starting the fake provider...")
     token = prepare_database(env, fake_port)
     fake = start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
-    gateway = start(["serve", "--workers", "1", "--log-level", "warning"], env, gateway_port)
-    floor_command = "-m uvicorn bench.floor_app:app --loop uvloop --http httptools"
-    floor_server = start(
-        [*floor_command.split(), "--log-level", "warning", "--no-access-log", "--no-server-header"],
-        {
-            **env,
-            "FLOOR_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1",
-            "FLOOR_APPLICATION_NAME": FLOOR_APPLICATION_NAME,
-        },
-        floor_port,
-    )
     direct = Target(
         "direct", fake_port, "/v1/chat/completions", {"Authorization": "Bearer sk-bench-central"}
-    )
-    through = Target(
-        "gateway",
-        gateway_port,
-        "/api/v2/aibridge/openai-compatible/v1/chat/completions",
-        {"Authorization": f"Bearer {token}"},
-    )
-    floor = Target(
-        "floor", floor_port, "/v1/chat/completions", {"Authorization": f"Bearer {token}"}
     )
     watch = ConnectionWatch(env["DATABASE_URL"])
     try:
@@ -494,17 +589,23 @@ def main() -> int:
         async def run() -> dict:
             watcher = asyncio.create_task(watch.run())
             try:
-                return await measure(direct, through, floor, levels, args.seconds, plan)
+                print(
+                    f"Latency: {plan.count} round(s), each starting the gateway, the floor and "
+                    "the reference design anew..."
+                )
+                latency = await measure_latency(
+                    direct, Servers(env, fake_port, token, lines=True), plan
+                )
+                print("Throughput: a fresh gateway, one worker process...")
+                async with Servers(env, fake_port, token, lines=False) as (gateway,):
+                    throughput = await measure_throughput(direct, gateway, levels, args.seconds)
+                return {"latency": latency, "throughput": throughput}
             finally:
                 watch.stop()
                 await watcher
 
         report = uvloop.run(run())
     finally:
-        gateway.terminate()  # graceful: the gateway writes its queued usage rows
-        gateway.wait(timeout=60)
-        floor_server.terminate()
-        floor_server.wait(timeout=10)
         fake.terminate()
         fake.wait(timeout=10)
     calls = plan.gateway_calls + sum(r["gateway"]["calls"] for r in report["throughput"])

@@ -1,6 +1,7 @@
-"""The gateway benchmark runs end to end (briefly): the fake provider, the gateway and the
-floor start, every section reports, nothing errs and every call gets its usage row. Whether
-the figures meet their targets is for a full run on a quiet machine, not for a test."""
+"""The gateway benchmark runs end to end (briefly): the fake provider, the gateway and both
+reference lines start (anew for each latency round), every section reports, nothing errs and
+every call gets its usage row, across the gateway's restarts. Whether the figures meet their
+targets is for a full run on a quiet machine, not for a test."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def bench_database_url():
 def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     environment = {**os.environ, "BENCH_DATABASE_URL": bench_database_url}
     environment.pop("DJANGO_SETTINGS_MODULE", None)
-    brief = ["--levels", "1,8", "--seconds", "0.3", "--rounds", "1", "--turns", "30"]
+    brief = ["--levels", "1,8", "--seconds", "0.3", "--rounds", "2", "--turns", "30"]
     result = subprocess.run(
         [sys.executable, "bench/gateway_bench.py", *brief, "--warm-up", "5"],
         cwd=ROOT,
@@ -46,10 +47,14 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     )
     out = result.stdout
     assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: a target missed
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert re.search(r"non-stream +direct [\d.]+ ms, gateway [\d.]+ ms -> added median", out)
-    assert re.search(r"stream, first byte +floor adds [\d.]+ ms .* above it", out)
+    assert re.search(r"stream, first byte +floor adds [\d.]+ ms \(rounds: [\d.]+, [\d.]+\)", out)
+    assert re.search(r"non-stream +reference adds [\d.]+ ms .* against it", out)
+    assert re.search(r"stream, first byte +reference adds [\d.]+ ms .* against it", out)
+    assert out.count(", errors 0") == 6  # latency: 2 kinds x 3 lines, no errors on any
     assert out.count(" e0") == 8  # 2 kinds x 2 levels x (direct, gateway): no errors
     assert "[met] a usage row for every call" in out
     assert "[met] PostgreSQL connections <= pool size (4)" in out
     rows = re.search(r"Usage rows written: (\d+) for (\d+) gateway calls", out)
-    assert rows and rows.group(1) == rows.group(2) and int(rows.group(2)) > 2 * 35
+    assert rows and rows.group(1) == rows.group(2) and int(rows.group(2)) > 2 * 2 * 35
