@@ -184,10 +184,19 @@ async def load(target: Target, stream: bool, connections: list[Connection], seco
     return result
 
 
+async def connect_or_fail(port: int) -> Connection:
+    """One connection; if nothing listens there any more, one whose every call fails at once
+    (and is counted as an error), so the run goes on and reports it."""
+    try:
+        return (await connect(port, 1))[0]
+    except OSError:
+        return Connection()
+
+
 async def interleaved_latency(targets: list[Target], stream: bool, count: int) -> dict[str, Result]:
     """One connection per target, one request to each in turn (the order reversed every
     other turn), so all of them see the same machine state."""
-    connections = {t.name: (await connect(t.port, 1))[0] for t in targets}
+    connections = {t.name: await connect_or_fail(t.port) for t in targets}
     raws = {t.name: t.request(stream) for t in targets}
     results = {t.name: Result() for t in targets}
     names = [t.name for t in targets]
@@ -196,10 +205,12 @@ async def interleaved_latency(targets: list[Target], stream: bool, count: int) -
         for name in names if turn % 2 == 0 else reversed(names):
             sample = await connections[name].request(raws[name])
             results[name].samples.append(sample)
-            if not sample.ok and connections[name].transport.is_closing():  # type: ignore[union-attr]
-                connections[name] = (await connect(ports[name], 1))[0]  # counted, and on
+            transport = connections[name].transport
+            if not sample.ok and (transport is None or transport.is_closing()):
+                connections[name] = await connect_or_fail(ports[name])  # counted, and on
     for connection in connections.values():
-        connection.transport.close()  # type: ignore[union-attr]
+        if connection.transport is not None:
+            connection.transport.close()
     return results
 
 
