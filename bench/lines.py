@@ -15,6 +15,8 @@ django.setup()
 
 from django.db import connections  # noqa: E402
 
+from tokens.token_format import lookup_id_of  # noqa: E402
+
 PROVIDER_TYPE = "openai-compatible"
 MODEL = "bench-model"
 CENTRAL_KEY = "sk-bench-central"
@@ -38,7 +40,7 @@ def database() -> dict[str, Any]:
 def lookup(headers: dict[bytes, bytes]) -> tuple[str, str, str]:
     """The gateway's lookup query's parameters for a call with these headers."""
     token = headers[b"authorization"].decode("latin-1").removeprefix("Bearer ")
-    return PROVIDER_TYPE, MODEL, token[6:14]
+    return PROVIDER_TYPE, MODEL, lookup_id_of(token) or ""
 
 
 def upstream_headers(headers: dict[bytes, bytes]) -> dict[str, str]:
