@@ -43,7 +43,7 @@ from routing.routes import GatewayIdentity
 from tokens.token_format import lookup_id_of, token_matches
 
 from .models import CallRoute
-from .store import CallRow, decrypt, store
+from .store import CallRow, DatabaseUnavailable, decrypt, store
 from .upstream import DIALECTS, GarbledStream, UnsupportedCall
 from .usage import UsageEvent, cost_of, writer
 from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
@@ -186,9 +186,9 @@ class Call:
         try:
             await self._run()
         except Refused as refused:
-            self.error_kind = refused.kind
-            if not self.response_started:
-                await self._answer_error(refused.status, refused.message, refused.code)
+            await self._refuse(refused)
+        except DatabaseUnavailable as error:
+            await self._refuse(_database_unavailable(error))
         finally:
             Call.in_flight -= 1
             self._record()
@@ -201,13 +201,8 @@ class Call:
         body_raw, body = await self._read_body()
         if match.endpoint.model_in != "none":
             model = match.model or (body or {}).get("model")
-            if not isinstance(model, str) or not model or len(model) > 255:
-                raise Refused(
-                    400,
-                    "Name the model to use (the request has no model).",
-                    "model_missing",
-                    "bad_request",
-                )
+            if not isinstance(model, str) or not model or len(model) > 255 or "\x00" in model:
+                raise _bad_model(model)
             self.model_identifier = model
         row = await self._authenticate(identity, token_text)
         if match.endpoint.listing:
@@ -636,6 +631,11 @@ class Call:
         self.response_started = True
         await self.send({"type": "http.response.body", "body": body})
 
+    async def _refuse(self, refused: Refused) -> None:
+        self.error_kind = refused.kind
+        if not self.response_started:
+            await self._answer_error(refused.status, refused.message, refused.code)
+
     async def _answer_error(self, status: int, message: str, code: str) -> None:
         if status == 499:
             self.status = status
@@ -780,6 +780,43 @@ def _let_the_reader_run() -> None:
 
 
 _sched_yield = getattr(os, "sched_yield", None)  # POSIX only
+
+
+def _bad_model(model: object) -> Refused:
+    if not isinstance(model, str) or not model:
+        message, code = "Name the model to use (the request has no model).", "model_missing"
+    elif len(model) > 255:
+        message, code = "The model name is longer than 255 characters.", "invalid_model"
+    else:  # a NUL character: no model is named so, and the database cannot compare it
+        message, code = "The model name contains a NUL character.", "invalid_model"
+    return Refused(400, message, code, "bad_request")
+
+
+class _OutageLog:
+    """During a database outage: one log line every ``every`` seconds with the number of calls
+    turned away since the last, not a line (or a traceback) per call."""
+
+    every = 10.0
+    last = -every
+    refused = 0
+
+
+def _database_unavailable(error: DatabaseUnavailable) -> Refused:
+    _OutageLog.refused += 1
+    now = time.monotonic()
+    if now - _OutageLog.last >= _OutageLog.every:
+        logger.error(
+            "the database did not answer; %d call(s) answered 503 since the last report (%s)",
+            _OutageLog.refused,
+            error,
+        )
+        _OutageLog.last, _OutageLog.refused = now, 0
+    return Refused(
+        503,
+        "The AI Gateway cannot reach its database right now. Try again in a moment.",
+        "database_unavailable",
+        "database_unavailable",
+    )
 
 
 def _invalid_token() -> Refused:

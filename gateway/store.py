@@ -222,9 +222,19 @@ def decrypt(ciphertext: str | None) -> str | None:
     return _decrypt(cached_settings.ENCRYPTION_KEYS, ciphertext)
 
 
+class DatabaseUnavailable(Exception):
+    """The database did not answer a call's lookup: it is down, restarting or refusing
+    connections. The call is answered 503 in its caller's format (never a bare 500)."""
+
+
 class Store:
     # How this store's driver gives a call's row (see CallRow).
     row_from_db = staticmethod(CallRow.from_db)
+
+    def lost_connection(self, error: Exception) -> bool:
+        """Whether ``error`` says a pooled connection was gone (the server restarted, failed
+        over or ended it), so that the same read on a fresh connection may well succeed."""
+        return False
 
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         raise NotImplementedError
@@ -253,17 +263,43 @@ class Store:
         lookup_id: str | None = None,
         token_id: int | None = None,
     ) -> CallRow | None:
-        if token_id is not None:
-            row = await self.fetch_one(CALL_BY_TOKEN_ID, (provider_type, model, token_id))
-        else:
-            row = await self.row_by_lookup_id((provider_type, model, lookup_id or ""))
+        """Raises DatabaseUnavailable when the database cannot answer."""
+        try:
+            row = await self._call_row(provider_type, model, lookup_id, token_id)
+        except Exception as error:
+            row = await self._read_again(
+                error, self._call_row, provider_type, model, lookup_id, token_id
+            )
         return self.row_from_db(row) if row else None
+
+    async def _call_row(
+        self, provider_type: str, model: str, lookup_id: str | None, token_id: int | None
+    ) -> tuple[Any, ...] | None:
+        if token_id is not None:
+            return await self.fetch_one(CALL_BY_TOKEN_ID, (provider_type, model, token_id))
+        return await self.row_by_lookup_id((provider_type, model, lookup_id or ""))
+
+    async def _read_again(self, error: Exception, read: Any, *args: Any) -> Any:
+        """After a read failed with ``error``: the read once more if only its connection was
+        gone, else (or if that fails too) DatabaseUnavailable. A read is safe to repeat."""
+        if self.lost_connection(error):
+            try:
+                return await read(*args)
+            except Exception as again:
+                error = again
+        if isinstance(error, DatabaseUnavailable):
+            raise error
+        raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
 
     async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
         return await self.fetch_one(CALL_BY_LOOKUP_ID, call)
 
     async def models_of(self, provider_id: int) -> list[tuple[str, str, int]]:
-        rows = await self.fetch_all(MODELS_OF_PROVIDER, (provider_id,))
+        """Raises DatabaseUnavailable when the database cannot answer."""
+        try:
+            rows = await self.fetch_all(MODELS_OF_PROVIDER, (provider_id,))
+        except Exception as error:
+            rows = await self._read_again(error, self.fetch_all, MODELS_OF_PROVIDER, (provider_id,))
         return [(r[0], r[1], int(_aware(r[2]).timestamp())) for r in rows]  # type: ignore[union-attr]
 
 
@@ -290,8 +326,11 @@ class FairConnections:
         self._open = 0
 
     async def acquire(self) -> Any:
-        if self._idle and not self._waiters:
-            return self._idle.pop()  # the most recently used: its backend is warm
+        while self._idle and not self._waiters:
+            connection = self._idle.pop()  # the most recently used: its backend is warm
+            if not connection.is_closed():
+                return connection
+            self._open -= 1  # the server ended it while idle (a restart): forget it
         if self._open < self.size:
             self._open += 1
             try:
@@ -422,6 +461,8 @@ class SharedLookups:
 
 
 CALL_BY_LOOKUP_ID_NUMBERED = _numbered(CALL_BY_LOOKUP_ID)
+# Seconds: a database that does not answer makes a call a quick 503, not a minute's wait.
+CONNECT_TIMEOUT = 5
 
 
 class PostgresStore(Store):
@@ -453,7 +494,23 @@ class PostgresStore(Store):
     async def _connect(self) -> Any:
         import asyncpg
 
-        return await asyncpg.connect(**self._params)
+        try:
+            return await asyncpg.connect(**self._params, timeout=CONNECT_TIMEOUT)
+        except Exception as error:  # not worth a second try within the same call
+            raise DatabaseUnavailable(f"no connection: {type(error).__name__}: {error}") from error
+
+    def lost_connection(self, error: Exception) -> bool:
+        import asyncpg
+
+        # Connection errors (class 08), a server shutting down or ending this backend
+        # (class 57), a connection already closed, or the socket itself.
+        gone = (
+            asyncpg.PostgresConnectionError,
+            asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.InterfaceError,
+            OSError,
+        )
+        return isinstance(error, gone)
 
     async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
         return await self.lookups.get(call)  # type: ignore[no-any-return]

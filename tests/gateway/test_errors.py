@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import application
@@ -145,6 +145,51 @@ def test_a_bad_token_is_a_401(gateway_server, deployment, case):
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_error"
     assert deployment.fake.calls() == []
+
+
+def test_a_model_name_no_model_could_have_is_a_400_in_each_callers_format(
+    gateway_server, deployment
+):
+    """A NUL character (which PostgreSQL cannot even compare), an over-long name or no name
+    at all: a 400 that says which, in the caller's format, before any lookup."""
+    base, token = f"{gateway_server}/api/v2/aibridge", deployment.token.secret
+    nul = openai(gateway_server, deployment, {**CHAT, "model": "fake\x00gpt"})
+    assert is_openai_error(nul, 400, "invalid_model")
+    assert "NUL character" in nul.json()["error"]["message"]
+    long = openai(gateway_server, deployment, {**CHAT, "model": "m" * 256})
+    assert is_openai_error(long, 400, "invalid_model")
+    assert "longer than 255" in long.json()["error"]["message"]
+    assert is_openai_error(
+        openai(gateway_server, deployment, {"messages": []}), 400, "model_missing"
+    )
+    anthropic = httpx.post(
+        f"{base}/anthropic/v1/messages",
+        json={**MESSAGE, "model": "claude\x00fake"},
+        headers={"x-api-key": token},
+    )
+    assert anthropic.status_code == 400
+    assert anthropic.json()["error"]["type"] == "invalid_request_error"
+    google = httpx.post(  # the model named in the path, as %00
+        f"{base}/google/v1/models/gemini%00fake:generateContent",
+        json={"contents": [{"parts": [{"text": "x"}]}]},
+        headers={"x-goog-api-key": token},
+    )
+    assert google.status_code == 400
+    assert google.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert deployment.fake.calls() == []
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(model=st.text(max_size=300) | st.sampled_from(["fake-gpt", "fake-gpt\x00", "\x00"]))
+def test_whatever_model_name_is_typed_the_answer_is_never_a_server_error(
+    gateway_server, deployment, model
+):
+    response = openai(gateway_server, deployment, {**CHAT, "model": model})
+    assert response.status_code in (200, 400, 403), (model, response.status_code)
+    if response.status_code != 200:
+        assert response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

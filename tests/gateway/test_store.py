@@ -288,3 +288,147 @@ def test_two_people_calling_at_once_through_the_egress_proxy_keep_their_own_cred
         [(deployment.developer.username, "user")] * 30
         + [(other_developer.username, "central")] * 30
     )
+
+
+def _admin(sql: str, *params: object) -> None:
+    """Run ``sql`` on the server's ``postgres`` database, on a connection of its own (Django's
+    may not run in an event loop, and a database cannot refuse its own connections)."""
+    import psycopg
+
+    from tests.servers import database_url
+
+    with psycopg.connect(database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        c.execute(sql, params)
+
+
+def _end_backends(pids: list[int]) -> None:
+    """End these PostgreSQL backends as a restart or failover would, and wait until they are
+    gone. Synchronous on purpose: the event loop that holds the connections has no chance to
+    notice before its next read."""
+    for pid in pids:
+        _admin("SELECT pg_terminate_backend(%s, 5000)", pid)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_connections_the_database_ended_are_replaced_and_the_lookups_still_answered(deployment):
+    """After a database restart every pooled connection is dead. One that the event loop saw
+    close is skipped; one whose end is noticed only by the lookup sent on it costs that
+    lookup one more try, on a fresh connection. Neither reaches the caller."""
+    lookup_id = deployment.token.secret.split("_")[1]
+
+    async def main():
+        current = store()
+        assert isinstance(current, PostgresStore)
+        retried = []
+        lost_connection = current.lost_connection
+
+        def counting(error):
+            retried.append(type(error).__name__)
+            return lost_connection(error)
+
+        current.lost_connection = counting  # type: ignore[method-assign]
+
+        async def lookup():
+            row = await current.call_row(
+                provider_type="openai", model="fake-gpt", lookup_id=lookup_id
+            )
+            return row.username if row else None
+
+        def pids():
+            return [connection.get_server_pid() for connection in current.connections._idle]
+
+        answers = [await lookup()]
+        _end_backends(pids())
+        await asyncio.sleep(0.3)  # the loop sees the connection close while idle
+        answers.append(await lookup())
+        seen_closing = list(retried)
+        _end_backends(pids())  # and now with no chance to see it first
+        answers.append(await lookup())
+        return answers, seen_closing, retried, current.connections._open
+
+    answers, seen_closing, retried, still_open = run(main)
+    assert answers == [deployment.developer.username] * 3
+    assert seen_closing == []  # skipped, never sent a query
+    assert len(retried) == 1  # the dead connection's one failed lookup, then a fresh one
+    assert still_open == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_refuses_connections_is_a_503_in_each_callers_format_then_recovers(
+    deployment, django_db_blocker
+):
+    """While the database refuses connections (down, or starting up), calls are answered
+    503 in their caller's format, not with a bare 500, and the log gets one line for the
+    outage instead of a traceback per call. The next call after it is back succeeds."""
+    from django.db import connection
+
+    from tests import servers
+
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (own_pid,) = cursor.fetchone()
+    token = deployment.token.secret
+    calls = [
+        (
+            "openai/v1/chat/completions",
+            {"Authorization": f"Bearer {token}"},
+            {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]},
+        ),
+        (
+            "anthropic/v1/messages",
+            {"x-api-key": token},
+            {
+                "model": "claude-fake",
+                "max_tokens": 9,
+                "messages": [{"role": "user", "content": "x"}],
+            },
+        ),
+        (
+            "google/v1/models/gemini-fake:generateContent",
+            {"x-goog-api-key": token},
+            {"contents": [{"parts": [{"text": "x"}]}]},
+        ),
+        ("openai/v1/models", {"Authorization": f"Bearer {token}"}, None),
+    ]
+
+    def call_each(base):
+        answers = []
+        for path, headers, body in calls:
+            url = f"{base}/api/v2/aibridge/{path}"
+            if body is None:
+                answers.append(httpx.get(url, headers=headers, timeout=20))
+            else:
+                answers.append(httpx.post(url, json=body, headers=headers, timeout=20))
+        return answers
+
+    with django_db_blocker.unblock(), servers.served_app(workers=1) as base:
+        assert [a.status_code for a in call_each(base)] == [200] * 4
+        _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            _admin(  # every connection but this test's own (Django's)
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> %s",
+                name,
+                own_pid,
+            )
+            during = call_each(base) + call_each(base)
+        finally:
+            _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        after = call_each(base)
+
+    assert [a.status_code for a in during] == [503] * 8
+    openai, anthropic, google, listing = during[:4]
+    assert openai.json()["error"]["code"] == "database_unavailable"
+    assert "cannot reach its database" in openai.json()["error"]["message"]
+    assert anthropic.json()["type"] == "error"
+    assert anthropic.json()["error"]["type"] == "overloaded_error"
+    assert google.json()["error"]["status"] == "UNAVAILABLE"
+    assert listing.json()["error"]["code"] == "database_unavailable"
+    assert [a.status_code for a in after] == [200] * 4
+    log = servers.last_stderr
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert log.count("the database did not answer") == 1
+    assert token not in log
