@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -30,12 +29,21 @@ from userkeys.models import UserKey
 
 from .models import UsageRecord
 
-_CALL_COLUMNS = """
+PRICE_COLUMNS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+
+
+def _micro(price: str) -> str:
+    """A price (USD per 1M tokens, 6 decimal places) as a whole number of micro-USD: the
+    gateway prices every call, and integer arithmetic costs a fraction of Decimal's."""
+    return f"CAST(ROUND({price} * 1000000) AS BIGINT)"
+
+
+_CALL_COLUMNS = f"""
     t.id, t.user_id, t.secret_hash, t.expires_at, t.revoked_at, u.is_active, u.username,
     p.id, p.enabled, p.api_key, p.base_url, p.region,
     p.central_key_enabled, p.user_keys_allowed, p.central_key_fallback,
     k.api_key,
-    m.id, m.enabled, m.input_price, m.output_price, m.cache_read_price, m.cache_write_price
+    m.id, m.enabled, {", ".join(_micro(f"m.{price}") for price in PRICE_COLUMNS)}
 """
 
 
@@ -133,12 +141,13 @@ class CallRow:
     user_key_ciphertext: str | None
     model_id: int | None
     model_enabled: bool
-    prices: tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+    # Micro-USD per 1M tokens (input, output, cache read, cache write); None: not set.
+    prices: tuple[int | None, int | None, int | None, int | None]
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
         """From a row as Django's database drivers give it (SQLite: timestamps may be text,
-        prices floats or text, booleans integers)."""
+        booleans integers)."""
         return cls(
             token_id=row[0],
             user_id=row[1],
@@ -158,13 +167,13 @@ class CallRow:
             user_key_ciphertext=row[15] or None,
             model_id=row[16],
             model_enabled=bool(row[17]),
-            prices=(_decimal(row[18]), _decimal(row[19]), _decimal(row[20]), _decimal(row[21])),
+            prices=(_whole(row[18]), _whole(row[19]), _whole(row[20]), _whole(row[21])),
         )
 
     @classmethod
     def from_asyncpg(cls, row: Sequence[Any]) -> CallRow:
         """From an asyncpg record, whose types are already right (aware timestamps,
-        Decimals, booleans); only the LEFT JOINs' NULLs need a value. Runs on every call:
+        integers, booleans); only the LEFT JOINs' NULLs need a value. Runs on every call:
         no per-column conversion functions."""
         return cls(
             row[0],
@@ -201,10 +210,8 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, Decimal):
-        return value  # asyncpg gives Decimal already; SQLite gives floats or strings
-    return Decimal(str(value))
+def _whole(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ import pytest
 from providers.models import Provider
 from providers.registry import REGISTRY, ProviderType, WireFormat
 
-from .conftest import CENTRAL, MODELS, wait_for_usage
+from .conftest import CENTRAL, MODELS, expected_cost, wait_for_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,6 +67,17 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
     ]
 
 
+ENDPOINTS = {  # the endpoint each call names, as its usage row says it
+    "chat": "chat.completions",
+    "chat-stream": "chat.completions",
+    "responses": "responses",
+    "responses-stream": "responses",
+    "messages": "messages",
+    "messages-stream": "messages",
+    "count-tokens": "messages.count_tokens",
+    "generate": "generateContent",
+    "generate-stream": "streamGenerateContent",
+}
 CASES = [
     pytest.param(provider_type, call, credential, id=f"{provider_type}-{call[0]}-{credential}")
     for provider_type in CENTRAL
@@ -130,6 +141,12 @@ def test_each_call_reaches_the_provider_with_only_the_right_credential(
     assert row.credential_source == ("central" if credential == "central" else "user")
     assert row.model_identifier == MODELS[provider_type]
     assert row.user_agent == "tests/1.0" and row.api_key_id == deployment.token.token.pk
+    model = deployment.model(provider_type)
+    assert (row.username, row.user_id) == (deployment.developer.username, deployment.developer.pk)
+    assert (row.provider_type, row.provider_id) == (provider_type, model.provider_id)
+    assert (row.model_id, row.endpoint, row.error_kind) == (model.pk, ENDPOINTS[name], "")
+    tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
+    assert row.cost_usd == expected_cost(*tokens)  # each count in its own column
     if name == "count-tokens":
         assert (row.input_tokens, row.output_tokens, row.cost_usd) == (0, 0, 0)
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from decimal import Decimal
 
 import httpx
 import pytest
@@ -110,7 +109,7 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     assert through_asyncpg == through_django
     with_key, no_model, no_provider = through_asyncpg
     assert with_key.user_key_ciphertext and with_key.model_id is not None
-    assert with_key.prices == (Decimal(3), Decimal(15), Decimal("0.3"), Decimal(4))
+    assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000)  # micro-USD
     assert with_key.expires_at is not None and with_key.expires_at.tzinfo is not None
     assert no_model.model_id is None and no_model.user_key_ciphertext is None
     assert no_provider.provider_id is None and no_provider.provider_enabled is False

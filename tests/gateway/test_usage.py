@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gateway.models import UsageRecord
-from gateway.usage import UsageEvent, UsageWriter, cost_of
+from gateway.store import USAGE_COLUMNS
+from gateway.usage import UsageWriter, cost_of
 from gateway.wire import Usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PRICES = (Decimal(3), Decimal(15), Decimal("0.3"), Decimal("3.75"))
+PRICES = (3_000_000, 15_000_000, 300_000, 3_750_000)  # micro-USD per 1M: 3, 15, 0.3, 3.75
 
 
 def test_cost_is_tokens_times_price_per_million_for_each_kind():
@@ -29,12 +32,36 @@ def test_cost_is_tokens_times_price_per_million_for_each_kind():
 def test_unknown_prices_give_an_unknown_cost_never_zero():
     usage = Usage(input_tokens=10, output_tokens=10)
     assert cost_of(usage, (None, None, None, None)) is None
-    assert cost_of(usage, (Decimal(3), None, None, None)) is None  # output used, unpriced
-    assert cost_of(Usage(input_tokens=10), (Decimal(3), None, None, None)) == Decimal("0.000030000")
+    assert cost_of(usage, (3_000_000, None, None, None)) is None  # output used, unpriced
+    assert cost_of(Usage(input_tokens=10), (3_000_000, None, None, None)) == Decimal("0.00003")
     assert cost_of(Usage(), PRICES) == Decimal(0)
 
 
-def event(**overrides) -> UsageEvent:
+@given(
+    counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 4),
+    prices=st.tuples(*[st.none() | st.decimals(min_value=0, max_value=10**8 - 1, places=6)] * 4),
+)
+@example(counts=(1, 0, 0, 0), prices=(Decimal("0.0005"), None, None, None))  # half: to even
+@example(counts=(3, 0, 0, 0), prices=(Decimal("0.0005"), None, None, None))
+@example(counts=(1, 0, 0, 0), prices=(Decimal("0.0015"), None, None, None))
+def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
+    """Prices as the lookup gives them (micro-USD) and whole-number arithmetic give exactly
+    what Decimal arithmetic gives: the sum per million tokens, rounded half to even to the
+    nano-USD."""
+    usage = Usage(*counts)
+    micro = tuple(None if p is None else int(p.scaleb(6)) for p in prices)
+    used = [(n, p) for n, p in zip(counts, prices, strict=True) if n]
+    if all(p is None for p in prices) or any(p is None for _, p in used):
+        expected = None
+    else:
+        total = sum((p * n for n, p in used), Decimal(0))
+        with localcontext(prec=60):
+            expected = total.scaleb(-6).quantize(Decimal("0.000000001"), ROUND_HALF_EVEN)
+    assert cost_of(usage, micro) == expected
+
+
+def event(**overrides) -> tuple:
+    """A usage row as the gateway queues it: its values in USAGE_COLUMNS order."""
     values = dict(
         created_at=datetime.now(UTC),
         user_id=None,
@@ -55,9 +82,13 @@ def event(**overrides) -> UsageEvent:
         ttfb_ms=1.0,
         input_tokens=1,
         output_tokens=1,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        cost_usd=None,
     )
     values.update(overrides)
-    return UsageEvent(**values)
+    assert list(values) == list(USAGE_COLUMNS)
+    return tuple(values.values())
 
 
 def test_rows_are_written_in_batches_and_flushed(settings):
