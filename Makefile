@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint types pytest bench clean
+.PHONY: install run test lint types pytest bench bench-instructions clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -46,6 +46,10 @@ test: lint types pytest
 # Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/llmcp_bench).
 bench: install
 	$(PY) bench/gateway_bench.py
+
+# Instructions per gateway call under valgrind's callgrind: steady where timings drift.
+bench-instructions: install
+	$(PY) bench/instructions.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) staticfiles

@@ -268,17 +268,24 @@ print(token_create(user=user, name="bench", lifetime=timedelta(days=1), actor=No
     return out.stdout.strip().splitlines()[-1]
 
 
-def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """``manage.py <args>``, or another Python module when args start with ``-m``."""
+def start(
+    args: list[str],
+    env: dict[str, str],
+    port: int,
+    wrapper: list[str] | None = None,
+    timeout: float = 30,
+) -> subprocess.Popen[bytes]:
+    """``manage.py <args>``, or another Python module when args start with ``-m``; run
+    under ``wrapper`` (valgrind, for bench/instructions.py) when given."""
     command = args if args[0] == "-m" else ["manage.py", *args]
     process = subprocess.Popen(
-        [sys.executable, *command, "--port", str(port)],
+        [*(wrapper or []), sys.executable, *command, "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:

@@ -58,3 +58,32 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     assert "[met] PostgreSQL connections <= pool size (4)" in out
     rows = re.search(r"Usage rows written: (\d+) for (\d+) gateway calls", out)
     assert rows and rows.group(1) == rows.group(2) and int(rows.group(2)) > 2 * 2 * 35
+
+
+@pytest.mark.postgres
+def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url):
+    """``make bench-instructions``, briefly: both servers counted under callgrind, the
+    gateway above the floor, each in the hundreds of thousands a call (a count that read the
+    wrong dump would be 0)."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        message = "needs valgrind: apt-get install -y valgrind (.ci/run installs it)"
+        if os.environ.get("REQUIRE_POSTGRES_TESTS"):  # CI: never skipped
+            pytest.fail(message)
+        pytest.skip(message)
+    environment = {**os.environ, "BENCH_DATABASE_URL": bench_database_url}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "bench/instructions.py", "--warm-up", "20", "--calls", "30"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r"gateway ([\d.]+)k, floor ([\d.]+)k: this project's", result.stdout)
+    assert found, result.stdout
+    gateway, floor = float(found.group(1)), float(found.group(2))
+    assert 100 < floor < gateway < 5_000

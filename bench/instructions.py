@@ -1,0 +1,133 @@
+"""Instructions per gateway call, counted by valgrind's callgrind: a figure that does not drift.
+
+    .venv/bin/python bench/instructions.py        # or: make bench-instructions
+
+Timings on a shared virtual machine move by tens of percent from one minute to the next, so a
+change of a few percent in the gateway's own code cannot be seen in ``make bench``. Callgrind
+counts the instructions a process executes instead (kernel time not included), and the same
+build gives the same count within about 1%. This starts the fake provider, then the gateway
+and the floor (``bench/floor_app.py``) one after the other under callgrind, warms each up
+with calls at one connection, counts the instructions of the next calls only, and prints
+them per call. The gateway's count less the floor's is this project's own per-call code.
+
+Needs valgrind (``apt-get install -y valgrind``) and PostgreSQL (as ``make bench``). Under
+callgrind a call is about 50 times slower: the default run takes about two minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import gateway_bench as bench  # noqa: E402
+
+# Under valgrind the server takes a while to import Django and start listening.
+START_TIMEOUT = 300
+
+
+def count(
+    name: str, env: dict[str, str], fake_port: int, token: str, warm_up: int, calls: int
+) -> float:
+    """Instructions per call of one server (``gateway`` or ``floor``) under callgrind."""
+    port = bench.free_port()
+    auth = {"Authorization": f"Bearer {token}"}
+    if name == "gateway":
+        command = ["serve", "--workers", "1", "--log-level", "warning"]
+        target = bench.Target(name, port, bench.GATEWAY_PATH, auth)
+    else:
+        line = bench.LINES[name]
+        server = ["-m", "uvicorn", line.app, "--loop", "uvloop", "--http", "httptools"]
+        command = [*server, "--log-level", "warning", "--no-access-log", "--no-server-header"]
+        env = {
+            **env,
+            "BENCH_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1",
+            "BENCH_APPLICATION_NAME": bench.LINES_APPLICATION_NAME,
+        }
+        target = bench.Target(name, port, "/v1/chat/completions", auth)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        valgrind = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",  # counting starts after the warm-up
+            f"--callgrind-out-file={out}",
+        ]
+        process = bench.start(command, env, port, wrapper=valgrind, timeout=START_TIMEOUT)
+        try:
+            failed = asyncio.run(_calls(target, warm_up))
+            _control("--instr=on", process.pid)
+            failed += asyncio.run(_calls(target, calls))
+            _control("--instr=off", process.pid)
+            _control("--dump", process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=120)
+        if failed:
+            raise SystemExit(f"{name}: {failed} of {warm_up + calls} calls failed")
+        return _instructions(Path(folder)) / calls
+
+
+async def _calls(target: bench.Target, number: int) -> int:
+    """``number`` non-stream calls, one after the other; how many failed."""
+    (connection,) = await bench.connect(target.port, 1)
+    raw = target.request(stream=False)
+    failed = 0
+    for _ in range(number):
+        failed += not (await connection.request(raw)).ok
+    connection.transport.close()  # type: ignore[union-attr]
+    return failed
+
+
+def _control(option: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
+
+
+def _instructions(folder: Path) -> int:
+    """The instructions counted between --instr=on and --instr=off: the dump made then."""
+    dumps = [path for path in folder.iterdir() if path.name != "callgrind.out"]
+    for line in dumps[0].read_text().splitlines() if len(dumps) == 1 else ():
+        if line.startswith("totals:"):  # ("summary:" holds what preceded the dump: 0)
+            return int(line.split()[1])
+    raise SystemExit("callgrind wrote no count for the calls")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warm-up", type=int, default=300, help="calls before counting")
+    parser.add_argument("--calls", type=int, default=1000, help="calls counted")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("valgrind is not installed: apt-get install -y valgrind", file=sys.stderr)
+        return 1
+    env = bench.environment(bench.DATABASE)
+    fake_port = bench.free_port()
+    print("Preparing the database and starting the fake provider...")
+    token = bench.prepare_database(env, fake_port)
+    fake = bench.start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
+    try:
+        per_call = {}
+        for name in ("gateway", "floor"):
+            print(f"Counting the {name} under callgrind ({args.warm_up} + {args.calls} calls)...")
+            per_call[name] = count(name, env, fake_port, token, args.warm_up, args.calls)
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+    gateway, floor = per_call["gateway"], per_call["floor"]
+    print(
+        f"\nInstructions per non-stream call, one connection (user space, callgrind):\n"
+        f"  gateway {gateway / 1000:.1f}k, floor {floor / 1000:.1f}k: "
+        f"this project's per-call code {(gateway - floor) / 1000:.1f}k"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
