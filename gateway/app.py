@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -80,6 +81,11 @@ DROPPED_REQUEST_HEADERS = frozenset(
         b"accept-encoding",
     }
 )
+# Query parameters that carry a credential (Google's ``key``, OAuth's ``access_token``): never
+# sent on, like the credential headers (a caller's ``?key=`` would otherwise take its platform
+# token to the provider). Nor are they read as the platform token: that belongs in a header,
+# not in a URL that proxies and access logs keep.
+CREDENTIAL_PARAMETERS = frozenset({"key", "api-key", "api_key", "access_token"})
 # Billing headers that would move a central-key call to another account.
 CENTRAL_ONLY_DROPPED = frozenset({b"openai-organization", b"openai-project"})
 DROPPED_RESPONSE_HEADERS = frozenset(
@@ -467,7 +473,7 @@ class Call:
             url = dialect.url(
                 spec.api_root(base),
                 self.rest,
-                self.scope.get("query_string", b"").decode("latin-1"),
+                _query_to_forward(self.scope.get("query_string", b"")),
                 model=self.model_identifier,
                 stream=stream,
             )
@@ -783,6 +789,18 @@ def _let_the_reader_run() -> None:
 
 
 _sched_yield = getattr(os, "sched_yield", None)  # POSIX only
+
+
+def _query_to_forward(raw: bytes) -> str:
+    """The caller's query string without its credential parameters (as the provider would
+    read their names: percent-decoded, any case); the rest is passed on as it came."""
+    if not raw:
+        return ""
+    return "&".join(
+        part
+        for part in raw.decode("latin-1").split("&")
+        if part and unquote_plus(part.partition("=")[0]).lower() not in CREDENTIAL_PARAMETERS
+    )
 
 
 def _bad_model(model: object) -> Refused:

@@ -190,3 +190,32 @@ def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, d
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "user_keys_not_allowed"
     assert deployment.fake.calls() == []
+
+
+def test_credentials_in_the_query_string_are_never_passed_on(gateway_server, deployment):
+    """A caller's ``?key=`` (Google's own way to pass a key) or any other credential
+    parameter, however spelled, never reaches the provider: that would hand it the platform
+    token. The rest of the query goes on as it came. Nor is ``?key=`` taken as the platform
+    token: without one in a header the call is a 401."""
+    import httpx
+
+    token = deployment.token.secret
+    base = f"{gateway_server}/api/v2/aibridge/google/v1/models/{MODELS['google']}"
+    body = {"contents": [{"parts": [{"text": "hi"}]}]}
+    query = f"key={token}&KEY={token}&%6Bey={token}&access_token={token}&api_key=x&keep=1&k=2"
+    plain = httpx.post(
+        f"{base}:generateContent?{query}", json=body, headers={"x-goog-api-key": token}
+    )
+    stream = httpx.post(
+        f"{base}:streamGenerateContent?{query}", json=body, headers={"x-goog-api-key": token}
+    )
+    assert (plain.status_code, stream.status_code) == (200, 200)
+    received = deployment.fake.calls()
+    assert [r.query for r in received] == ["keep=1&k=2", "keep=1&k=2&alt=sse"]
+    assert all(r.headers["x-goog-api-key"] == CENTRAL["google"] for r in received)
+
+    deployment.fake.clear()
+    only_in_query = httpx.post(f"{base}:generateContent?key={token}", json=body)
+    assert only_in_query.status_code == 401
+    assert only_in_query.json()["error"]["status"] == "UNAUTHENTICATED"
+    assert deployment.fake.calls() == []

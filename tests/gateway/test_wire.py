@@ -106,3 +106,21 @@ def test_streams_pass_unchanged_and_read_the_same_however_they_are_cut(
     assert read(reader, stream, cuts) == stream
     usage = reader.usage()
     assert (usage.input_tokens, usage.output_tokens) == (prompt_tokens, len(words))
+
+
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), max_size=8))
+def test_no_credential_parameter_survives_in_a_forwarded_query(pairs):
+    """However a query spells its parameters, what is passed on holds none that the provider
+    would read as a credential, and every other parameter, as it came and in its order."""
+    from urllib.parse import parse_qsl, quote_plus
+
+    from gateway.app import CREDENTIAL_PARAMETERS, _query_to_forward
+
+    parts = [f"{quote_plus(name)}={quote_plus(value)}" for name, value in pairs]
+    forwarded = _query_to_forward("&".join(parts).encode("latin-1"))
+    names = [name.lower() for name, _ in parse_qsl(forwarded, keep_blank_values=True)]
+    assert not set(names) & CREDENTIAL_PARAMETERS
+    expected = [
+        p for p, (n, _) in zip(parts, pairs, strict=True) if n.lower() not in CREDENTIAL_PARAMETERS
+    ]
+    assert forwarded == "&".join(p for p in expected if p)
