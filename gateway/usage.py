@@ -54,10 +54,14 @@ def cost_of(
     nano, rest = divmod(total, 1000)
     if rest > 500 or (rest == 500 and nano % 2):
         nano += 1
+    if nano >= _COST_LIMIT_NANO:
+        return None  # no call costs a billion dollars: unknown, and the row still fits
     return Decimal(nano).scaleb(-9)
 
 
 _NO_PRICES = (None, None, None, None)
+# What the usage table's cost column holds (numeric(18, 9)), in nano-USD: under $1e9.
+_COST_LIMIT_NANO = 10**18
 
 
 class UsageWriter:

@@ -45,8 +45,18 @@ class Match:
     streaming_by_path: bool = False
 
 
+# The most a usage row's token columns hold (PostgreSQL integer). A provider that reports
+# more (any OpenAI-compatible server can say anything) gets this, not a row that would make
+# the whole batch of other people's rows fail to write.
+TOKEN_COUNT_MAX = 2_147_483_647
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A token count from a provider's usage block: a positive integer, at most
+    TOKEN_COUNT_MAX; anything else counts as 0."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return min(value, TOKEN_COUNT_MAX)
+    return 0
 
 
 class WireAdapter:
@@ -413,7 +423,8 @@ def google_usage(usage: Any) -> Usage:
         return Usage()
     cached = _int(usage.get("cachedContentTokenCount"))
     prompt = _int(usage.get("promptTokenCount"))
-    output = _int(usage.get("candidatesTokenCount")) + _int(usage.get("thoughtsTokenCount"))
+    thoughts = _int(usage.get("thoughtsTokenCount"))
+    output = min(_int(usage.get("candidatesTokenCount")) + thoughts, TOKEN_COUNT_MAX)
     return Usage(max(prompt - cached, 0), output, cached, 0)
 
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from gateway.models import UsageRecord
 from gateway.store import USAGE_COLUMNS
 from gateway.usage import UsageWriter, cost_of
-from gateway.wire import Usage
+from gateway.wire import ADAPTERS, TOKEN_COUNT_MAX, Usage
+from providers.registry import WireFormat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,6 +58,8 @@ def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
         total = sum((p * n for n, p in used), Decimal(0))
         with localcontext(prec=60):
             expected = total.scaleb(-6).quantize(Decimal("0.000000001"), ROUND_HALF_EVEN)
+        if expected >= 10**9:  # more than the cost column holds: unknown
+            expected = None
     assert cost_of(usage, micro) == expected
 
 
@@ -120,3 +123,70 @@ def test_a_full_queue_drops_rows_counts_them_and_says_so(settings, caplog):
     assert writer.dropped == 15 and writer.written == 10
     assert "usage queue full: 1 usage row(s) dropped so far" in caplog.text
     assert UsageRecord.objects.filter(username="u").count() == 10
+
+
+def test_a_provider_reporting_absurd_usage_costs_no_one_their_rows():
+    """Any OpenAI-compatible server can report any numbers. Counts beyond what the table
+    holds are capped, a cost beyond it is unknown, and the row is written with the others of
+    its batch; before, it made the whole batch fail, dropping everyone's rows."""
+    usage = ADAPTERS[WireFormat.OPENAI].usage_from_body(
+        {"usage": {"prompt_tokens": 10**15, "completion_tokens": 2**40}}
+    )
+    assert (usage.input_tokens, usage.output_tokens) == (TOKEN_COUNT_MAX, TOKEN_COUNT_MAX)
+    top_price = 10**12  # $1M per 1M tokens, the most a model's price may be, in micro-USD
+    assert cost_of(usage, (top_price,) * 4) is None
+    largest = cost_of(Usage(input_tokens=TOKEN_COUNT_MAX), (400_000 * 10**6, None, None, None))
+    assert largest == Decimal("858993458.800000000")
+    rows = [
+        event(input_tokens=1),
+        event(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+        event(input_tokens=TOKEN_COUNT_MAX, cost_usd=largest),
+        event(input_tokens=2),
+    ]
+
+    async def main():
+        writer = UsageWriter()
+        for row in rows:
+            writer.record(row)
+        await writer.close()
+        return writer
+
+    writer = asyncio.run(main())
+    assert (writer.written, writer.dropped) == (4, 0)
+    written = UsageRecord.objects.filter(username="u").order_by("id")
+    assert [r.input_tokens for r in written] == [1, TOKEN_COUNT_MAX, TOKEN_COUNT_MAX, 2]
+    assert written[2].cost_usd == largest
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "prompt_tokens",
+                "completion_tokens",
+                "input_tokens",
+                "output_tokens",
+                "cache_read_input_tokens",
+                "cache_creation_input_tokens",
+                "promptTokenCount",
+                "candidatesTokenCount",
+                "thoughtsTokenCount",
+                "cachedContentTokenCount",
+            ]
+        ),
+        st.integers(min_value=-(2**70), max_value=2**70) | st.booleans() | st.text(max_size=3),
+    ),
+    st.sampled_from(list(WireFormat)),
+)
+def test_every_reported_count_fits_the_usage_table(block, wire):
+    """Whatever a provider's usage block says, each count is a whole number the usage
+    table's integer columns hold."""
+    body = {"usageMetadata": block} if wire == WireFormat.GOOGLE else {"usage": block}
+    usage = ADAPTERS[wire].usage_from_body(body)
+    counts = (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    )
+    assert all(isinstance(n, int) and 0 <= n <= TOKEN_COUNT_MAX for n in counts)
