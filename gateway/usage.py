@@ -19,13 +19,14 @@ from django.conf import settings
 
 from lib.loops import PerLoop
 
-from .store import USAGE_COLUMNS, store
+from .store import USAGE_COLUMNS, DatabaseUnavailable, store
 from .wire import Usage
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 BATCH_WAIT = 0.2  # seconds to gather more rows before writing a batch
+RETRY_WAIT = 2.0  # seconds before a batch the database could not take is tried again
 
 
 def cost_of(
@@ -76,6 +77,7 @@ class UsageWriter:
         self._rows: list[tuple[Any, ...]] = []
         self._writing = False
         self._flushing = False
+        self._closing = False
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
@@ -106,22 +108,29 @@ class UsageWriter:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            wait = BATCH_WAIT
             while self._rows:
                 batch, self._rows = self._rows[:BATCH_SIZE], self._rows[BATCH_SIZE:]
                 self._writing = True
                 try:
-                    await self._write(batch)
+                    written = await self._write(batch)
                 finally:
                     self._writing = False
+                if not written:
+                    self._keep(batch)
+                    wait = RETRY_WAIT
+                    break
                 if len(self._rows) < BATCH_SIZE and not self._flushing:
                     break  # the rest waits for its own window: fewer, fuller batches
             if not self._rows:
                 self._flushing = False
                 self._drained.set()
             elif self._timer is None:
-                self._timer = asyncio.get_running_loop().call_later(BATCH_WAIT, self._wake.set)
+                self._timer = asyncio.get_running_loop().call_later(wait, self._wake.set)
 
-    async def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _write(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Write a batch (one more try half a second after a failure). False: the database
+        could not be reached, and the batch is to be kept for a later try."""
         now = datetime.now(UTC)
         tokens = {row[_API_KEY_ID] for row in rows if row[_API_KEY_ID] is not None}
         touches = [(now, token, now - timedelta(minutes=1)) for token in tokens]
@@ -129,13 +138,47 @@ class UsageWriter:
             try:
                 await store().write_usage(rows, touches)
                 self.written += len(rows)
-                return
-            except Exception:
-                if attempt == 2:
-                    self.dropped += len(rows)
-                    logger.exception("could not write %d usage row(s); dropped", len(rows))
-                else:
+                return True
+            except Exception as error:
+                if attempt == 1:
                     await asyncio.sleep(0.5)
+                    continue
+                unreachable = isinstance(error, DatabaseUnavailable) or store().lost_connection(
+                    error
+                )
+                if unreachable and not self._closing:
+                    logger.warning(
+                        "could not write %d usage row(s) (%s: %s); kept, next try in %.0f s",
+                        len(rows),
+                        type(error).__name__,
+                        error,
+                        RETRY_WAIT,
+                    )
+                    return False
+                self.dropped += len(rows)
+                if unreachable:  # shutting down: no later try to keep them for
+                    logger.error(
+                        "could not write %d usage row(s) (%s: %s); dropped at shutdown",
+                        len(rows),
+                        type(error).__name__,
+                        error,
+                    )
+                else:  # the rows themselves: trying again would fail again
+                    logger.exception("could not write %d usage row(s); dropped", len(rows))
+        return True
+
+    def _keep(self, batch: list[tuple[Any, ...]]) -> None:
+        """Put a batch the database could not take back at the head of the queue, as much of
+        it as the queue's capacity leaves room for; the rest is dropped, counted and logged."""
+        room = max(self.capacity - len(self._rows), 0)
+        kept = batch[:room]
+        self._rows[:0] = kept
+        if len(kept) < len(batch):
+            self.dropped += len(batch) - len(kept)
+            logger.error(
+                "usage queue full while the database is unreachable: %d usage row(s) dropped",
+                len(batch) - len(kept),
+            )
 
     async def flush(self) -> None:
         """Wait until every row recorded so far is written (or counted as dropped)."""
@@ -148,6 +191,9 @@ class UsageWriter:
             await self._drained.wait()
 
     async def close(self) -> None:
+        """Write what is queued (a batch the database cannot take now is dropped, counted
+        and logged: there is no later), then stop."""
+        self._closing = True
         await self.flush()
         if self._timer is not None:
             self._timer.cancel()

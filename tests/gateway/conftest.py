@@ -163,3 +163,14 @@ def expected_cost(input_tokens: int, output_tokens: int, read: int, write: int) 
         Decimal(0),
     )
     return (total / Decimal(1_000_000)).quantize(Decimal("0.000000001"))
+
+
+def admin_sql(sql: str, *params: object) -> None:
+    """Run ``sql`` on the server's ``postgres`` database, on a connection of its own (Django's
+    may not run in an event loop, and a database cannot refuse its own connections)."""
+    import psycopg
+
+    from tests.servers import database_url
+
+    with psycopg.connect(database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        c.execute(sql, params)

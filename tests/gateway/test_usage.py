@@ -190,3 +190,50 @@ def test_every_reported_count_fits_the_usage_table(block, wire):
         usage.cache_write_tokens,
     )
     assert all(isinstance(n, int) and 0 <= n <= TOKEN_COUNT_MAX for n in counts)
+
+
+@pytest.mark.postgres
+def test_rows_wait_out_a_database_outage_and_only_shutdown_drops_them(caplog):
+    """While the database refuses connections (a restart, a failover) a batch is kept at the
+    head of the queue and tried again, so the rows are written once it is back, none lost.
+    Only at shutdown, with no later to wait for, are they dropped, counted and logged."""
+    from django.db import connection
+
+    from gateway.usage import writer
+
+    from .conftest import admin_sql, run
+
+    name = connection.settings_dict["NAME"]
+    caplog.set_level(logging.WARNING)
+
+    async def outage_then_back():
+        current = writer()
+        admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            for i in range(30):
+                current.record(event(input_tokens=i))
+            await asyncio.sleep(1.5)  # the batch failed (two tries) and was kept
+            kept = len(current._rows)
+        finally:
+            admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await current.flush()
+        return kept, current.written, current.dropped
+
+    async def outage_at_shutdown():
+        current = writer()
+        admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            for _ in range(5):
+                current.record(event(username="late"))
+            await current.close()
+        finally:
+            admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        return current.written, current.dropped
+
+    assert run(outage_then_back) == (30, 30, 0)
+    assert "could not write 30 usage row(s) (DatabaseUnavailable" in caplog.text
+    assert "kept, next try in 2 s" in caplog.text
+    assert UsageRecord.objects.filter(username="u").count() == 30
+    assert run(outage_at_shutdown) == (0, 5)
+    assert "could not write 5 usage row(s)" in caplog.text and "dropped at shutdown" in caplog.text
+    assert "Traceback" not in caplog.text
