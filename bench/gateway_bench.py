@@ -323,6 +323,25 @@ LINES = {
 GATEWAY_PATH = "/api/v2/aibridge/openai-compatible/v1/chat/completions"
 
 
+def server(
+    name: str, env: dict[str, str], fake_port: int, token: str, port: int
+) -> tuple[list[str], dict[str, str], Target]:
+    """How to start ``gateway`` or one of the LINES on ``port`` (for ``start``), and how to
+    call it."""
+    auth = {"Authorization": f"Bearer {token}"}
+    if name == "gateway":
+        command = ["serve", "--workers", "1", "--log-level", "warning"]
+        return command, env, Target(name, port, GATEWAY_PATH, auth)
+    uvicorn = ["-m", "uvicorn", LINES[name].app, "--loop", "uvloop", "--http", "httptools"]
+    quiet = ["--log-level", "warning", "--no-access-log", "--no-server-header"]
+    line_env = {
+        **env,
+        "BENCH_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1",
+        "BENCH_APPLICATION_NAME": LINES_APPLICATION_NAME,
+    }
+    return [*uvicorn, *quiet], line_env, Target(name, port, "/v1/chat/completions", auth)
+
+
 class Servers:
     """The gateway, and for the latency rounds the floor and the reference design beside it,
     started fresh on entry (each round draws its own placement of processes on the CPUs) and
@@ -333,22 +352,13 @@ class Servers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def _start(self) -> list[Target]:
-        port = free_port()
-        command = ["serve", "--workers", "1", "--log-level", "warning"]
-        self.processes.append(start(command, self.env, port))
-        auth = {"Authorization": f"Bearer {self.token}"}
-        targets = [Target("gateway", port, GATEWAY_PATH, auth)]
-        for name, line in LINES.items() if self.lines else ():
+        names = ["gateway", *(LINES if self.lines else ())]
+        targets = []
+        for name in names:
             port = free_port()
-            server = ["-m", "uvicorn", line.app, "--loop", "uvloop", "--http", "httptools"]
-            quiet = ["--log-level", "warning", "--no-access-log", "--no-server-header"]
-            env = {
-                **self.env,
-                "BENCH_PROVIDER_URL": f"http://127.0.0.1:{self.fake_port}/v1",
-                "BENCH_APPLICATION_NAME": LINES_APPLICATION_NAME,
-            }
-            self.processes.append(start([*server, *quiet], env, port))
-            targets.append(Target(name, port, "/v1/chat/completions", auth))
+            command, env, target = server(name, self.env, self.fake_port, self.token, port)
+            self.processes.append(start(command, env, port))
+            targets.append(target)
         return targets
 
     def _stop(self) -> None:

@@ -38,20 +38,7 @@ def count(
 ) -> float:
     """Instructions per call of one server (``gateway`` or ``floor``) under callgrind."""
     port = bench.free_port()
-    auth = {"Authorization": f"Bearer {token}"}
-    if name == "gateway":
-        command = ["serve", "--workers", "1", "--log-level", "warning"]
-        target = bench.Target(name, port, bench.GATEWAY_PATH, auth)
-    else:
-        line = bench.LINES[name]
-        server = ["-m", "uvicorn", line.app, "--loop", "uvloop", "--http", "httptools"]
-        command = [*server, "--log-level", "warning", "--no-access-log", "--no-server-header"]
-        env = {
-            **env,
-            "BENCH_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1",
-            "BENCH_APPLICATION_NAME": bench.LINES_APPLICATION_NAME,
-        }
-        target = bench.Target(name, port, "/v1/chat/completions", auth)
+    command, env, target = bench.server(name, env, fake_port, token, port)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         valgrind = [
