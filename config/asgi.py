@@ -5,6 +5,7 @@ else to Django. Lifespan events (which Django does not handle) start nothing eag
 at shutdown, write the queued usage rows and close the gateway's connections.
 """
 
+import logging
 import os
 import sys
 from typing import Any
@@ -25,9 +26,12 @@ except ImproperlyConfigured as error:
 from gateway import lifecycle
 from gateway.app import IDENTITY_SCOPE_KEY
 from gateway.app import application as gateway_application
+from lib.logging import CredentialsHiddenInAccessLog
 from routing.deployment import GATEWAY_PREFIX
 
 PREFIX = GATEWAY_PREFIX + "/"
+# On the logger, not a handler: it holds however uvicorn was started and its logging set up.
+logging.getLogger("uvicorn.access").addFilter(CredentialsHiddenInAccessLog())
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

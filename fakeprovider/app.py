@@ -88,6 +88,13 @@ class RecordedRequest:
         }
 
 
+ACCOUNT_HEADERS = {
+    "openai": [(b"openai-organization", b"org-fake"), (b"openai-project", b"proj_fake")],
+    "anthropic": [(b"anthropic-organization-id", b"00000000-fake-org")],
+    "google": [],
+}
+
+
 @dataclass
 class Control:
     status: int | None = None
@@ -331,7 +338,7 @@ class Exchange:
     """One request and its answer."""
 
     def __init__(self, fake: FakeProvider, record: RecordedRequest, receive: Receive, send: Send):
-        self.fake, self.record, self.receive, self.send = fake, record, receive, send
+        self.fake, self.record, self.receive, self._send = fake, record, receive, send
         self.body = record.json if isinstance(record.json, dict) else {}
         prompt, system = prompt_of(self.body)
         self.control = Control.read(record.headers, prompt, fake.chunk_delay)
@@ -341,6 +348,12 @@ class Exchange:
     def _model_in_path(self) -> str:
         match = re.search(r"/models?/([^/:]+)", self.record.path)
         return unquote(match.group(1)) if match else ""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            # Each provider names the account behind the key on every answer.
+            message["headers"] = [*message["headers"], *ACCOUNT_HEADERS[self.kind]]
+        await self._send(message)
 
     @property
     def kind(self) -> str:

@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import unquote_plus
 
 import orjson
 
 from lib import outbound
 from lib.loops import PerLoop
+from lib.query import without_credentials
 from lib.settings_cache import cached_settings
 from lib.text import scrub_secret
 from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
@@ -81,13 +81,14 @@ DROPPED_REQUEST_HEADERS = frozenset(
         b"accept-encoding",
     }
 )
-# Query parameters that carry a credential (Google's ``key``, OAuth's ``access_token``): never
-# sent on, like the credential headers (a caller's ``?key=`` would otherwise take its platform
-# token to the provider). Nor are they read as the platform token: that belongs in a header,
-# not in a URL that proxies and access logs keep.
-CREDENTIAL_PARAMETERS = frozenset({"key", "api-key", "api_key", "access_token"})
 # Billing headers that would move a central-key call to another account.
 CENTRAL_ONLY_DROPPED = frozenset({b"openai-organization", b"openai-project"})
+# What a provider says of the account behind the key: on a central-key call that is the
+# deployment's own account, which is none of the caller's business (a user's own key may
+# show the user its own).
+CENTRAL_ACCOUNT_RESPONSE_HEADERS = frozenset(
+    {b"openai-organization", b"openai-project", b"anthropic-organization-id"}
+)
 DROPPED_RESPONSE_HEADERS = frozenset(
     {
         b"content-length",
@@ -594,11 +595,14 @@ class Call:
         return f"data: {json.dumps(error)}\n\n".encode()
 
     def _response_headers(self, response: outbound.Response) -> list[tuple[bytes, bytes]]:
-        return [
+        headers = [
             (name.lower(), value)
             for name, value in response.raw_headers
             if name.lower() not in DROPPED_RESPONSE_HEADERS
         ]
+        if self.credential_source == CredentialSource.CENTRAL:
+            headers = [h for h in headers if h[0] not in CENTRAL_ACCOUNT_RESPONSE_HEADERS]
+        return headers
 
     def _upstream_failure(self, error: BaseException) -> Refused:
         message = self._failure_message(error)
@@ -792,15 +796,7 @@ _sched_yield = getattr(os, "sched_yield", None)  # POSIX only
 
 
 def _query_to_forward(raw: bytes) -> str:
-    """The caller's query string without its credential parameters (as the provider would
-    read their names: percent-decoded, any case); the rest is passed on as it came."""
-    if not raw:
-        return ""
-    return "&".join(
-        part
-        for part in raw.decode("latin-1").split("&")
-        if part and unquote_plus(part.partition("=")[0]).lower() not in CREDENTIAL_PARAMETERS
-    )
+    return without_credentials(raw.decode("latin-1")) if raw else ""
 
 
 def _bad_model(model: object) -> Refused:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from .query import hide_credentials
+
 
 class ClientErrorsInOneLine(logging.Filter):
     """A 4xx is the client's doing, not a bug: one line (method, path, status, user, reason)
@@ -29,4 +31,16 @@ class ClientErrorsInOneLine(logging.Filter):
         )
         record.exc_info = None
         record.exc_text = None
+        return True
+
+
+class CredentialsHiddenInAccessLog(logging.Filter):
+    """uvicorn's access log line holds the request's query as it came: a client that put a
+    key in ``?key=`` (Google's own way) would have it written to the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access record: (client, method, path with query, HTTP version, status).
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], hide_credentials(args[2]), *args[3:])
         return True

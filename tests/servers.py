@@ -20,8 +20,8 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRF_TOKEN = "x" * 32
-# What the last server started by served_app wrote on stderr (its log), once it stopped.
-last_stderr = ""
+# What the last server started by served_app wrote (its log), once it stopped.
+last_output = ""
 
 
 def free_port() -> int:
@@ -53,8 +53,9 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 
 @contextmanager
-def served_app(workers: int = 4, **env: str) -> Iterator[str]:
-    """``manage.py serve`` with ``workers`` processes; yields its base URL."""
+def served_app(workers: int = 4, serve_args: tuple[str, ...] = (), **env: str) -> Iterator[str]:
+    """``manage.py serve`` with ``workers`` processes (and ``serve_args``); yields its base
+    URL."""
     port = free_port()
     environment = {
         **os.environ,
@@ -69,10 +70,13 @@ def served_app(workers: int = 4, **env: str) -> Iterator[str]:
     # A file, not a pipe: a chatty server must never block on a full pipe buffer.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", str(workers)],
+            [
+                *(sys.executable, "manage.py", "serve", "--port", str(port)),
+                *("--workers", str(workers), *serve_args),
+            ],
             cwd=ROOT,
             env=environment,
-            stdout=subprocess.DEVNULL,
+            stdout=log,  # uvicorn's access log, at info level
             stderr=log,
         )
         base = f"http://127.0.0.1:{port}"
@@ -80,7 +84,7 @@ def served_app(workers: int = 4, **env: str) -> Iterator[str]:
             wait_until_up(f"{base}/healthz", process)
             yield base
         finally:
-            global last_stderr
+            global last_output
             process.terminate()
             try:
                 process.wait(timeout=15)
@@ -88,7 +92,7 @@ def served_app(workers: int = 4, **env: str) -> Iterator[str]:
                 process.kill()
                 process.wait()
             log.seek(0)
-            last_stderr = log.read().decode("utf-8", "replace")
+            last_output = log.read().decode("utf-8", "replace")
 
 
 def signed_in_client(base_url: str, user: Any) -> httpx.Client:

@@ -97,9 +97,17 @@ def test_no_key_or_token_in_any_gateway_answer_row_or_log(deployment, save_user_
 
 def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key):
     token = deployment.token.secret
-    with served_app(workers=1, LOG_LEVEL="DEBUG") as base:
-        for path, headers, body in battery(base, token):
-            method = "GET" if path.endswith("/models") else "POST"
+    in_query: list[
+        tuple[str, dict, dict]
+    ] = [  # a client that puts a key where Google's own clients may: in the URL
+        (f"/google/v1/models?key={token}", {"x-goog-api-key": token}, {}),
+        (f"/google/v1/models?alt=json&API_KEY={token}", {}, {}),
+        (f"/openai/v1/models?access%5Ftoken={token}&x=1", {"Authorization": f"Bearer {token}"}, {}),
+    ]
+    # At info level uvicorn writes an access line per request, query included.
+    with served_app(workers=1, serve_args=("--log-level", "info"), LOG_LEVEL="DEBUG") as base:
+        for path, headers, body in battery(base, token) + in_query:
+            method = "GET" if "/models" in path and not body else "POST"
             httpx.request(
                 method,
                 f"{base}/api/v2/aibridge{path}",
@@ -110,9 +118,12 @@ def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key
         import time
 
         time.sleep(0.5)
-    # served_app terminated the server; its stderr holds every log line it wrote.
+    # served_app terminated the server; its output holds every log line it wrote.
     from tests import servers
 
-    logs = servers.last_stderr
+    logs = servers.last_output
     assert "INFO" in logs or "WARNING" in logs
+    assert '"GET /api/v2/aibridge/google/v1/models?key=[hidden] HTTP/1.1" 200' in logs
+    assert '?alt=json&API_KEY=[hidden] HTTP/1.1" 401' in logs
+    assert '?access%5Ftoken=[hidden]&x=1 HTTP/1.1" 200' in logs
     assert_no_secret(logs, [*CENTRAL.values(), USER_KEY, BYOK_KEY, token])

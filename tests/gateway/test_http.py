@@ -129,7 +129,13 @@ def test_each_call_reaches_the_provider_with_only_the_right_credential(
     if name == "generate-stream":
         assert "alt=sse" in received.query
 
-    # What the caller got back, in its own format.
+    # What the caller got back, in its own format, and nothing of the deployment's account.
+    account = {"openai-organization", "openai-project", "anthropic-organization-id"}
+    shown = account & set(response.headers)
+    if credential == "central":
+        assert not shown
+    elif spec.wire_format != WireFormat.GOOGLE:  # Google names no account
+        assert shown  # the caller's own account, as its provider said
     if streams:
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.text.count("data:") >= 5

@@ -114,7 +114,8 @@ def test_no_credential_parameter_survives_in_a_forwarded_query(pairs):
     would read as a credential, and every other parameter, as it came and in its order."""
     from urllib.parse import parse_qsl, quote_plus
 
-    from gateway.app import CREDENTIAL_PARAMETERS, _query_to_forward
+    from gateway.app import _query_to_forward
+    from lib.query import CREDENTIAL_PARAMETERS
 
     parts = [f"{quote_plus(name)}={quote_plus(value)}" for name, value in pairs]
     forwarded = _query_to_forward("&".join(parts).encode("latin-1"))
