@@ -134,13 +134,14 @@ def piped_stdin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | bytes], None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """`@pytest.mark.postgres` tests need PostgreSQL; CI (REQUIRE_POSTGRES_TESTS) never skips."""
-    if item.get_closest_marker("postgres") is None:
-        return
+    """`@pytest.mark.postgres` tests need PostgreSQL; CI (REQUIRE_POSTGRES_TESTS) never skips.
+    `@pytest.mark.sqlite` tests need the embedded database; CI runs them in a second pass."""
     from django.db import connection
 
-    if connection.vendor != "postgresql":
+    if item.get_closest_marker("postgres") is not None and connection.vendor != "postgresql":
         message = "needs PostgreSQL: run with DATABASE_URL=postgres://… (as .ci/run does)"
         if os.environ.get("REQUIRE_POSTGRES_TESTS"):
             pytest.fail(message)
         pytest.skip(message)
+    if item.get_closest_marker("sqlite") is not None and connection.vendor != "sqlite":
+        pytest.skip("needs the embedded SQLite database: run without DATABASE_URL")

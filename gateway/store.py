@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import OperationalError, connections
 
 from lib.loops import PerLoop
 from lib.settings_cache import cached_settings
@@ -238,9 +238,16 @@ class Store:
     # How this store's driver gives a call's row (see CallRow).
     row_from_db = staticmethod(CallRow.from_db)
 
-    def lost_connection(self, error: Exception) -> bool:
-        """Whether ``error`` says a pooled connection was gone (the server restarted, failed
-        over or ended it), so that the same read on a fresh connection may well succeed."""
+    def transient(self, error: Exception) -> bool:
+        """Whether ``error`` says the database was out of reach for a while, not that the
+        statement was wrong: a pooled connection was gone (the server restarted, failed over
+        or ended it), or another process held the database. The same statement, on a fresh
+        connection, may well succeed."""
+        return False
+
+    def timed_out(self, error: Exception) -> bool:
+        """Whether ``error`` is the statement timeout: transient too, but no read is tried
+        again after it (that would double a wait already long)."""
         return False
 
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
@@ -289,7 +296,7 @@ class Store:
     async def _read_again(self, error: Exception, read: Any, *args: Any) -> Any:
         """After a read failed with ``error``: the read once more if only its connection was
         gone, else (or if that fails too) DatabaseUnavailable. A read is safe to repeat."""
-        if self.lost_connection(error):
+        if self.transient(error) and not self.timed_out(error):
             try:
                 return await read(*args)
             except Exception as again:
@@ -489,6 +496,10 @@ class PostgresStore(Store):
             "port": int(db["PORT"]) if db.get("PORT") else None,
             # Prepared statements are cached per connection by asyncpg.
             "statement_cache_size": 64,
+            # Set on the server, once per connection: no timer per statement.
+            "server_settings": {
+                "statement_timeout": str(round(settings.AI_GATEWAY_DB_STATEMENT_TIMEOUT * 1000))
+            },
         }
         self.connections = FairConnections(settings.AI_GATEWAY_DB_POOL_SIZE, self._connect)
         self.lookups = SharedLookups(
@@ -506,11 +517,12 @@ class PostgresStore(Store):
         except Exception as error:  # not worth a second try within the same call
             raise DatabaseUnavailable(f"no connection: {type(error).__name__}: {error}") from error
 
-    def lost_connection(self, error: Exception) -> bool:
+    def transient(self, error: Exception) -> bool:
         import asyncpg
 
         # Connection errors (class 08), a server shutting down or ending this backend
-        # (class 57), a connection already closed, or the socket itself.
+        # (class 57), a connection already closed, or the socket itself; and a statement
+        # past the statement timeout (57014), waiting for a lock that someone else holds.
         gone = (
             asyncpg.PostgresConnectionError,
             asyncpg.exceptions.OperatorInterventionError,
@@ -518,6 +530,11 @@ class PostgresStore(Store):
             OSError,
         )
         return isinstance(error, gone)
+
+    def timed_out(self, error: Exception) -> bool:
+        import asyncpg
+
+        return isinstance(error, asyncpg.QueryCanceledError)
 
     async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
         return await self.lookups.get(call)  # type: ignore[no-any-return]
@@ -596,6 +613,10 @@ class DjangoThreadStore(Store):
                         cursor.executemany(sql, [list(r) for r in rows])
         finally:
             connection.close()
+
+    def transient(self, error: Exception) -> bool:
+        # SQLite: another process kept its write lock past the busy timeout.
+        return isinstance(error, OperationalError) and "locked" in str(error)
 
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         return await asyncio.to_thread(self._fetch, sql, params, False)

@@ -143,9 +143,7 @@ class UsageWriter:
                 if attempt == 1:
                     await asyncio.sleep(0.5)
                     continue
-                unreachable = isinstance(error, DatabaseUnavailable) or store().lost_connection(
-                    error
-                )
+                unreachable = isinstance(error, DatabaseUnavailable) or store().transient(error)
                 if unreachable and not self._closing:
                     logger.warning(
                         "could not write %d usage row(s) (%s: %s); kept, next try in %.0f s",

@@ -40,6 +40,9 @@ AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=True)
 AI_GATEWAY_CHAT_ROUTING = env.bool("AI_GATEWAY_CHAT_ROUTING", default=True)
 # The gateway's own connections: one async psycopg pool per worker process (PostgreSQL).
 AI_GATEWAY_DB_POOL_SIZE = env.int("AI_GATEWAY_DB_POOL_SIZE", default=4)
+# Longest a gateway statement may run, in seconds (in practice: wait for a lock that a
+# migration or a stuck transaction holds); past it a call is answered 503.
+AI_GATEWAY_DB_STATEMENT_TIMEOUT = env.float("AI_GATEWAY_DB_STATEMENT_TIMEOUT", default=15.0)
 AI_GATEWAY_MAX_BODY_BYTES = env.int("AI_GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 # Usage rows wait here before being written in batches; beyond it a row is dropped, counted
 # and logged.

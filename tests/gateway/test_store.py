@@ -309,13 +309,13 @@ def test_connections_the_database_ended_are_replaced_and_the_lookups_still_answe
         current = store()
         assert isinstance(current, PostgresStore)
         retried = []
-        lost_connection = current.lost_connection
+        transient = current.transient
 
         def counting(error):
             retried.append(type(error).__name__)
-            return lost_connection(error)
+            return transient(error)
 
-        current.lost_connection = counting  # type: ignore[method-assign]
+        current.transient = counting  # type: ignore[method-assign]
 
         async def lookup():
             row = await current.call_row(
@@ -423,7 +423,7 @@ def test_a_database_that_refuses_connections_is_a_503_in_each_callers_format_the
     assert google.json()["error"]["status"] == "UNAVAILABLE"
     assert listing.json()["error"]["code"] == "database_unavailable"
     assert [a.status_code for a in after] == [200] * 4
-    log = servers.last_stderr
+    log = servers.last_output
     assert "Traceback" not in log and "Exception in ASGI application" not in log
     assert log.count("the database did not answer") == 1
     assert token not in log
@@ -500,7 +500,73 @@ def test_a_database_restart_under_load_fails_no_call_and_leaves_the_pool_whole(
     assert set(counts) <= {200, 503} and counts.get(503, 0) <= 8, counts
     assert after.status_code == 200
     assert held <= 4 + 1  # the gateway's pool, and Django's own connection of the worker
-    assert "Traceback" not in servers.last_stderr
+    assert "Traceback" not in servers.last_output
     # The restarts also met the usage writer: a batch it could not write was kept, not lost.
     answered = counts[200] + 1
     assert len(wait_for_usage(answered)) == answered
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_held_past_the_statement_timeout_is_a_503_and_usage_rows_wait_for_it(
+    deployment, settings, caplog
+):
+    """A migration or a stuck transaction holding the tokens table: each lookup gives up
+    after the statement timeout (once, not tried again) and the call is answered 503, and
+    the usage rows, whose write waits on the same lock, are kept and written once it is
+    let go."""
+    import logging
+    import time
+
+    import asyncpg
+
+    from gateway.store import DatabaseUnavailable
+    from gateway.usage import writer
+    from tests.servers import database_url
+    from tokens.models import ApiToken
+
+    from .test_usage import event
+
+    settings.AI_GATEWAY_DB_STATEMENT_TIMEOUT = 0.5
+    caplog.set_level(logging.WARNING)
+    lookup_id = deployment.token.secret.split("_")[1]
+    token_id = deployment.token.token.pk
+
+    async def main():
+        current = store()
+
+        async def lookup():
+            return await current.call_row(
+                provider_type="openai", model="fake-gpt", lookup_id=lookup_id
+            )
+
+        await lookup()  # the pool's connections open before the lock is taken
+        holder = await asyncpg.connect(database_url())
+        locked = holder.transaction()
+        await locked.start()
+        await holder.execute(f'LOCK TABLE "{ApiToken._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseUnavailable, match="statement timeout"):
+                async with asyncio.timeout(5):  # without a statement timeout: for ever
+                    await lookup()
+            waited = time.monotonic() - started
+            for i in range(7):
+                writer().record(event(input_tokens=i, api_key_id=token_id, username="locked"))
+            await asyncio.sleep(2.0)  # the batch's two tries timed out and it was kept
+            kept = len(writer()._rows)
+        finally:
+            await locked.rollback()
+            await holder.close()
+        row = await lookup()
+        await writer().flush()
+        return waited, kept, row.username, writer().written
+
+    waited, kept, username, written = run(main)
+    assert 0.5 <= waited < 1.0  # one statement timeout: a second try would wait 1.0 s
+    assert (kept, username, written) == (7, "dev", 7)
+    assert "could not write 7 usage row(s) (QueryCanceledError" in caplog.text
+    assert "Traceback" not in caplog.text
+    from gateway.models import UsageRecord
+
+    assert UsageRecord.objects.filter(username="locked").count() == 7

@@ -237,3 +237,40 @@ def test_rows_wait_out_a_database_outage_and_only_shutdown_drops_them(caplog):
     assert run(outage_at_shutdown) == (0, 5)
     assert "could not write 5 usage row(s)" in caplog.text and "dropped at shutdown" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+@pytest.mark.sqlite
+def test_rows_wait_while_another_process_holds_the_embedded_database(caplog):
+    """On SQLite a writer that finds another process's write lock past the busy timeout gets
+    "database is locked": the batch is kept and written once the lock is let go."""
+    import sqlite3
+
+    from django.db import connection
+
+    caplog.set_level(logging.WARNING)
+    options = connection.settings_dict["OPTIONS"]
+    busy_timeout = options.get("timeout")
+    options["timeout"] = 0.05  # how long each try waits for the lock
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+
+    async def main():
+        current = UsageWriter()
+        holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        try:
+            for i in range(12):
+                current.record(event(input_tokens=i, username="held"))
+            await asyncio.sleep(1.2)  # the batch failed (two tries) and was kept
+            kept = len(current._rows)
+        finally:
+            holder.execute("ROLLBACK")
+        await current.close()
+        return kept, current.written, current.dropped
+
+    try:
+        assert asyncio.run(main()) == (12, 12, 0)
+    finally:
+        options["timeout"] = busy_timeout
+        holder.close()
+    assert "could not write 12 usage row(s) (OperationalError: database is locked)" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert UsageRecord.objects.filter(username="held").count() == 12
