@@ -539,7 +539,8 @@ class Exchange:
         )
 
     async def chat_stream(self) -> None:
-        include_usage = bool((self.body.get("stream_options") or {}).get("include_usage"))
+        options = self.body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
         base = {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",

@@ -211,6 +211,16 @@ class Call:
             if not isinstance(model, str) or not model or len(model) > 255 or "\x00" in model:
                 raise _bad_model(model)
             self.model_identifier = model
+        if body and (stream := body.get("stream")) is not None and type(stream) is not bool:
+            # OpenAI and Anthropic refuse it; a lenient OpenAI-compatible server would stream
+            # while this gateway, going by the JSON true it meters by, buffered the answer
+            # and never asked for the stream's usage.
+            raise Refused(
+                400,
+                "The request's stream field must be true or false.",
+                "invalid_stream",
+                "bad_request",
+            )
         row = await self._authenticate(identity, token_text)
         if match.endpoint.listing:
             await self._list_models(row)

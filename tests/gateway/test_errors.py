@@ -192,6 +192,76 @@ def test_whatever_model_name_is_typed_the_answer_is_never_a_server_error(
         assert response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("stream", [1, 0, "true", [True], {}, 1.0])
+def test_a_stream_field_that_is_not_true_or_false_is_a_400_in_each_callers_format(
+    gateway_server, deployment, stream
+):
+    """A lenient OpenAI-compatible server would stream on "stream": 1 while the gateway, going
+    by JSON true, buffered the answer and asked for no usage: refused, as OpenAI and
+    Anthropic refuse it."""
+    chat = openai(gateway_server, deployment, {**CHAT, "stream": stream})
+    assert is_openai_error(chat, 400, "invalid_stream")
+    assert "stream field must be true or false" in chat.json()["error"]["message"]
+    message = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/anthropic/v1/messages",
+        json={**MESSAGE, "stream": stream},
+        headers={"x-api-key": deployment.token.secret},
+        timeout=15,
+    )
+    assert message.status_code == 400
+    assert message.json()["type"] == "error" and message.json()["error"]["message"]
+    assert deployment.fake.calls() == []
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+ODD_BODIES = [
+    ("openai", "/chat/completions", {"model": "fake-gpt"}),
+    ("openai", "/responses", {"model": "fake-gpt"}),
+    ("anthropic", "/messages", {"model": "claude-fake"}),
+    ("anthropic", "/messages/count_tokens", {"model": "claude-fake"}),
+    ("google", "/models/gemini-fake:generateContent", {}),
+    ("google", "/models/gemini-fake:streamGenerateContent", {}),
+]
+FIELDS = ["stream", "stream_options", "messages", "input", "contents", "max_tokens", "model"]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    call=st.sampled_from(ODD_BODIES),
+    fields=st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=4),
+)
+def test_whatever_a_body_holds_the_gateway_answers_it_without_a_server_error(
+    deployment, call, fields
+):
+    """Bodies of any shape, in every format: the gateway answers (a 4xx of its own, or the
+    provider's answer), never with a failure of its own."""
+    provider_type, path, body = call
+    token = deployment.token.secret
+    headers = {"authorization": f"Bearer {token}", "x-api-key": token, "x-goog-api-key": token}
+
+    async def call_gateway():
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post(
+                f"/api/v2/aibridge/{provider_type}/v1{path}",
+                json={**body, **fields},
+                headers=headers,
+            )
+
+    response = run(call_gateway)
+    assert response.status_code < 500, (response.status_code, response.text[:300], fields)
+
+
 @pytest.mark.parametrize(
     "change, code, words",
     [
