@@ -305,7 +305,11 @@ class FakeProvider:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:  # a repeated header: its values joined, in order
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
         path = unquote(scope["path"])
         query = scope.get("query_string", b"").decode("latin-1")
         if path == "/_fake/requests":

@@ -441,13 +441,17 @@ class Call:
 
     def _upstream_headers(self, key_headers: dict[str, str]) -> dict[str, str]:
         central = self.credential_source == CredentialSource.CENTRAL
-        headers = {}
-        for name, value in self.headers.items():
+        headers: dict[str, str] = {}
+        for name, value in self.scope["headers"]:  # not self.headers: that keeps one of each
             if name in DROPPED_REQUEST_HEADERS or name.startswith((b"x-coder-", b"x-forwarded-")):
                 continue
             if central and name in CENTRAL_ONLY_DROPPED:
                 continue
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+            text = name.decode("latin-1")
+            if text in headers:  # a repeated header is one list, its values joined (RFC 9110)
+                headers[text] += ", " + value.decode("latin-1")
+            else:
+                headers[text] = value.decode("latin-1")
         # The credential always; fixed extras (anthropic-version) unless the caller chose one.
         auth_name = self.spec.auth.name.lower()  # type: ignore[union-attr]
         for header, text in key_headers.items():

@@ -225,3 +225,29 @@ def test_credentials_in_the_query_string_are_never_passed_on(gateway_server, dep
     assert only_in_query.status_code == 401
     assert only_in_query.json()["error"]["status"] == "UNAUTHENTICATED"
     assert deployment.fake.calls() == []
+
+
+def test_a_repeated_header_reaches_the_provider_whole(gateway_server, deployment):
+    """Two ``anthropic-beta`` headers are one list (RFC 9110): both values go on, joined, not
+    only the last one. The credential is still the one the gateway injects."""
+    import httpx
+
+    token = deployment.token.secret
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/anthropic/v1/messages",
+        json={
+            "model": MODELS["anthropic"],
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        headers=[
+            ("x-api-key", token),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+            ("anthropic-beta", "output-128k-2025-02-19"),
+            ("x-api-key", token),
+        ],
+    )
+    assert response.status_code == 200, response.text
+    [received] = deployment.fake.calls()
+    assert received.headers["anthropic-beta"] == "prompt-caching-2024-07-31, output-128k-2025-02-19"
+    assert received.headers["x-api-key"] == CENTRAL["anthropic"]
