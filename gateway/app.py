@@ -102,6 +102,7 @@ DROPPED_RESPONSE_HEADERS = frozenset(
         b"alt-svc",
     }
 )
+DROPPED_ON_CENTRAL_KEY_CALLS = DROPPED_RESPONSE_HEADERS | CENTRAL_ACCOUNT_RESPONSE_HEADERS
 
 
 class Mode(StrEnum):
@@ -609,14 +610,9 @@ class Call:
         return f"data: {json.dumps(error)}\n\n".encode()
 
     def _response_headers(self, response: outbound.Response) -> list[tuple[bytes, bytes]]:
-        headers = [
-            (name.lower(), value)
-            for name, value in response.raw_headers
-            if name.lower() not in DROPPED_RESPONSE_HEADERS
-        ]
-        if self.credential_source == CredentialSource.CENTRAL:
-            headers = [h for h in headers if h[0] not in CENTRAL_ACCOUNT_RESPONSE_HEADERS]
-        return headers
+        central = self.credential_source == CredentialSource.CENTRAL
+        dropped = DROPPED_ON_CENTRAL_KEY_CALLS if central else DROPPED_RESPONSE_HEADERS
+        return [header for header in response.raw_headers if header[0] not in dropped]
 
     def _upstream_failure(self, error: BaseException) -> Refused:
         message = self._failure_message(error)

@@ -145,7 +145,7 @@ def request_head(
 ) -> bytes:
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n"]
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\0" in value or not _TOKEN.fullmatch(name):
+        if "\r" in value or "\n" in value or "\0" in value or not _sendable_name(name):
             raise ValueError(f"the header {name[:40]!r} cannot be sent")
         lines.append(f"{name}: {value}\r\n")
     if "accept-encoding" not in headers:
@@ -161,6 +161,19 @@ def request_head(
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Names already found valid: the same few names come with every call, and a set lookup
+# costs a fraction of the regular expression (bounded: names are the callers' to choose).
+_sendable_names: set[str] = set()
+
+
+def _sendable_name(name: str) -> bool:
+    if name in _sendable_names:
+        return True
+    if not _TOKEN.fullmatch(name):
+        return False
+    if len(_sendable_names) < 1024:
+        _sendable_names.add(name)
+    return True
 
 
 class Response:
@@ -188,7 +201,7 @@ class Response:
 
     def __init__(self, connection: Connection, read_timeout: float) -> None:
         self.status = 0
-        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.raw_headers: list[tuple[bytes, bytes]] = []  # names in lower case
         self._connection: Connection | None = connection
         self._read_timeout = read_timeout
         self._chunks: list[bytes] = []
@@ -208,7 +221,7 @@ class Response:
         """Header names in lower case (repeated headers joined with a comma)."""
         found: dict[str, str] = {}
         for name, value in self.raw_headers:
-            key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+            key, text = name.decode("latin-1"), value.decode("latin-1")
             found[key] = f"{found[key]}, {text}" if key in found else text
         return found
 
@@ -315,11 +328,10 @@ class Response:
         encoding = b""
         length_known = False
         for name, value in self.raw_headers:
-            lowered = name.lower()
-            if lowered == b"content-encoding":
+            if name == b"content-encoding":
                 encoding = value.strip().lower()
-            elif lowered == b"content-length" or (
-                lowered == b"transfer-encoding" and b"chunked" in value.lower()
+            elif name == b"content-length" or (
+                name == b"transfer-encoding" and b"chunked" in value.lower()
             ):
                 length_known = True
         self._until_eof = not length_known and status not in (204, 304)
@@ -426,7 +438,8 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks -------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.response.raw_headers.append((name, value))  # type: ignore[union-attr]
+        # Lowered once here: every reader of the headers compares names in lower case.
+        self.response.raw_headers.append((name.lower(), value))  # type: ignore[union-attr]
 
     def on_headers_complete(self) -> None:
         self.response._headers_complete(self.parser.get_status_code())  # type: ignore[union-attr]
