@@ -219,6 +219,27 @@ def test_check_refuses_an_unusable_proxy_without_showing_it(monkeypatch):
     assert "proxy-canary" not in text and "proxy.corp" not in text
 
 
+def test_check_of_an_app_that_does_not_exist_is_one_line_not_a_traceback(tmp_path):
+    """Django's own check ends in a LookupError traceback, and exit status 0, for a label
+    it does not know (a typo of an operator's)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "provider"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        },
+        cwd=settings.BASE_DIR,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "CommandError: No installed app is labelled 'provider'."
+    assert run("check", "providers").strip() == "System check identified no issues (0 silenced)."
+
+
 def test_migrate_on_a_fresh_database_says_nothing_about_unreadable_providers(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
