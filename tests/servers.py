@@ -68,12 +68,11 @@ def served_app(workers: int = 4, serve_args: tuple[str, ...] = (), **env: str) -
     }
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     # A file, not a pipe: a chatty server must never block on a full pipe buffer.
+    command = [sys.executable, "manage.py", "serve", "--port", str(port)]
+    command += ["--workers", str(workers), *serve_args]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [
-                *(sys.executable, "manage.py", "serve", "--port", str(port)),
-                *("--workers", str(workers), *serve_args),
-            ],
+            command,
             cwd=ROOT,
             env=environment,
             stdout=log,  # uvicorn's access log, at info level

@@ -520,6 +520,7 @@ def test_a_lock_held_past_the_statement_timeout_is_a_503_and_usage_rows_wait_for
 
     import asyncpg
 
+    from gateway.models import UsageRecord
     from gateway.store import DatabaseUnavailable
     from gateway.usage import writer
     from tests.servers import database_url
@@ -567,6 +568,4 @@ def test_a_lock_held_past_the_statement_timeout_is_a_503_and_usage_rows_wait_for
     assert (kept, username, written) == (7, "dev", 7)
     assert "could not write 7 usage row(s) (QueryCanceledError" in caplog.text
     assert "Traceback" not in caplog.text
-    from gateway.models import UsageRecord
-
     assert UsageRecord.objects.filter(username="locked").count() == 7
