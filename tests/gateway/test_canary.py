@@ -97,9 +97,8 @@ def test_no_key_or_token_in_any_gateway_answer_row_or_log(deployment, save_user_
 
 def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key):
     token = deployment.token.secret
-    in_query: list[
-        tuple[str, dict, dict]
-    ] = [  # a client that puts a key where Google's own clients may: in the URL
+    # A client that puts a key where Google's own clients may: in the URL.
+    in_query: list[tuple[str, dict, dict]] = [
         (f"/google/v1/models?key={token}", {"x-goog-api-key": token}, {}),
         (f"/google/v1/models?alt=json&API_KEY={token}", {}, {}),
         (f"/openai/v1/models?access%5Ftoken={token}&x=1", {"Authorization": f"Bearer {token}"}, {}),
