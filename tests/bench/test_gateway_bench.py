@@ -75,7 +75,16 @@ def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url)
     environment = {**os.environ, "BENCH_DATABASE_URL": bench_database_url}
     environment.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
-        [sys.executable, "bench/instructions.py", "--warm-up", "20", "--calls", "30"],
+        [
+            sys.executable,
+            "bench/instructions.py",
+            "--warm-up",
+            "20",
+            "--calls",
+            "30",
+            "--rounds",
+            "2",
+        ],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -83,6 +92,7 @@ def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url)
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("  gateway ") == 3  # each round, and the medians
     found = re.search(r"gateway ([\d.]+)k, floor ([\d.]+)k: this project's", result.stdout)
     assert found, result.stdout
     gateway, floor = float(found.group(1)), float(found.group(2))
