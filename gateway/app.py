@@ -156,7 +156,11 @@ def _find_route(method: str, path: str) -> _Route:
         )
     adapter = ADAPTERS[spec.wire_format]
     rest = found.group(2) or "/"
-    return _Route(spec, adapter, rest, adapter.match(method, rest))
+    match = adapter.match(method, rest)
+    if match is not None:
+        # Endpoints match without a trailing slash; the provider gets the path it documents.
+        rest = rest.rstrip("/") or "/"
+    return _Route(spec, adapter, rest, match)
 
 
 _remembered_route = lru_cache(maxsize=1024)(_find_route)

@@ -251,3 +251,19 @@ def test_a_repeated_header_reaches_the_provider_whole(gateway_server, deployment
     [received] = deployment.fake.calls()
     assert received.headers["anthropic-beta"] == "prompt-caching-2024-07-31, output-128k-2025-02-19"
     assert received.headers["x-api-key"] == CENTRAL["anthropic"]
+
+
+def test_an_endpoint_with_a_trailing_slash_reaches_the_provider_as_documented(
+    gateway_server, deployment
+):
+    """``/chat/completions/`` is the chat endpoint here; the provider gets the path it
+    documents, not one it may not know."""
+    import httpx
+
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/openai/v1/chat/completions/",
+        json={"model": MODELS["openai"], "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {deployment.token.secret}"},
+    )
+    assert response.status_code == 200, response.text
+    assert [r.path for r in deployment.fake.calls()] == ["/v1/chat/completions"]
