@@ -569,3 +569,70 @@ def test_a_lock_held_past_the_statement_timeout_is_a_503_and_usage_rows_wait_for
     assert "could not write 7 usage row(s) (QueryCanceledError" in caplog.text
     assert "Traceback" not in caplog.text
     assert UsageRecord.objects.filter(username="locked").count() == 7
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_callers_on_two_workers_meet_a_held_lock_with_503s_then_carry_on(
+    deployment, django_db_blocker
+):
+    """Over HTTP, two worker processes, 40 calls at once in two formats while a migration's
+    lock holds the tokens table: each is answered 503 in its caller's format within about
+    the statement timeout (no call hangs, none is a 500, no traceback). Once the lock is
+    let go the same burst succeeds, every call with its usage row."""
+    import time
+
+    import psycopg
+
+    from tests import servers
+    from tests.servers import database_url
+    from tokens.models import ApiToken
+
+    token = deployment.token.secret
+    chat = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    message = {
+        "model": "claude-fake",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+
+    async def burst(base: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def one(i: int) -> httpx.Response:
+                if i % 2:
+                    return await client.post(
+                        f"{base}/api/v2/aibridge/anthropic/v1/messages",
+                        json=message,
+                        headers={"x-api-key": token},
+                    )
+                return await client.post(
+                    f"{base}/api/v2/aibridge/openai/v1/chat/completions",
+                    json=chat,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+
+            return list(await asyncio.gather(*(one(i) for i in range(40))))
+
+    with (
+        django_db_blocker.unblock(),
+        servers.served_app(workers=2, AI_GATEWAY_DB_STATEMENT_TIMEOUT="0.5") as base,
+    ):
+        asyncio.run(burst(base))  # every worker's pool opened, the usual way
+        with psycopg.connect(database_url()) as holder:
+            holder.execute(f'LOCK TABLE "{ApiToken._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
+            started = time.monotonic()
+            locked = asyncio.run(burst(base))
+            waited = time.monotonic() - started
+            holder.rollback()
+        after = asyncio.run(burst(base))
+
+    assert [r.status_code for r in locked] == [503] * 40
+    assert waited < 5  # about the statement timeout, not as long as the lock was held
+    openai_errors = [r.json()["error"] for r in locked[0::2]]
+    anthropic_errors = [r.json() for r in locked[1::2]]
+    assert {e["code"] for e in openai_errors} == {"database_unavailable"}
+    assert {e["type"] for e in anthropic_errors} == {"error"}
+    assert [r.status_code for r in after] == [200] * 40
+    assert "Traceback" not in servers.last_output
+    assert len(wait_for_usage(80)) == 80  # the two bursts that were answered
