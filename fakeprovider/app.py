@@ -48,6 +48,8 @@ from urllib.parse import unquote
 
 import orjson
 
+from lib.http1 import joined_headers
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -305,11 +307,7 @@ class FakeProvider:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:  # a repeated header: its values joined, in order
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        headers = joined_headers(scope["headers"])
         path = unquote(scope["path"])
         query = scope.get("query_string", b"").decode("latin-1")
         if path == "/_fake/requests":

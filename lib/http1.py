@@ -26,7 +26,7 @@ import time
 import zlib
 from base64 import b64encode
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -160,6 +160,16 @@ def request_head(
         raise ValueError("a header holds characters HTTP cannot carry") from None
 
 
+def joined_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers as text by lower-case name, a repeated header's values joined with ", " in
+    order (RFC 9110: one list)."""
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        found[key] = f"{found[key]}, {text}" if key in found else text
+    return found
+
+
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Names already found valid: the same few names come with every call, and a set lookup
 # costs a fraction of the regular expression (bounded: names are the callers' to choose).
@@ -219,11 +229,7 @@ class Response:
     @property
     def headers(self) -> dict[str, str]:
         """Header names in lower case (repeated headers joined with a comma)."""
-        found: dict[str, str] = {}
-        for name, value in self.raw_headers:
-            key, text = name.decode("latin-1"), value.decode("latin-1")
-            found[key] = f"{found[key]}, {text}" if key in found else text
-        return found
+        return joined_headers(self.raw_headers)
 
     async def read(self, limit: int | None = None) -> bytes:
         """The body (or its first ``limit`` bytes)."""
