@@ -38,6 +38,14 @@ import httptools
 HIGH_WATER = 1024 * 1024
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 DNS_TTL = 60.0
+# Servers close idle connections on their own clock (uvicorn, so vLLM and many
+# OpenAI-compatible servers, and Node.js after 5 s). A POST written just as the server closes
+# is lost, and is not sent again (it may have been received), so idle connections retire
+# before the server's limit: the one it announces in ``Keep-Alive: timeout=N``, or the one
+# seen when it closed a connection of ours that sat idle.
+RETIRE_AT = 0.8  # of the server's idle limit
+LEARNED_FROM = 1.0  # seconds idle; a server closing sooner is restarting, not timing out
+LEARNED_FOR = 600.0  # then the pool's own limit applies until the server closes one again
 
 
 class OutboundError(Exception):
@@ -398,6 +406,8 @@ class Connection(asyncio.Protocol):
         self.uses = 0
         self.written = False  # whether the current request went out
         self.idle_since = 0.0
+        self.idle_limit = 0.0  # seconds this connection may sit idle before it retires
+        self.announced_idle: float | None = None  # the server's Keep-Alive timeout
 
     def send(self, response: Response, data: bytes) -> None:
         self.response = response
@@ -439,13 +449,18 @@ class Connection(asyncio.Protocol):
         self.closed = True
         if self.response is not None:
             self.response._connection_lost(exc)
+        elif self.uses and not self.discarded:  # the server closed it while it sat idle
+            self.pool.learn_idle_limit(self)
         self.pool.discard(self)
 
     # -- httptools callbacks -------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # Lowered once here: every reader of the headers compares names in lower case.
-        self.response.raw_headers.append((name.lower(), value))  # type: ignore[union-attr]
+        name = name.lower()
+        if name == b"keep-alive":
+            self.announced_idle = announced_idle_timeout(value)
+        self.response.raw_headers.append((name, value))  # type: ignore[union-attr]
 
     def on_headers_complete(self) -> None:
         self.response._headers_complete(self.parser.get_status_code())  # type: ignore[union-attr]
@@ -479,6 +494,7 @@ class Pool:
         self._proxy_for = proxy_for
         self._proxies: dict[Origin, Proxy | None] = {}
         self._idle: dict[Origin, list[Connection]] = {}
+        self._learned_idle: dict[Origin, tuple[float, float]] = {}  # (limit seen, when)
         self._all: set[Connection] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
@@ -543,17 +559,37 @@ class Pool:
             return
         connection.response = None
         connection.idle_since = now = time.monotonic()
+        connection.idle_limit = self._idle_limit(connection, now)
         self._idle.setdefault(connection.origin, []).append(connection)
         self._wake_one()
         if now - self._last_sweep > self.keepalive:
             self._last_sweep = now
             self._close_expired(now)
 
+    def _idle_limit(self, connection: Connection, now: float) -> float:
+        limit = self.keepalive
+        if connection.announced_idle is not None:
+            limit = min(limit, connection.announced_idle * RETIRE_AT)
+        learned = self._learned_idle.get(connection.origin)
+        if learned is not None:
+            if now - learned[1] > LEARNED_FOR:
+                del self._learned_idle[connection.origin]
+            else:
+                limit = min(limit, learned[0] * RETIRE_AT)
+        return limit
+
+    def learn_idle_limit(self, connection: Connection) -> None:
+        """The server closed ``connection`` while it sat idle: its idle limit is about that."""
+        now = time.monotonic()
+        idle_for = now - connection.idle_since
+        if idle_for >= LEARNED_FROM:
+            self._learned_idle[connection.origin] = (idle_for, now)
+
     def _close_expired(self, now: float) -> None:
         """Idle connections past their keep-alive, for every origin (one no longer called
         would otherwise keep its sockets)."""
         for idle in list(self._idle.values()):
-            for connection in [c for c in idle if now - c.idle_since > self.keepalive]:
+            for connection in [c for c in idle if now - c.idle_since > c.idle_limit]:
                 self.discard(connection)
 
     def discard(self, connection: Connection) -> None:
@@ -586,7 +622,7 @@ class Pool:
             now = time.monotonic()
             while idle:
                 connection = idle.pop()
-                if connection.closed or now - connection.idle_since > self.keepalive:
+                if connection.closed or now - connection.idle_since > connection.idle_limit:
                     self.discard(connection)
                     continue
                 return connection
@@ -779,6 +815,19 @@ class _TunnelHandshake(asyncio.Protocol):
             self.status.set_exception(
                 ConnectionResetError("the outbound proxy closed the connection")
             )
+
+
+def announced_idle_timeout(value: bytes) -> float | None:
+    """The ``timeout`` of a ``Keep-Alive`` header (``timeout=5, max=1000``), in seconds."""
+    for part in value.split(b","):
+        name, _, number = part.partition(b"=")
+        if name.strip().lower() == b"timeout":
+            try:
+                seconds = float(number.strip())
+            except ValueError:
+                return None
+            return seconds if 0 <= seconds < float("inf") else None
+    return None
 
 
 def getaddrinfo(host: str, port: int) -> Awaitable[list[Any]]:

@@ -36,8 +36,13 @@ def allow_all(host: str, addresses: list[str]) -> None:
 class Script:
     """A loopback server that reads each request head (and body) and runs ``answer``."""
 
-    def __init__(self, answer: Callable[[Script, asyncio.StreamWriter, bytes], Awaitable[Any]]):
+    def __init__(
+        self,
+        answer: Callable[[Script, asyncio.StreamWriter, bytes], Awaitable[Any]],
+        idle_timeout: float | None = None,
+    ):
         self.answer = answer
+        self.idle_timeout = idle_timeout  # closes a connection idle this long, as uvicorn does
         self.requests: list[bytes] = []
         self.connections = 0
         self.server: asyncio.Server | None = None
@@ -48,7 +53,11 @@ class Script:
         self.handlers.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    async with asyncio.timeout(self.idle_timeout):
+                        head = await reader.readuntil(b"\r\n\r\n")
+                except TimeoutError:
+                    break
                 if await self.took_over(head, reader, writer):
                     break
                 length = 0
@@ -395,6 +404,50 @@ def test_idle_connections_past_their_keep_alive_are_closed():
         return script
 
     assert run(main).connections == 2  # the expired one was not reused either
+
+
+def test_a_connection_retires_before_the_idle_limit_the_server_announces():
+    announcing = b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\ncontent-length: 2\r\n\r\n{}"
+
+    async def main():
+        script = Script(answer_with(announcing))
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            for pause in (0.0, 0.5, 0.9):
+                await asyncio.sleep(pause)
+                response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+                await response.read()
+                response.release()
+            await pool.close()
+        return script
+
+    # Reused after 0.5 s; not after 0.9 s, within a second but past 80 % of it.
+    assert run(main).connections == 2
+
+
+def test_a_server_that_closed_an_idle_connection_has_the_next_ones_retire_before_that():
+    async def main():
+        script = Script(answer_with(OK), idle_timeout=1.2)  # announces nothing
+        async with script as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            for pause in (0.0, 1.4, 1.05):
+                await asyncio.sleep(pause)
+                response = await pool.request("POST", url, headers={}, data=b"{}", timeout=FAST)
+                assert response.status == 200
+                await response.read()
+                response.release()
+            await pool.close()
+        return script
+
+    # The first connection is closed by the server after 1.2 s idle. The second is not reused
+    # after 1.05 s: alive still, but as close to the server's limit as a POST should get.
+    assert run(main).connections == 3
+
+
+@given(st.binary(max_size=40))
+def test_any_keep_alive_header_gives_a_usable_timeout_or_none(value):
+    seconds = http1.announced_idle_timeout(value)
+    assert seconds is None or 0 <= seconds < float("inf")
 
 
 def test_closing_an_answer_closes_its_connection():
