@@ -119,8 +119,9 @@ async def _response(route: ModelRoute, path: str, body: dict[str, Any], stream: 
         return
     spec = route.model.provider.spec
     dialect = DIALECTS[spec.upstream]
-    url = dialect.url(route.base_url, path.split("?")[0], "", model=route.identifier, stream=stream)
-    data = dialect.body(body, b"", stream=stream)
+    rest = path.split("?")[0]
+    url = dialect.url(route.base_url, rest, "", model=route.identifier, stream=stream)
+    data = dialect.body(body, b"", rest=rest, stream=stream)
     try:
         response = await outbound.request("POST", url, headers=headers, data=data)
     except Exception as error:

@@ -1,8 +1,9 @@
 """A local stand-in for the providers' APIs, speaking their real wire formats.
 
 OpenAI (chat completions, responses, models), Anthropic (messages, count_tokens, models),
-Google (generateContent, streamGenerateContent, models) and AWS Bedrock (invoke, and
-invoke-with-response-stream in AWS event-stream framing), streaming or not, with usage blocks
+Google (generateContent, streamGenerateContent, models) and AWS Bedrock (invoke,
+invoke-with-response-stream in AWS event-stream framing, and count-tokens), streaming or not,
+with usage blocks
 that include cache tokens. It records every request it receives (headers and body) so tests
 can see exactly what reached "the provider".
 
@@ -13,7 +14,8 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
     x-fake-delay: 0.5         wait before answering (seconds)
     x-fake-chunk-delay: 0.05  wait between streamed chunks
     x-fake-chunks: 20         number of streamed content chunks (default 5)
-    x-fake-garble: 1          send a broken event in the middle of a stream
+    x-fake-garble: 1          send a broken event in the middle of a stream (Bedrock's
+                              count-tokens: a count that is not a number)
     x-fake-reset: 1           drop the connection in the middle of the answer
     x-fake-hang: 1            never answer
     x-fake-stall: 1           start a stream (status and headers), then send nothing
@@ -362,7 +364,7 @@ class Exchange:
         path = self.record.path
         if "x-goog-api-key" in self.record.headers:
             return "google"
-        if "/messages" in path or "/invoke" in path:
+        if "/messages" in path or "/invoke" in path or path.endswith("/count-tokens"):
             return "anthropic"
         if ":generateContent" in path or ":streamGenerateContent" in path or "v1beta" in path:
             return "google"
@@ -448,6 +450,8 @@ class Exchange:
             return self.bedrock_stream
         if re.search(r"/model/[^/]+/invoke$", path):
             return self.bedrock
+        if re.search(r"/model/[^/]+/count-tokens$", path):
+            return self.bedrock_count_tokens
         return None
 
     # -- OpenAI ---------------------------------------------------------------------------
@@ -698,6 +702,23 @@ class Exchange:
             return
         self.model = unquote(self.record.path.split("/model/")[1].split("/")[0])
         await respond(self.send, 200, self._message())
+
+    async def bedrock_count_tokens(self) -> None:
+        """Bedrock's CountTokens: the invoke body, base64-encoded, in input.invokeModel."""
+        try:
+            invoke = json.loads(base64.b64decode(self.body["input"]["invokeModel"]["body"]))
+        except (KeyError, TypeError, ValueError):
+            message = "input.invokeModel.body must hold a base64-encoded invoke body"
+            await respond(self.send, 400, {"message": message})
+            return
+        valid = isinstance(invoke, dict) and "model" not in invoke and "max_tokens" in invoke
+        if not valid or invoke.get("anthropic_version") != "bedrock-2023-05-31":
+            message = "Malformed input request: anthropic_version and max_tokens are required"
+            await respond(self.send, 400, {"message": message})
+            return
+        prompt, system = prompt_of(invoke)
+        counted = compose_answer(prompt, system, 1).input_tokens
+        await respond(self.send, 200, {"inputTokens": "many" if self.control.garble else counted})
 
     async def bedrock_stream(self) -> None:
         if self.body.get("anthropic_version") != "bedrock-2023-05-31":

@@ -45,7 +45,7 @@ from tokens.token_format import lookup_id_of, token_matches
 
 from .models import CallRoute
 from .store import CallRow, DatabaseUnavailable, decrypt, store
-from .upstream import DIALECTS, GarbledStream, UnsupportedCall
+from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
 from .usage import cost_of, writer
 from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
 
@@ -497,7 +497,7 @@ class Call:
                 model=self.model_identifier,
                 stream=stream,
             )
-            data = dialect.body(new_body, body_raw, stream=stream)
+            data = dialect.body(new_body, body_raw, rest=self.rest, stream=stream)
         except UnsupportedCall as error:
             raise Refused(404, str(error), "not_supported", "not_found") from None
         headers = self._upstream_headers(key_headers)
@@ -514,7 +514,7 @@ class Call:
             if stream and 200 <= response.status < 300:
                 await self._stream(response, client_wants_usage, dialect.decoder())
             else:
-                await self._relay(response, match)
+                await self._relay(response, match, dialect)
         except asyncio.CancelledError:
             if not watch.stopped_the_call():
                 raise
@@ -524,13 +524,20 @@ class Call:
             if response is not None:
                 response.release()
 
-    async def _relay(self, response: outbound.Response, match: Match) -> None:
+    async def _relay(self, response: outbound.Response, match: Match, dialect: Dialect) -> None:
         try:
             content = await response.read()
         except Exception as error:
             raise self._upstream_failure(error) from None
         self.status = response.status
-        if not 200 <= response.status < 300:
+        if 200 <= response.status < 300:
+            try:
+                content = dialect.answer(self.rest, content)
+            except GarbledAnswer:
+                label = self.spec.label  # type: ignore[union-attr]
+                message = f"{label} sent an answer that could not be read."
+                raise Refused(502, message, "garbled_response", "garbled_response") from None
+        else:
             self.error_kind = "upstream_error"
             content = self._scrub(content)
             logger.warning(

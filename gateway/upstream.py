@@ -28,6 +28,10 @@ class GarbledStream(Exception):
     """The upstream stream cannot be decoded."""
 
 
+class GarbledAnswer(Exception):
+    """The upstream answer cannot be turned into the wire format's."""
+
+
 class Dialect:
     def url(self, api_root: str, rest: str, query: str, *, model: str | None, stream: bool) -> str:
         if rest.startswith("/models/") and rest.endswith(":streamGenerateContent"):
@@ -36,8 +40,12 @@ class Dialect:
             query = "&".join([*params, "alt=sse"])
         return f"{api_root}{rest}" + (f"?{query}" if query else "")
 
-    def body(self, body: dict[str, Any] | None, raw: bytes, *, stream: bool) -> bytes:
+    def body(self, body: dict[str, Any] | None, raw: bytes, *, rest: str, stream: bool) -> bytes:
         return raw if body is None else orjson.dumps(body)
+
+    def answer(self, rest: str, content: bytes) -> bytes:
+        """A successful, whole answer in the wire format (raises ``GarbledAnswer``)."""
+        return content
 
     def decoder(self) -> EventStreamToSSE | None:
         """A converter for the response stream, if it is not already the wire format's."""
@@ -52,20 +60,42 @@ class AzureDialect(Dialect):
 
 
 class BedrockDialect(Dialect):
-    """Anthropic Messages in, Bedrock's invoke API out: the model moves into the path, the
-    body names Bedrock's Anthropic version, and streams arrive as AWS event-stream frames."""
+    """Anthropic Messages in, Bedrock's runtime API out: the model moves into the path, the
+    body names Bedrock's Anthropic version, streams arrive as AWS event-stream frames, and
+    ``count_tokens`` becomes Bedrock's CountTokens over the same invoke body."""
+
+    ACTIONS = {"/messages": "invoke", "/messages/count_tokens": "count-tokens"}
 
     def url(self, api_root: str, rest: str, query: str, *, model: str | None, stream: bool) -> str:
-        if rest.rstrip("/") != "/messages" or not model:
+        action = self.ACTIONS.get(rest.rstrip("/"))
+        if action is None or not model:
             raise UnsupportedCall("AWS Bedrock has no equivalent of this endpoint.")
-        action = "invoke-with-response-stream" if stream else "invoke"
+        if stream and action == "invoke":
+            action = "invoke-with-response-stream"
         return f"{api_root}/model/{quote(model, safe='')}/{action}"
 
-    def body(self, body: dict[str, Any] | None, raw: bytes, *, stream: bool) -> bytes:
+    def body(self, body: dict[str, Any] | None, raw: bytes, *, rest: str, stream: bool) -> bytes:
         source = body if body is not None else orjson.loads(raw)
         translated = {k: v for k, v in source.items() if k not in ("model", "stream")}
         translated.setdefault("anthropic_version", BEDROCK_ANTHROPIC_VERSION)
-        return orjson.dumps(translated)
+        if rest.rstrip("/") != "/messages/count_tokens":
+            return orjson.dumps(translated)
+        # Counted as the invoke call it would be; an invoke body needs max_tokens, which
+        # Anthropic's count_tokens does not take and which does not change the count.
+        translated.setdefault("max_tokens", 1)
+        invoke_body = base64.b64encode(orjson.dumps(translated)).decode()
+        return orjson.dumps({"input": {"invokeModel": {"body": invoke_body}}})
+
+    def answer(self, rest: str, content: bytes) -> bytes:
+        if rest.rstrip("/") != "/messages/count_tokens":
+            return content
+        try:
+            counted = orjson.loads(content)["inputTokens"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise GarbledAnswer("the token count holds no inputTokens") from error
+        if type(counted) is not int:
+            raise GarbledAnswer("the token count is not a whole number")
+        return orjson.dumps({"input_tokens": counted})
 
     def decoder(self) -> EventStreamToSSE:
         return EventStreamToSSE()

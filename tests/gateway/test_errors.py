@@ -227,6 +227,8 @@ ODD_BODIES = [
     ("openai", "/responses", {"model": "fake-gpt"}),
     ("anthropic", "/messages", {"model": "claude-fake"}),
     ("anthropic", "/messages/count_tokens", {"model": "claude-fake"}),
+    ("aws-bedrock", "/messages", {"model": "anthropic.claude-fake-v1:0"}),
+    ("aws-bedrock", "/messages/count_tokens", {"model": "anthropic.claude-fake-v1:0"}),
     ("google", "/models/gemini-fake:generateContent", {}),
     ("google", "/models/gemini-fake:streamGenerateContent", {}),
 ]
@@ -296,6 +298,27 @@ def test_upstream_errors_pass_through_with_their_status_and_body(gateway_server,
     assert response.json()["error"]["message"] == "The fake provider answers 429 as asked."
     row = wait_for_usage(1)[0]
     assert (row.status, row.error_kind) == (429, "upstream_error")
+
+
+def test_a_bedrock_token_count_that_cannot_be_read_is_a_502_in_anthropics_format(
+    gateway_server, deployment
+):
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/aws-bedrock/v1/messages/count_tokens",
+        json={**MESSAGE, "model": "anthropic.claude-fake-v1:0"},
+        headers={"x-api-key": deployment.token.secret, "x-fake-garble": "1"},
+        timeout=15,
+    )
+    assert response.status_code == 502
+    error = response.json()
+    assert error["type"] == "error"
+    assert error["error"]["message"] == "AWS Bedrock sent an answer that could not be read."
+    row = wait_for_usage(1)[0]
+    assert (row.status, row.error_kind, row.endpoint) == (
+        502,
+        "garbled_response",
+        "messages.count_tokens",
+    )
 
 
 def test_a_provider_past_the_read_timeout_is_a_504(gateway_server, deployment):

@@ -4,6 +4,9 @@ provider received."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from providers.models import Provider
@@ -57,8 +60,7 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
             ("messages", "/messages", message, False),
             ("messages-stream", "/messages", {**message, "stream": True}, True),
         ]
-        if provider_type == "anthropic":
-            calls.append(("count-tokens", "/messages/count_tokens", message, False))
+        calls.append(("count-tokens", "/messages/count_tokens", message, False))
         return calls
     body = {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
     return [
@@ -124,8 +126,13 @@ def test_each_call_reaches_the_provider_with_only_the_right_credential(
         assert CENTRAL[provider_type] not in everything
     if provider_type == "aws-bedrock":
         action = "invoke-with-response-stream" if streams else "invoke"
+        invoke = received.json
+        if name == "count-tokens":  # Bedrock's CountTokens, over the invoke body it counts
+            action = "count-tokens"
+            invoke = json.loads(base64.b64decode(received.json["input"]["invokeModel"]["body"]))
         assert received.path == f"/model/{MODELS[provider_type]}/{action}"
-        assert received.json["anthropic_version"] == "bedrock-2023-05-31"
+        assert invoke["anthropic_version"] == "bedrock-2023-05-31"
+        assert invoke["messages"] == body["messages"] and "model" not in invoke
     if name == "generate-stream":
         assert "alt=sse" in received.query
 
@@ -154,6 +161,7 @@ def test_each_call_reaches_the_provider_with_only_the_right_credential(
     tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
     assert row.cost_usd == expected_cost(*tokens)  # each count in its own column
     if name == "count-tokens":
+        assert response.json()["input_tokens"] > 0  # in Anthropic's shape, whoever counted
         assert (row.input_tokens, row.output_tokens, row.cost_usd) == (0, 0, 0)
     else:
         assert row.input_tokens > 0 and row.output_tokens > 0 and row.cost_usd > 0

@@ -119,9 +119,17 @@ def test_the_anthropic_sdk_through_bedrock(gateway_server, deployment):
     assert reply.content[0].text == "You said: via bedrock"
     with client.messages.stream(model=model, max_tokens=64, messages=messages) as stream:
         assert "".join(stream.text_stream) == "You said: via bedrock"
-    same_usage(wait_for_usage(2))
+    count = client.messages.count_tokens(model=model, messages=messages)
+    assert count.input_tokens == reply.usage.input_tokens
+    rows = wait_for_usage(3)
+    same_usage(rows[:2])
+    assert rows[2].endpoint == "messages.count_tokens"
     paths = [r.path for r in deployment.fake.calls()]
-    assert paths == [f"/model/{model}/invoke", f"/model/{model}/invoke-with-response-stream"]
+    assert paths == [
+        f"/model/{model}/invoke",
+        f"/model/{model}/invoke-with-response-stream",
+        f"/model/{model}/count-tokens",
+    ]
 
 
 def test_the_google_genai_sdk(gateway_server, deployment):
