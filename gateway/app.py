@@ -849,11 +849,12 @@ def _database_unavailable(error: DatabaseUnavailable) -> Refused:
             error,
         )
         _OutageLog.last, _OutageLog.refused = now, 0
+    if error.busy:
+        message = "The AI Gateway's database is too busy to answer right now."
+    else:
+        message = "The AI Gateway cannot reach its database right now."
     return Refused(
-        503,
-        "The AI Gateway cannot reach its database right now. Try again in a moment.",
-        "database_unavailable",
-        "database_unavailable",
+        503, f"{message} Try again in a moment.", "database_unavailable", "database_unavailable"
     )
 
 

@@ -231,7 +231,12 @@ def decrypt(ciphertext: str | None) -> str | None:
 
 class DatabaseUnavailable(Exception):
     """The database did not answer a call's lookup: it is down, restarting or refusing
-    connections. The call is answered 503 in its caller's format (never a bare 500)."""
+    connections, or (``busy``) the lookup ran past the statement timeout, waiting on a lock.
+    The call is answered 503 in its caller's format (never a bare 500)."""
+
+    def __init__(self, message: str, busy: bool = False) -> None:
+        super().__init__(message)
+        self.busy = busy
 
 
 class Store:
@@ -303,7 +308,8 @@ class Store:
                 error = again
         if isinstance(error, DatabaseUnavailable):
             raise error
-        raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
+        busy = self.timed_out(error)
+        raise DatabaseUnavailable(f"{type(error).__name__}: {error}", busy) from error
 
     async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
         return await self.fetch_one(CALL_BY_LOOKUP_ID, call)

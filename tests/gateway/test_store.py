@@ -548,9 +548,10 @@ def test_a_lock_held_past_the_statement_timeout_is_a_503_and_usage_rows_wait_for
         await holder.execute(f'LOCK TABLE "{ApiToken._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
         try:
             started = time.monotonic()
-            with pytest.raises(DatabaseUnavailable, match="statement timeout"):
+            with pytest.raises(DatabaseUnavailable, match="statement timeout") as refused:
                 async with asyncio.timeout(5):  # without a statement timeout: for ever
                     await lookup()
+            assert refused.value.busy
             waited = time.monotonic() - started
             for i in range(7):
                 writer().record(event(input_tokens=i, api_key_id=token_id, username="locked"))
@@ -632,6 +633,9 @@ def test_many_callers_on_two_workers_meet_a_held_lock_with_503s_then_carry_on(
     openai_errors = [r.json()["error"] for r in locked[0::2]]
     anthropic_errors = [r.json() for r in locked[1::2]]
     assert {e["code"] for e in openai_errors} == {"database_unavailable"}
+    # Not "cannot reach": it answered, late. Both say to try again, as the SDKs will.
+    busy = "The AI Gateway's database is too busy to answer right now. Try again in a moment."
+    assert {e["message"] for e in openai_errors} == {busy}
     assert {e["type"] for e in anthropic_errors} == {"error"}
     assert [r.status_code for r in after] == [200] * 40
     assert "Traceback" not in servers.last_output
