@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from typing import Any
@@ -11,6 +10,7 @@ from django.shortcuts import render
 from django.utils.dateparse import parse_date
 
 from accounts.access import staff_required
+from lib.export import csv_download
 
 from .models import AuditAction, AuditEntry
 from .presentation import rows, type_label
@@ -75,30 +75,21 @@ def audit_list(request: HttpRequest) -> HttpResponse:  # or a streamed CSV
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """Names and labels are typed by people; a cell starting with = + - @ would be a formula
-    when the export is opened in a spreadsheet, so such cells get a leading apostrophe."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 def _csv(entries: Any) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    header = ["time (UTC)", "who", "action", "type", "object", "field", "old", "new"]
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
+    def lines() -> Iterator[list[str]]:
         for entry in entries.iterator(chunk_size=500):
             when = entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
             for field, old, new in rows(entry) or [("", "", "")]:
-                cells = [when, entry.actor_label, entry.get_action_display()]
-                cells += [type_label(entry.object_type), entry.object_repr, field, old, new]
-                yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
+                yield [
+                    when,
+                    entry.actor_label,
+                    entry.get_action_display(),
+                    type_label(entry.object_type),
+                    entry.object_repr,
+                    field,
+                    old,
+                    new,
+                ]
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
-    return response
+    header = ["time (UTC)", "who", "action", "type", "object", "field", "old", "new"]
+    return csv_download("audit-log.csv", header, lines())

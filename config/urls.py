@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("admin/", include("providers.urls")),
     path("admin/models/", include("models_catalog.urls")),
+    path("admin/usage/", include("gateway.urls")),
     path("admin/audit/", include("audit.urls")),
     path("settings/api-keys/", include("userkeys.urls")),
     path("", include("tokens.urls")),

@@ -1,12 +1,56 @@
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
 
 
 class CallRoute(models.TextChoices):
     IN_PROCESS = "in_process", "In process (chats)"
     EXTERNAL = "external", "External client"
+
+
+def _sums() -> dict[str, Any]:
+    spent_tokens = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
+    return {
+        "calls": Count("id"),
+        "failed": Count("id", filter=~Q(error_kind="")),
+        "input": Coalesce(Sum("input_tokens"), 0),
+        "output": Coalesce(Sum("output_tokens"), 0),
+        "cache_read": Coalesce(Sum("cache_read_tokens"), 0),
+        "cache_write": Coalesce(Sum("cache_write_tokens"), 0),
+        # NULL when no call had a known price; the calls that spent tokens at unknown
+        # prices are counted apart, so a total is never shown as complete when it is not.
+        "cost": Sum("cost_usd"),
+        "unpriced": Count("id", filter=Q(cost_usd__isnull=True) & spent_tokens),
+    }
+
+
+class UsageQuerySet(models.QuerySet["UsageRecord"]):
+    def on_days(self, since: date | None, until: date | None) -> UsageQuerySet:
+        """Calls from the start of ``since`` to the end of ``until`` (days in UTC)."""
+        calls = self
+        if since is not None:
+            calls = calls.filter(created_at__gte=datetime.combine(since, time.min, UTC))
+        if until is not None:
+            calls = calls.filter(created_at__lte=datetime.combine(until, time.max, UTC))
+        return calls
+
+    def totals(self) -> dict[str, Any]:
+        return self.order_by().aggregate(**_sums())
+
+    def grouped_by(self, *fields: str) -> list[dict[str, Any]]:
+        """The sums per distinct value of ``fields``, the costliest first."""
+        return list(
+            self.order_by()
+            .values(*fields)
+            .annotate(**_sums())
+            .order_by(F("cost").desc(nulls_last=True), "-calls", *fields)
+        )
 
 
 class UsageRecord(models.Model):
@@ -59,6 +103,8 @@ class UsageRecord(models.Model):
     cache_write_tokens = models.PositiveIntegerField(default=0)
     # USD; NULL when the model's prices are unknown (never a made-up 0).
     cost_usd = models.DecimalField(max_digits=18, decimal_places=9, null=True)
+
+    objects = UsageQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.services import group_create, invitation_create
 from chats.services import chat_start
 from fakeprovider.server import running_fake_provider
+from gateway.models import UsageRecord
 from models_catalog.services import model_save, model_set_default
 from providers.services import provider_save
 from tests.urlconf import every_view
@@ -105,6 +108,7 @@ def pages_of(world: dict[str, Any]) -> list[Page]:
         Page("models:delete", reverse("models:delete", args=[world["arn_model"]]), admin),
         Page("models:discover", reverse("models:discover", args=["openai-compatible"]), admin),
         Page("audit:list", reverse("audit:list"), admin),
+        Page("usage:list", reverse("usage:list"), admin),
         Page("tokens:admin-list", reverse("tokens:admin-list"), admin),
         Page("accounts:people", reverse("accounts:people"), admin),
         Page("accounts:person", reverse("accounts:person", args=[world["developer"]]), admin),
@@ -122,7 +126,7 @@ def test_the_page_list_covers_every_view():
     named = {"login", "accounts:accept", "chats:agents", "chats:detail", "userkeys:list"}
     named |= {"userkeys:remove", "tokens:list", "tokens:revoke", "providers:list"}
     named |= {"providers:edit", "providers:delete", "models:list", "models:add", "models:edit"}
-    named |= {"models:delete", "models:discover", "audit:list", "tokens:admin-list"}
+    named |= {"models:delete", "models:discover", "audit:list", "usage:list", "tokens:admin-list"}
     named |= {"accounts:people", "accounts:person", "accounts:person-delete", "accounts:group"}
     views = {view.name for view in every_view()}
     assert views - named - set(NOT_PAGES) == set(), "add the new page to pages_of()"
@@ -178,6 +182,21 @@ def world(fake: str, admin_user: Any, developer: Any) -> dict[str, Any]:
     chat, _ = chat_start(
         user=developer, model=chat_model, text="Say hello in five words.", api_key=None
     )
+    for index, (identifier, cost) in enumerate([(ARN, Decimal("0.0042")), ("fake-gpt", None)]):
+        UsageRecord.objects.create(
+            created_at=timezone.now(),
+            username=developer.username,
+            provider_type="aws-bedrock" if index == 0 else "openai-compatible",
+            model_identifier=identifier,
+            endpoint="messages",
+            route="external",
+            status=200 if index == 0 else 502,
+            error_kind="" if index == 0 else "upstream_unreachable",
+            latency_ms=1234.5,
+            input_tokens=123_456,
+            output_tokens=7_890,
+            cost_usd=cost,
+        )
     return {
         "chat": chat.pk,
         "arn_model": arn_model.pk,

@@ -1,10 +1,11 @@
-"""Template helpers: the error summary that links to each field with a problem, and the pager
-of a filtered list."""
+"""Template helpers: the error summary that links to each field with a problem, the pager
+of a filtered list, and amounts in US dollars."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django import forms, template
@@ -65,3 +66,13 @@ def pager(
         "previous_url": link(page.previous_page_number()) if page.has_previous() else "",
         "next_url": link(page.next_page_number()) if page.has_next() else "",
     }
+
+
+@register.filter
+def usd(value: Decimal | None) -> str:
+    """$1,234.57; an amount under a cent keeps four places ($0.0042); unknown is a dash."""
+    if value is None:
+        return "—"
+    if 0 < abs(value) < Decimal("0.01"):
+        return f"${value:.4f}"
+    return f"${value:,.2f}"

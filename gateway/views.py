@@ -1,0 +1,102 @@
+"""The Admin dialog's Usage tab: what calls through the AI Gateway cost, per person and per
+model, and each call, over the filtered days; and the calls as CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.utils.http import urlencode
+
+from accounts.access import staff_required
+from lib.export import csv_download
+from providers.registry import REGISTRY, ProviderType
+
+from .forms import UsageFilterForm
+from .models import UsageRecord
+
+SHOWN_PER_GROUP = 10
+CSV_COLUMNS = [
+    ("created_at", "time (UTC)"),
+    ("username", "person"),
+    ("provider_type", "provider"),
+    ("model_identifier", "model"),
+    ("endpoint", "endpoint"),
+    ("streamed", "streamed"),
+    ("credential_source", "credential"),
+    ("route", "route"),
+    ("status", "status"),
+    ("error_kind", "error"),
+    ("latency_ms", "latency ms"),
+    ("ttfb_ms", "first byte ms"),
+    ("input_tokens", "input tokens"),
+    ("output_tokens", "output tokens"),
+    ("cache_read_tokens", "cache read tokens"),
+    ("cache_write_tokens", "cache write tokens"),
+    ("cost_usd", "cost USD"),
+    ("user_agent", "client"),
+]
+
+
+def provider_label(provider_type: str) -> str:
+    try:
+        return REGISTRY[ProviderType(provider_type)].label
+    except ValueError:
+        return provider_type
+
+
+@staff_required
+def usage_list(request: HttpRequest) -> HttpResponseBase:
+    form = UsageFilterForm.from_query(request.GET)
+    calls = form.apply(UsageRecord.objects.all())
+    if request.GET.get("format") == "csv":
+        return _csv(calls)
+    days = UsageRecord.objects.on_days(form.valid().get("since"), form.valid().get("until"))
+    people = calls.grouped_by("username")
+    models = calls.grouped_by("provider_type", "model_identifier")
+    for group in models:
+        group["provider_label"] = provider_label(group["provider_type"])
+    page = Paginator(calls, 50).get_page(request.GET.get("page"))
+    for call in page.object_list:
+        call.provider_label = provider_label(call.provider_type)  # type: ignore[attr-defined]
+    return render(
+        request,
+        "gateway/usage_tab.html",
+        {
+            "tab": "usage",
+            "form": form,
+            "totals": calls.totals(),
+            "people": people[:SHOWN_PER_GROUP],
+            "more_people": max(0, len(people) - SHOWN_PER_GROUP),
+            "models": models[:SHOWN_PER_GROUP],
+            "more_models": max(0, len(models) - SHOWN_PER_GROUP),
+            "page": page,
+            "query": urlencode(dict(form.data.items())),
+            "person_choices": _choices(days, "username", form.data.get("person", "")),
+            "model_choices": _choices(days, "model_identifier", form.data.get("model", "")),
+        },
+    )
+
+
+def _choices(calls: Any, field: str, chosen: str) -> list[str]:
+    """The values seen in the chosen days, and the chosen one even if it is not among them."""
+    values = set(calls.order_by().values_list(field, flat=True).distinct())
+    if chosen:
+        values.add(chosen)
+    return sorted(value for value in values if value)
+
+
+def _csv(calls: Any) -> StreamingHttpResponse:
+    fields = [field for field, _ in CSV_COLUMNS]
+
+    def lines() -> Iterator[list[Any]]:
+        for row in calls.values_list(*fields).iterator(chunk_size=2000):
+            when, *rest = row
+            yield [when.strftime("%Y-%m-%d %H:%M:%S.%f"), *rest]
+
+    header = [label for _, label in CSV_COLUMNS]
+    return csv_download("usage.csv", header, lines())

@@ -1,0 +1,193 @@
+"""The Admin dialog's Usage tab: totals, per person and per model, each call, the filters and
+the CSV export, over usage rows as the gateway writes them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.models import UsageRecord
+from ui.templatetags.ui import usd
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("usage:list")
+NOW = datetime.now(UTC)
+
+
+def call(**fields) -> UsageRecord:
+    values = {
+        "created_at": NOW,
+        "username": "dev",
+        "provider_type": "openai",
+        "model_identifier": "gpt-5",
+        "endpoint": "chat.completions",
+        "route": "external",
+        "credential_source": "central",
+        "status": 200,
+        "latency_ms": 12.0,
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cost_usd": Decimal("0.25"),
+        **fields,
+    }
+    return UsageRecord.objects.create(**values)
+
+
+@pytest.fixture
+def calls():
+    call()
+    call(username="dev", cost_usd=Decimal("0.50"), streamed=True)
+    call(username="ana", provider_type="anthropic", model_identifier="claude", cost_usd=None)
+    call(
+        username="ana",
+        status=502,
+        error_kind="upstream_unreachable",
+        input_tokens=0,
+        output_tokens=0,
+        cost_usd=None,
+    )
+    call(username="old", created_at=NOW - timedelta(days=45), cost_usd=Decimal("9"))
+
+
+def page_text(client, query: str = "") -> str:
+    response = client.get(URL + query)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_tab_has_an_empty_state(staff_client):
+    text = page_text(staff_client)
+    assert "No calls through the AI Gateway in these days." in text
+    assert 'aria-current="page">Usage</a>' in text
+
+
+def test_developers_do_not_see_usage(developer_client):
+    assert developer_client.get(URL).status_code in (302, 403)
+
+
+def test_totals_per_person_and_per_model_over_the_last_30_days(staff_client, calls):
+    response = staff_client.get(URL)
+    totals, people, models = (response.context[k] for k in ("totals", "people", "models"))
+    # The 45-day-old call is outside the default days.
+    assert (totals["calls"], totals["failed"], totals["cost"]) == (4, 1, Decimal("0.75"))
+    assert totals["unpriced"] == 1  # tokens spent at unknown prices; the failed call spent none
+    assert totals["input"] == 300 and totals["output"] == 30
+    assert [(p["username"], p["calls"], p["cost"]) for p in people] == [
+        ("dev", 2, Decimal("0.75")),
+        ("ana", 2, None),
+    ]
+    assert [(m["model_identifier"], m["calls"]) for m in models] == [("gpt-5", 3), ("claude", 1)]
+    text = response.content.decode()
+    assert "$0.75" in text and "+ 1 call at unknown prices" in text
+    assert "(1 failed)" in text and "upstream_unreachable" in text
+    assert "Anthropic" in text  # the provider's label, not its type
+
+
+def test_each_filter_narrows_the_totals_and_the_calls(staff_client, calls):
+    def counted(query: str) -> int:
+        return staff_client.get(URL + query).context["totals"]["calls"]
+
+    assert counted("?person=ana") == 2
+    assert counted("?provider=anthropic") == 1
+    assert counted("?model=gpt-5") == 3
+    assert counted("?outcome=failed") == 1
+    assert counted("?outcome=succeeded") == 3
+    since = (NOW - timedelta(days=60)).date().isoformat()
+    assert counted(f"?since={since}") == 5
+    assert counted(f"?since={since}&until={(NOW - timedelta(days=40)).date()}") == 1
+    assert counted("?since=") == 5  # an emptied start day: all days
+
+
+def test_a_filter_that_does_not_parse_is_shown_with_its_error_and_the_rest_still_apply(
+    staff_client, calls
+):
+    response = staff_client.get(URL + "?since=yesterday&person=ana&provider=nope")
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "Enter a valid date." in text and 'aria-invalid="true"' in text
+    assert "Select a valid choice." in text
+    assert response.context["totals"]["calls"] == 2  # person applies, over all days
+
+
+def test_a_person_or_model_no_call_has_keeps_its_choice_and_says_nothing_matches(staff_client):
+    text = page_text(staff_client, "?person=nobody")
+    assert "No calls match these filters" in text
+    assert "<option selected>nobody</option>" in text
+
+
+def test_calls_are_paginated_newest_first(staff_client):
+    for minutes in range(60):
+        call(created_at=NOW - timedelta(minutes=minutes), model_identifier=f"m{minutes}")
+    first = staff_client.get(URL).context["page"]
+    assert first.paginator.num_pages == 2
+    assert first.object_list[0].model_identifier == "m0"
+    last = list(staff_client.get(URL + "?page=2").context["page"].object_list)[-1]
+    assert last.model_identifier == "m59"
+    assert staff_client.get(URL + "?page=zzz").status_code == 200
+
+
+def test_the_page_costs_the_same_few_queries_however_many_calls(
+    staff_client, django_assert_max_num_queries
+):
+    for index in range(200):
+        call(username=f"user{index % 30}", model_identifier=f"model{index % 15}")
+    with django_assert_max_num_queries(12):  # session and user, then the tab's own
+        response = staff_client.get(URL)
+    assert "And 20 more" in response.content.decode()  # people beyond the first 10
+
+
+def test_the_csv_export_follows_the_filters_and_defuses_formulas(staff_client, calls):
+    call(username="=HYPERLINK(1)", user_agent="@evil")
+    response = staff_client.get(URL + "?outcome=succeeded&format=csv")
+    assert response["Content-Type"].startswith("text/csv")
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    header, rows = table[0], table[1:]
+    assert header[:4] == ["time (UTC)", "person", "provider", "model"]
+    assert len(rows) == 4  # the failed one and the old one are filtered out
+    people = {row[1] for row in rows}
+    assert "'=HYPERLINK(1)" in people and "=HYPERLINK(1)" not in people
+    assert any(row[-1] == "'@evil" for row in rows)
+    costs = {row[header.index("cost USD")] for row in rows}
+    assert "" in costs  # unknown stays unknown, not 0
+
+
+QUERY_VALUES = st.text(max_size=30) | st.sampled_from(
+    ["2026-02-30", "0001-01-01", "9999-12-31", "-1", "\x00", "csv", "failed", "openai"]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["person", "provider", "model", "outcome", "since", "until", "page"]),
+        QUERY_VALUES,
+        max_size=5,
+    )
+)
+def test_whatever_the_query_holds_the_tab_answers_without_a_server_error(staff_client, query):
+    expected = 400 if any("\x00" in value for value in query.values()) else 200  # lib.nul
+    assert staff_client.get(URL, query).status_code == expected
+
+
+@pytest.mark.parametrize(
+    "amount, shown",
+    [
+        (None, "—"),
+        (Decimal("0"), "$0.00"),
+        (Decimal("0.0042"), "$0.0042"),
+        (Decimal("0.01"), "$0.01"),
+        (Decimal("1234.567"), "$1,234.57"),
+    ],
+)
+def test_amounts_in_dollars(amount, shown):
+    assert usd(amount) == shown
