@@ -55,12 +55,17 @@ def usage_list(request: HttpRequest) -> HttpResponseBase:
     calls = form.apply(UsageRecord.objects.all())
     if request.GET.get("format") == "csv":
         return _csv(calls)
-    days = UsageRecord.objects.on_days(form.valid().get("since"), form.valid().get("until"))
+    chosen = form.valid()
+    days = UsageRecord.objects.on_days(chosen.get("since"), chosen.get("until"))
     people = calls.grouped_by("username")
     models = calls.grouped_by("provider_type", "model_identifier")
+    only_days = chosen.keys() <= {"since", "until"}
     for group in models:
         group["provider_label"] = provider_label(group["provider_type"])
-    page = Paginator(calls, 50).get_page(request.GET.get("page"))
+    totals = calls.totals()
+    paginator = Paginator(calls, 50)
+    paginator.count = totals["calls"]  # type: ignore[misc]  # counted with the sums already
+    page = paginator.get_page(request.GET.get("page"))
     for call in page.object_list:
         call.provider_label = provider_label(call.provider_type)  # type: ignore[attr-defined]
     return render(
@@ -69,22 +74,30 @@ def usage_list(request: HttpRequest) -> HttpResponseBase:
         {
             "tab": "usage",
             "form": form,
-            "totals": calls.totals(),
+            "totals": totals,
             "people": people[:SHOWN_PER_GROUP],
             "more_people": max(0, len(people) - SHOWN_PER_GROUP),
             "models": models[:SHOWN_PER_GROUP],
             "more_models": max(0, len(models) - SHOWN_PER_GROUP),
             "page": page,
             "query": urlencode(dict(form.data.items())),
-            "person_choices": _choices(days, "username", form.data.get("person", "")),
-            "model_choices": _choices(days, "model_identifier", form.data.get("model", "")),
+            "person_choices": _choices(
+                days, people if only_days else None, "username", form.data.get("person", "")
+            ),
+            "model_choices": _choices(
+                days, models if only_days else None, "model_identifier", form.data.get("model", "")
+            ),
         },
     )
 
 
-def _choices(calls: Any, field: str, chosen: str) -> list[str]:
-    """The values seen in the chosen days, and the chosen one even if it is not among them."""
-    values = set(calls.order_by().values_list(field, flat=True).distinct())
+def _choices(days: Any, groups: list[dict[str, Any]] | None, field: str, chosen: str) -> list[str]:
+    """The values seen in the chosen days, and the chosen one even if it is not among them;
+    read from ``groups`` when they cover the same days with no other filter."""
+    if groups is not None:
+        values = {group[field] for group in groups}
+    else:
+        values = set(days.order_by().values_list(field, flat=True).distinct())
     if chosen:
         values.add(chosen)
     return sorted(value for value in values if value)

@@ -96,6 +96,10 @@ def test_each_filter_narrows_the_totals_and_the_calls(staff_client, calls):
         return staff_client.get(URL + query).context["totals"]["calls"]
 
     assert counted("?person=ana") == 2
+    # The choices stay every person and model of the days, not only those that match.
+    narrowed = page_text(staff_client, "?person=ana")
+    assert "<option>dev</option>" in narrowed and "<option>gpt-5</option>" in narrowed
+    assert "<option>old</option>" not in narrowed  # outside the days
     assert counted("?provider=anthropic") == 1
     assert counted("?model=gpt-5") == 3
     assert counted("?outcome=failed") == 1
@@ -139,7 +143,7 @@ def test_the_page_costs_the_same_few_queries_however_many_calls(
 ):
     for index in range(200):
         call(username=f"user{index % 30}", model_identifier=f"model{index % 15}")
-    with django_assert_max_num_queries(12):  # session and user, then the tab's own
+    with django_assert_max_num_queries(7):  # the session, user and token, then the tab's four
         response = staff_client.get(URL)
     assert "And 20 more" in response.content.decode()  # people beyond the first 10
 
