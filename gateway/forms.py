@@ -29,14 +29,17 @@ class UsageFilterForm(forms.Form):
     until = forms.DateField(required=False, label="To")
 
     @classmethod
-    def from_query(cls, query: QueryDict) -> UsageFilterForm:
+    def from_query(cls, query: QueryDict, *, with_person: bool = True) -> UsageFilterForm:
         """Without a start day, the last ``DEFAULT_DAYS`` days (a usage table only grows)."""
         data = query.copy()
-        data.pop("page", None)
-        data.pop("format", None)
+        for name in ("page", "format", *(() if with_person else ("person",))):
+            data.pop(name, None)
         if "since" not in data:
             data["since"] = (timezone.now().date() - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
-        return cls(data)
+        form = cls(data)
+        if not with_person:
+            del form.fields["person"]
+        return form
 
     def valid(self) -> dict[str, Any]:
         """The filters that parsed."""

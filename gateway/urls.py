@@ -4,4 +4,7 @@ from . import views
 
 app_name = "usage"
 
-urlpatterns = [path("", views.usage_list, name="list")]
+urlpatterns = [
+    path("admin/usage/", views.usage_list, name="list"),
+    path("settings/usage/", views.my_usage, name="mine"),
+]

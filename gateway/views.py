@@ -1,11 +1,13 @@
-"""The Admin dialog's Usage tab: what calls through the AI Gateway cost, per person and per
-model, and each call, over the filtered days; and the calls as CSV."""
+"""What calls through the AI Gateway cost, per person and per model, and each call, over the
+filtered days, with the calls as CSV: everyone's on the Admin dialog's Usage tab, one's own
+on Settings → Usage."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -51,13 +53,25 @@ def provider_label(provider_type: str) -> str:
 
 @staff_required
 def usage_list(request: HttpRequest) -> HttpResponseBase:
-    form = UsageFilterForm.from_query(request.GET)
-    calls = form.apply(UsageRecord.objects.all())
+    """Everyone's calls, for admins."""
+    return _report(request, UsageRecord.objects.all(), "gateway/usage_tab.html", everyone=True)
+
+
+@login_required
+def my_usage(request: HttpRequest) -> HttpResponseBase:
+    """The signed-in person's own calls, and nobody else's."""
+    mine = UsageRecord.objects.filter(user=request.user)
+    return _report(request, mine, "gateway/my_usage.html", everyone=False)
+
+
+def _report(request: HttpRequest, base: Any, template: str, *, everyone: bool) -> HttpResponseBase:
+    form = UsageFilterForm.from_query(request.GET, with_person=everyone)
+    calls = form.apply(base)
     if request.GET.get("format") == "csv":
-        return _csv(calls)
+        return _csv(calls, "usage.csv" if everyone else f"usage-{request.user.get_username()}.csv")
     chosen = form.valid()
-    days = UsageRecord.objects.on_days(chosen.get("since"), chosen.get("until"))
-    people = calls.grouped_by("username")
+    days = base.on_days(chosen.get("since"), chosen.get("until"))
+    people = calls.grouped_by("username") if everyone else []
     models = calls.grouped_by("provider_type", "model_identifier")
     only_days = chosen.keys() <= {"since", "until"}
     for group in models:
@@ -68,27 +82,27 @@ def usage_list(request: HttpRequest) -> HttpResponseBase:
     page = paginator.get_page(request.GET.get("page"))
     for call in page.object_list:
         call.provider_label = provider_label(call.provider_type)  # type: ignore[attr-defined]
-    return render(
-        request,
-        "gateway/usage_tab.html",
-        {
-            "tab": "usage",
-            "form": form,
-            "totals": totals,
-            "people": people[:SHOWN_PER_GROUP],
-            "more_people": max(0, len(people) - SHOWN_PER_GROUP),
-            "models": models[:SHOWN_PER_GROUP],
-            "more_models": max(0, len(models) - SHOWN_PER_GROUP),
-            "page": page,
-            "query": urlencode(dict(form.data.items())),
-            "person_choices": _choices(
-                days, people if only_days else None, "username", form.data.get("person", "")
-            ),
-            "model_choices": _choices(
-                days, models if only_days else None, "model_identifier", form.data.get("model", "")
-            ),
-        },
-    )
+    context = {
+        "tab": "usage",
+        "settings_tab": "usage",
+        "everyone": everyone,
+        "form": form,
+        "totals": totals,
+        "people": people[:SHOWN_PER_GROUP],
+        "more_people": max(0, len(people) - SHOWN_PER_GROUP),
+        "models": models[:SHOWN_PER_GROUP],
+        "more_models": max(0, len(models) - SHOWN_PER_GROUP),
+        "page": page,
+        "query": urlencode(dict(form.data.items())),
+        "model_choices": _choices(
+            days, models if only_days else None, "model_identifier", form.data.get("model", "")
+        ),
+    }
+    if everyone:
+        context["person_choices"] = _choices(
+            days, people if only_days else None, "username", form.data.get("person", "")
+        )
+    return render(request, template, context)
 
 
 def _choices(days: Any, groups: list[dict[str, Any]] | None, field: str, chosen: str) -> list[str]:
@@ -103,7 +117,7 @@ def _choices(days: Any, groups: list[dict[str, Any]] | None, field: str, chosen:
     return sorted(value for value in values if value)
 
 
-def _csv(calls: Any) -> StreamingHttpResponse:
+def _csv(calls: Any, filename: str) -> StreamingHttpResponse:
     fields = [field for field, _ in CSV_COLUMNS]
 
     def lines() -> Iterator[list[Any]]:
@@ -112,4 +126,4 @@ def _csv(calls: Any) -> StreamingHttpResponse:
             yield [when.strftime("%Y-%m-%d %H:%M:%S.%f"), *rest]
 
     header = [label for _, label in CSV_COLUMNS]
-    return csv_download("usage.csv", header, lines())
+    return csv_download(filename, header, lines())

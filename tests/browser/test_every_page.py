@@ -97,6 +97,7 @@ def pages_of(world: dict[str, Any]) -> list[Page]:
         Page("userkeys:list", reverse("userkeys:list"), developer),
         Page("userkeys:remove", reverse("userkeys:remove", args=[world["user_key"]]), developer),
         Page("tokens:list", reverse("tokens:list"), developer),
+        Page("usage:mine", reverse("usage:mine"), developer),
         Page("tokens:revoke", reverse("tokens:revoke", args=[world["token"]]), developer),
         Page("providers:list", reverse("providers:list"), admin),
         Page("providers:edit", reverse("providers:edit", args=["aws-bedrock"]), admin),
@@ -124,7 +125,7 @@ def pages_of(world: dict[str, Any]) -> list[Page]:
 def test_the_page_list_covers_every_view():
     """A new view is either in the sweep below or named here as not being a page."""
     named = {"login", "accounts:accept", "chats:agents", "chats:detail", "userkeys:list"}
-    named |= {"userkeys:remove", "tokens:list", "tokens:revoke", "providers:list"}
+    named |= {"userkeys:remove", "tokens:list", "usage:mine", "tokens:revoke", "providers:list"}
     named |= {"providers:edit", "providers:delete", "models:list", "models:add", "models:edit"}
     named |= {"models:delete", "models:discover", "audit:list", "usage:list", "tokens:admin-list"}
     named |= {"accounts:people", "accounts:person", "accounts:person-delete", "accounts:group"}
@@ -185,6 +186,7 @@ def world(fake: str, admin_user: Any, developer: Any) -> dict[str, Any]:
     for index, (identifier, cost) in enumerate([(ARN, Decimal("0.0042")), ("fake-gpt", None)]):
         UsageRecord.objects.create(
             created_at=timezone.now(),
+            user=developer,
             username=developer.username,
             provider_type="aws-bedrock" if index == 0 else "openai-compatible",
             model_identifier=identifier,

@@ -195,3 +195,29 @@ def test_whatever_the_query_holds_the_tab_answers_without_a_server_error(staff_c
 )
 def test_amounts_in_dollars(amount, shown):
     assert usd(amount) == shown
+
+
+MINE = reverse("usage:mine")
+
+
+def test_developers_see_their_own_calls_and_nobody_elses(
+    developer_client, developer, other_developer, django_assert_max_num_queries
+):
+    call(user=developer, username="dev", model_identifier="gpt-5", cost_usd=Decimal("0.25"))
+    call(user=other_developer, username="stranger", model_identifier="secret-model")
+    with django_assert_max_num_queries(6):
+        response = developer_client.get(MINE + "?person=stranger")  # not a filter here
+    text = response.content.decode()
+    assert response.status_code == 200 and 'aria-current="page">Usage</a>' in text
+    assert response.context["totals"]["calls"] == 1 and "$0.25" in text
+    assert "stranger" not in text and "secret-model" not in text
+    assert 'name="person"' not in text and "By person" not in text
+    export = developer_client.get(MINE + "?format=csv")
+    rows = b"".join(export.streaming_content).decode()
+    assert "gpt-5" in rows and "secret-model" not in rows
+    assert 'filename="usage-dev.csv"' in export["Content-Disposition"]
+
+
+def test_a_developer_without_calls_is_told_where_they_would_come_from(developer_client):
+    text = developer_client.get(MINE).content.decode()
+    assert "You made no calls through the AI Gateway in these days." in text
