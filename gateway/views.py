@@ -60,7 +60,7 @@ def usage_list(request: HttpRequest) -> HttpResponseBase:
 @login_required
 def my_usage(request: HttpRequest) -> HttpResponseBase:
     """The signed-in person's own calls, and nobody else's."""
-    mine = UsageRecord.objects.filter(user_id=request.user.pk)
+    mine = UsageRecord.objects.filter(user_id=request.user.pk)  # type: ignore[misc]
     return _report(request, mine, "gateway/my_usage.html", everyone=False)
 
 
