@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 
 class _Echo:
@@ -33,5 +34,6 @@ def csv_download(
             yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Quoted and, for a name outside ASCII (a username), encoded as RFC 6266 asks.
+    response["Content-Disposition"] = content_disposition_header(True, filename)
     return response

@@ -221,3 +221,13 @@ def test_developers_see_their_own_calls_and_nobody_elses(
 def test_a_developer_without_calls_is_told_where_they_would_come_from(developer_client):
     text = developer_client.get(MINE).content.decode()
     assert "You made no calls through the AI Gateway in these days." in text
+
+
+def test_an_export_for_a_name_outside_ascii_keeps_a_valid_header(client, django_user_model):
+    person = django_user_model.objects.create_user(username="zoë.o'brien", password="pw-12345678")
+    client.force_login(person)
+    call(user=person, username=person.username)
+    export = client.get(MINE + "?format=csv")
+    disposition = export["Content-Disposition"]
+    assert export.status_code == 200 and disposition.startswith("attachment; ")
+    assert disposition.isascii() and "filename*=utf-8''usage-zo%C3%AB.o%27brien.csv" in disposition
