@@ -35,5 +35,5 @@ def csv_download(
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     # Quoted and, for a name outside ASCII (a username), encoded as RFC 6266 asks.
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
     return response
