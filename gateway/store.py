@@ -255,6 +255,11 @@ class Store:
         again after it (that would double a wait already long)."""
         return False
 
+    def busy(self, error: Exception) -> bool:
+        """Whether ``error`` says the database answered but could not serve the read in time
+        (a lock held past a timeout): "too busy", where anything else is "cannot reach"."""
+        return self.timed_out(error)
+
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         raise NotImplementedError
 
@@ -308,8 +313,7 @@ class Store:
                 error = again
         if isinstance(error, DatabaseUnavailable):
             raise error
-        busy = self.timed_out(error)
-        raise DatabaseUnavailable(f"{type(error).__name__}: {error}", busy) from error
+        raise DatabaseUnavailable(f"{type(error).__name__}: {error}", self.busy(error)) from error
 
     async def row_by_lookup_id(self, call: tuple[str, str, str]) -> tuple[Any, ...] | None:
         return await self.fetch_one(CALL_BY_LOOKUP_ID, call)
@@ -623,6 +627,9 @@ class DjangoThreadStore(Store):
     def transient(self, error: Exception) -> bool:
         # SQLite: another process kept its write lock past the busy timeout.
         return isinstance(error, OperationalError) and "locked" in str(error)
+
+    def busy(self, error: Exception) -> bool:
+        return self.transient(error)
 
     async def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         return await asyncio.to_thread(self._fetch, sql, params, False)

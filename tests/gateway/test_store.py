@@ -640,3 +640,56 @@ def test_many_callers_on_two_workers_meet_a_held_lock_with_503s_then_carry_on(
     assert [r.status_code for r in after] == [200] * 40
     assert "Traceback" not in servers.last_output
     assert len(wait_for_usage(80)) == 80  # the two bursts that were answered
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db(transaction=True)
+def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_reach(deployment):
+    """On SQLite a lookup that finds another process's exclusive lock past the busy timeout
+    gets "database is locked": the database is there, so the 503 says "too busy"."""
+    import sqlite3
+
+    from django.db import connection
+
+    from gateway.app import application
+
+    options = connection.settings_dict["OPTIONS"]
+    busy_timeout = options.get("timeout")
+    options["timeout"] = 0.05  # how long each try waits for the lock
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    # In WAL mode only an exclusive locking mode keeps readers out.
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+
+    async def send():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post(
+                "/api/v2/aibridge/openai/v1/chat/completions",
+                json={"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Authorization": f"Bearer {deployment.token.secret}"},
+            )
+
+    connection.close()  # a connection in WAL mode keeps a shared lock while it is open
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE providers_provider SET enabled = enabled")
+        try:
+            held = run(send)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.execute("PRAGMA locking_mode=NORMAL")
+            holder.execute("SELECT 1 FROM providers_provider")  # lets the lock go
+    finally:
+        options["timeout"] = busy_timeout
+        holder.close()
+    after = run(send)
+
+    assert held.status_code == 503
+    assert held.json()["error"] == {
+        "message": "The AI Gateway's database is too busy to answer right now. "
+        "Try again in a moment.",
+        "type": "api_error",
+        "param": None,
+        "code": "database_unavailable",
+    }
+    assert after.status_code == 200
