@@ -1,7 +1,8 @@
 """A local stand-in for the providers' APIs, speaking their real wire formats.
 
-OpenAI (chat completions, responses, models), Anthropic (messages, count_tokens, models),
-Google (generateContent, streamGenerateContent, models) and AWS Bedrock (invoke,
+OpenAI (chat completions, responses, responses/input_tokens, models), Anthropic (messages,
+count_tokens, models), Google (generateContent, streamGenerateContent, countTokens, models)
+and AWS Bedrock (invoke,
 invoke-with-response-stream in AWS event-stream framing, and count-tokens), streaming or not,
 with usage blocks
 that include cache tokens. It records every request it receives (headers and body) so tests
@@ -145,6 +146,9 @@ class Answer:
     @property
     def output_tokens(self) -> int:
         return len(self.chunks)
+
+
+GOOGLE_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
 
 def compose_answer(prompt: str, system: str, chunks: int) -> Answer:
@@ -366,7 +370,7 @@ class Exchange:
             return "google"
         if "/messages" in path or "/invoke" in path or path.endswith("/count-tokens"):
             return "anthropic"
-        if ":generateContent" in path or ":streamGenerateContent" in path or "v1beta" in path:
+        if any(f":{method}" in path for method in GOOGLE_METHODS) or "v1beta" in path:
             return "google"
         return "openai"
 
@@ -438,6 +442,8 @@ class Exchange:
             return self.chat_stream if stream else self.chat
         if path.endswith("/responses"):
             return self.responses_stream if stream else self.responses
+        if path.endswith("/responses/input_tokens"):
+            return self.input_tokens
         if path.endswith("/messages/count_tokens"):
             return self.count_tokens
         if path.endswith("/messages"):
@@ -446,6 +452,8 @@ class Exchange:
             return self.generate
         if path.endswith(":streamGenerateContent"):
             return self.generate_stream
+        if path.endswith(":countTokens"):
+            return self.google_count_tokens
         if re.search(r"/model/[^/]+/invoke-with-response-stream$", path):
             return self.bedrock_stream
         if re.search(r"/model/[^/]+/invoke$", path):
@@ -694,6 +702,16 @@ class Exchange:
 
     async def count_tokens(self) -> None:
         await respond(self.send, 200, {"input_tokens": self.answer.input_tokens})
+
+    async def input_tokens(self) -> None:
+        """OpenAI's Responses input token count: the whole prompt, cached part included."""
+        counted = self.answer.input_tokens + CACHE_READ_TOKENS
+        await respond(self.send, 200, {"object": "response.input_tokens", "input_tokens": counted})
+
+    async def google_count_tokens(self) -> None:
+        counted = self.answer.input_tokens + CACHE_READ_TOKENS
+        details = [{"modality": "TEXT", "tokenCount": counted}]
+        await respond(self.send, 200, {"totalTokens": counted, "promptTokensDetails": details})
 
     async def bedrock(self) -> None:
         if self.body.get("anthropic_version") != "bedrock-2023-05-31" or "model" in self.body:

@@ -228,7 +228,7 @@ class Call:
             )
         row = await self._authenticate(identity, token_text)
         if match.endpoint.listing:
-            await self._list_models(row)
+            await self._list_models(row, match.model)
             return
         key_headers = self._credential_headers(row, byok_key)
         await self._forward(match, row, body_raw, body, key_headers)
@@ -422,7 +422,10 @@ class Call:
 
     # -- listing -----------------------------------------------------------------------
 
-    async def _list_models(self, row: CallRow) -> None:
+    async def _list_models(self, row: CallRow, model: str | None) -> None:
+        """The models the caller may use (or, with ``model``, that one's entry alone), from
+        this server's catalog, not the provider's."""
+        self.endpoint = ""  # not a model call, answered or refused: no usage row
         spec = self.spec
         assert spec is not None
         if row.provider_id is None or not row.provider_enabled:
@@ -439,8 +442,19 @@ class Call:
             if isinstance(decision, UnavailableReason) and self.mode is not Mode.EXTERNAL_BYOK:
                 raise _unavailable(decision, spec.label)
             models = await store().models_of(row.provider_id)
-        self.endpoint = ""  # a listing is not a model call: no usage row
-        await self._answer(200, orjson.dumps(self.adapter.models_listing(models)))
+        if model is None:
+            await self._answer(200, orjson.dumps(self.adapter.models_listing(models)))
+            return
+        entry = next((found for found in models if found[0] == model), None)
+        if entry is None:
+            raise Refused(
+                404,
+                f"The model {model!r} is not available to you for {spec.label} here. "
+                "List the models you can use at /models.",
+                "model_not_found",
+                "not_found",
+            )
+        await self._answer(200, orjson.dumps(self.adapter.model_entry(*entry)))
 
     # -- forwarding --------------------------------------------------------------------
 

@@ -31,8 +31,10 @@ class Usage:
 class Endpoint:
     name: str
     method: str
-    # Where the model is named: in the JSON body, in the path (Google), or nowhere (listings).
+    # Where the model is named: in the JSON body, in the path (Google, a model's own entry),
+    # or nowhere (listings).
     model_in: str = "body"
+    # Answered from this server's catalog (the models the caller may use), never forwarded.
     listing: bool = False
     # A call that never reaches a model (token counting): recorded, but not metered.
     metered: bool = True
@@ -63,9 +65,17 @@ class WireAdapter:
     format: WireFormat
     # Statuses as this API names its errors.
     error_types: dict[int, str] = {}
+    # (method, path after /v1) -> endpoint; and a model's own entry, ``GET /models/{model}``.
+    ROUTES: dict[tuple[str, str], Endpoint] = {}
+    MODEL = Endpoint("models.retrieve", "GET", model_in="path", listing=True)
 
     def match(self, method: str, rest: str) -> Match | None:
-        raise NotImplementedError
+        route = self.ROUTES.get((method, rest.rstrip("/")))
+        if route:
+            return Match(route)
+        if method == "GET" and (model := _model_in_path(rest)):
+            return Match(self.MODEL, model)
+        return None
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         raise NotImplementedError
@@ -87,6 +97,16 @@ class WireAdapter:
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def model_entry(self, identifier: str, name: str, created: int) -> dict[str, Any]:
+        """One model as this API describes it, alone (``GET models/{model}``) or listed."""
+        raise NotImplementedError
+
+
+def _model_in_path(rest: str) -> str:
+    """The model a ``/models/{model}`` path names ("" for none). OpenAI-compatible model ids
+    may hold slashes (OpenRouter's ``openai/gpt-4o``), which the SDKs send encoded."""
+    return rest.rstrip("/").removeprefix("/models/") if rest.startswith("/models/") else ""
 
 
 EVENT_BOUNDARY = re.compile(rb"\r?\n\r?\n")
@@ -253,17 +273,14 @@ class OpenAIWire(WireAdapter):
     format = WireFormat.OPENAI
     CHAT = Endpoint("chat.completions", "POST")
     RESPONSES = Endpoint("responses", "POST")
+    INPUT_TOKENS = Endpoint("responses.input_tokens", "POST", metered=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
-
     ROUTES = {
         ("POST", "/chat/completions"): CHAT,
         ("POST", "/responses"): RESPONSES,
+        ("POST", "/responses/input_tokens"): INPUT_TOKENS,
         ("GET", "/models"): MODELS,
     }
-
-    def match(self, method: str, rest: str) -> Match | None:
-        route = self.ROUTES.get((method, rest.rstrip("/")))
-        return Match(route) if route else None
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         kind = OPENAI_ERROR_TYPES.get(status, "api_error")
@@ -289,13 +306,10 @@ class OpenAIWire(WireAdapter):
         return OpenAIStreamReader(client_wants_usage)
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [
-                {"id": identifier, "object": "model", "created": created, "owned_by": "llmcp"}
-                for identifier, _name, created in models
-            ],
-        }
+        return {"object": "list", "data": [self.model_entry(*model) for model in models]}
+
+    def model_entry(self, identifier: str, name: str, created: int) -> dict[str, Any]:
+        return {"id": identifier, "object": "model", "created": created, "owned_by": "llmcp"}
 
 
 # -- Anthropic ------------------------------------------------------------------------------
@@ -353,14 +367,11 @@ class AnthropicWire(WireAdapter):
     MESSAGES = Endpoint("messages", "POST")
     COUNT_TOKENS = Endpoint("messages.count_tokens", "POST", metered=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
-
-    def match(self, method: str, rest: str) -> Match | None:
-        route = {
-            ("POST", "/messages"): self.MESSAGES,
-            ("POST", "/messages/count_tokens"): self.COUNT_TOKENS,
-            ("GET", "/models"): self.MODELS,
-        }.get((method, rest.rstrip("/")))
-        return Match(route) if route else None
+    ROUTES = {
+        ("POST", "/messages"): MESSAGES,
+        ("POST", "/messages/count_tokens"): COUNT_TOKENS,
+        ("GET", "/models"): MODELS,
+    }
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         error: dict[str, Any] = {
@@ -378,20 +389,20 @@ class AnthropicWire(WireAdapter):
         return AnthropicStreamReader()
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
-        data = [
-            {
-                "type": "model",
-                "id": identifier,
-                "display_name": name,
-                "created_at": _iso(created),
-            }
-            for identifier, name, created in models
-        ]
+        data = [self.model_entry(*model) for model in models]
         return {
             "data": data,
             "has_more": False,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
+        }
+
+    def model_entry(self, identifier: str, name: str, created: int) -> dict[str, Any]:
+        return {
+            "type": "model",
+            "id": identifier,
+            "display_name": name,
+            "created_at": _iso(created),
         }
 
 
@@ -415,7 +426,10 @@ GOOGLE_STATUSES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-GOOGLE_MODEL_CALL = re.compile(r"^/models/([^/:]+):(generateContent|streamGenerateContent)$")
+GOOGLE_MODEL_CALL = re.compile(
+    r"^/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$"
+)
+GOOGLE_MODEL = re.compile(r"^/models/([^/:]+)/?$")
 
 
 def google_usage(usage: Any) -> Usage:
@@ -446,16 +460,26 @@ class GoogleWire(WireAdapter):
     format = WireFormat.GOOGLE
     GENERATE = Endpoint("generateContent", "POST", model_in="path")
     STREAM = Endpoint("streamGenerateContent", "POST", model_in="path")
+    COUNT_TOKENS = Endpoint("countTokens", "POST", model_in="path", metered=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
+    MODEL = Endpoint("models.get", "GET", model_in="path", listing=True)
+    CALLS = {
+        "generateContent": GENERATE,
+        "streamGenerateContent": STREAM,
+        "countTokens": COUNT_TOKENS,
+    }
 
     def match(self, method: str, rest: str) -> Match | None:
-        if method == "GET" and rest.rstrip("/") == "/models":
-            return Match(self.MODELS)
+        if method == "GET":
+            if rest.rstrip("/") == "/models":
+                return Match(self.MODELS)
+            found = GOOGLE_MODEL.match(rest)
+            return Match(self.MODEL, found.group(1)) if found else None
         found = GOOGLE_MODEL_CALL.match(rest)
         if method != "POST" or not found:
             return None
-        streaming = found.group(2) == "streamGenerateContent"
-        return Match(self.STREAM if streaming else self.GENERATE, found.group(1), streaming)
+        endpoint = self.CALLS[found.group(2)]
+        return Match(endpoint, found.group(1), endpoint is self.STREAM)
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         error: dict[str, Any] = {
@@ -480,15 +504,17 @@ class GoogleWire(WireAdapter):
         return GoogleStreamReader()
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+        return {"models": [self.model_entry(*model) for model in models]}
+
+    def model_entry(self, identifier: str, name: str, created: int) -> dict[str, Any]:
         return {
-            "models": [
-                {
-                    "name": f"models/{identifier}",
-                    "displayName": name,
-                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
-                }
-                for identifier, name, _created in models
-            ]
+            "name": f"models/{identifier}",
+            "displayName": name,
+            "supportedGenerationMethods": [
+                "generateContent",
+                "streamGenerateContent",
+                "countTokens",
+            ],
         }
 
 

@@ -59,6 +59,14 @@ def battery(base: str, token: str) -> list[tuple[str, dict, dict]]:
             {"contents": []},
         ),
         ("/google/v1/models", {"x-goog-api-key": token}, {}),
+        ("/google/v1/models/gemini-fake", {"x-goog-api-key": token}, {}),
+        ("/google/v1/models/gemini-nope", {"x-goog-api-key": token}, {}),
+        (
+            "/google/v1/models/gemini-fake:countTokens",
+            {"x-goog-api-key": token, "x-fake-echo-key": "1"},
+            {"contents": []},
+        ),
+        ("/openai/v1/responses/input_tokens", {**bearer, "x-fake-echo-key": "1"}, chat),
     ]
 
 
@@ -79,7 +87,7 @@ def test_no_key_or_token_in_any_gateway_answer_row_or_log(deployment, save_user_
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             for path, headers, body in battery("", token):
-                method = "GET" if path.endswith("/models") else "POST"
+                method = "POST" if body else "GET"
                 response = await client.request(
                     method, f"/api/v2/aibridge{path}", headers=headers, json=body or None
                 )

@@ -66,6 +66,8 @@ def test_an_unknown_path_is_a_404_in_the_callers_format(gateway_server, deployme
             "/api/v2/aibridge/anthropic/v1/messages/",
             "/api/v2/aibridge/google/v1/models/gemini-x:streamGenerateContent",
             "/api/v2/aibridge/aws-bedrock/v1/models",
+            "/api/v2/aibridge/openrouter/v1/models/fake/router-model/",
+            "/api/v2/aibridge/google/v1/models/gemini-x:countTokens",
             "/api/v2/aibridge/nope/v1/models",
             "/api/v2/aibridge/openai/v2/models",
         ]
@@ -225,12 +227,14 @@ JSON_VALUES = st.recursive(
 ODD_BODIES = [
     ("openai", "/chat/completions", {"model": "fake-gpt"}),
     ("openai", "/responses", {"model": "fake-gpt"}),
+    ("openai", "/responses/input_tokens", {"model": "fake-gpt"}),
     ("anthropic", "/messages", {"model": "claude-fake"}),
     ("anthropic", "/messages/count_tokens", {"model": "claude-fake"}),
     ("aws-bedrock", "/messages", {"model": "anthropic.claude-fake-v1:0"}),
     ("aws-bedrock", "/messages/count_tokens", {"model": "anthropic.claude-fake-v1:0"}),
     ("google", "/models/gemini-fake:generateContent", {}),
     ("google", "/models/gemini-fake:streamGenerateContent", {}),
+    ("google", "/models/gemini-fake:countTokens", {}),
 ]
 FIELDS = ["stream", "stream_options", "messages", "input", "contents", "max_tokens", "model"]
 

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from models_catalog.models import ModelConfig
 from providers.models import Provider
 from providers.registry import REGISTRY, ProviderType, WireFormat
 
@@ -49,6 +50,7 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
                 {"model": model, "input": "hi", "stream": True},
                 True,
             ),
+            ("input-tokens", "/responses/input_tokens", {"model": model, "input": "hi"}, False),
         ]
     if wire == WireFormat.ANTHROPIC:
         message = {
@@ -66,6 +68,7 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
     return [
         ("generate", f"/models/{model}:generateContent", body, False),
         ("generate-stream", f"/models/{model}:streamGenerateContent", body, True),
+        ("count-tokens-google", f"/models/{model}:countTokens", body, False),
     ]
 
 
@@ -77,8 +80,15 @@ ENDPOINTS = {  # the endpoint each call names, as its usage row says it
     "messages": "messages",
     "messages-stream": "messages",
     "count-tokens": "messages.count_tokens",
+    "input-tokens": "responses.input_tokens",
     "generate": "generateContent",
     "generate-stream": "streamGenerateContent",
+    "count-tokens-google": "countTokens",
+}
+COUNTS = {  # calls that count a prompt's tokens: recorded, never metered; where the count is
+    "count-tokens": "input_tokens",
+    "input-tokens": "input_tokens",
+    "count-tokens-google": "totalTokens",
 }
 CASES = [
     pytest.param(provider_type, call, credential, id=f"{provider_type}-{call[0]}-{credential}")
@@ -160,8 +170,8 @@ def test_each_call_reaches_the_provider_with_only_the_right_credential(
     assert (row.model_id, row.endpoint, row.error_kind) == (model.pk, ENDPOINTS[name], "")
     tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
     assert row.cost_usd == expected_cost(*tokens)  # each count in its own column
-    if name == "count-tokens":
-        assert response.json()["input_tokens"] > 0  # in Anthropic's shape, whoever counted
+    if name in COUNTS:
+        assert response.json()[COUNTS[name]] > 0  # in the caller's shape, whoever counted
         assert (row.input_tokens, row.output_tokens, row.cost_usd) == (0, 0, 0)
     else:
         assert row.input_tokens > 0 and row.output_tokens > 0 and row.cost_usd > 0
@@ -184,6 +194,61 @@ def test_model_listings_show_only_the_callers_usable_models(
     }[wire](listed)
     assert names == [MODELS[provider_type]]
     assert deployment.fake.calls() == []  # answered from the catalog, not the provider
+    assert not deployment.usage().exists()
+
+
+@pytest.mark.parametrize("provider_type", list(CENTRAL))
+def test_a_model_is_retrieved_by_its_id_only_if_the_caller_may_use_it(
+    gateway_server, deployment, provider_type
+):
+    """``GET models/{model}`` (the SDKs' ``models.retrieve`` and Google's ``models.get``):
+    the listing's entry for that model, or a 404 in the caller's format. Ids with a slash
+    (OpenRouter's, Vercel's) work as sent or encoded, as the OpenAI SDK sends them."""
+    import httpx
+
+    wire = REGISTRY[ProviderType(provider_type)].wire_format
+    base = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1/models"
+    headers = token_header(wire, deployment.token.secret)
+    model = MODELS[provider_type]
+    listed = httpx.get(base, headers=headers).json()
+    [entry] = listed["models"] if wire == WireFormat.GOOGLE else listed["data"]
+
+    for sent in {model, model.replace("/", "%2F")}:
+        found = httpx.get(f"{base}/{sent}", headers=headers)
+        assert found.status_code == 200, found.text
+        assert found.json() == entry
+    unknown = httpx.get(f"{base}/not-a-model", headers=headers)
+    ModelConfig.objects.filter(provider__type=provider_type).update(enabled=False)
+    disabled = httpx.get(f"{base}/{model}", headers=headers)
+
+    for refused in (unknown, disabled):
+        assert refused.status_code == 404
+        error = refused.json()["error"]
+        if wire == WireFormat.OPENAI:
+            assert error["code"] == "model_not_found" and error["type"] == "not_found_error"
+        elif wire == WireFormat.ANTHROPIC:
+            assert refused.json()["type"] == "error" and error["type"] == "not_found_error"
+        else:
+            assert (error["code"], error["status"]) == (404, "NOT_FOUND")
+        assert "is not available to you" in error["message"]
+    assert deployment.fake.calls() == []  # answered from the catalog, not the provider
+    assert not deployment.usage().exists()
+
+
+def test_a_model_of_a_provider_the_caller_cannot_use_is_refused_with_the_reason(
+    gateway_server, deployment
+):
+    import httpx
+
+    Provider.objects.filter(type="anthropic").update(
+        user_keys_allowed=True, central_key_fallback=False
+    )
+    refused = httpx.get(
+        f"{gateway_server}/api/v2/aibridge/anthropic/v1/models/claude-fake",
+        headers=token_header(WireFormat.ANTHROPIC, deployment.token.secret),
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "user_api_key_required"
     assert not deployment.usage().exists()
 
 

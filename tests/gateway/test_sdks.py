@@ -48,6 +48,7 @@ def test_the_openai_sdk(gateway_server, deployment):
         assert received.headers["authorization"] == f"Bearer {CENTRAL['openai']}"
     listed = [m.id for m in client.models.list()]
     assert listed == ["fake-gpt"]
+    assert client.models.retrieve("fake-gpt").id == "fake-gpt"
 
 
 def test_the_openai_sdk_responses_api(gateway_server, deployment):
@@ -62,7 +63,11 @@ def test_the_openai_sdk_responses_api(gateway_server, deployment):
     assert response.output_text == "You said: hello there"
     events = list(client.responses.create(model="fake-gpt", input="hello there", stream=True))
     assert events[-1].type == "response.completed"
-    same_usage(wait_for_usage(2))
+    counted = client.responses.input_tokens.count(model="fake-gpt", input="hello there")
+    assert counted.input_tokens == response.usage.input_tokens
+    rows = wait_for_usage(3)
+    same_usage(rows[:2])
+    assert rows[2].endpoint == "responses.input_tokens" and rows[2].cost_usd == 0
 
 
 def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
@@ -76,6 +81,9 @@ def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
     with pytest.raises(openai.PermissionDeniedError) as error:
         client.chat.completions.create(model="gpt-unknown", messages=[])
     assert error.value.body["code"] == "model_not_allowed"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("gpt-unknown")
+    assert missing.value.body["code"] == "model_not_found"
     bad = openai.OpenAI(api_key="llmcp_nope", base_url=client.base_url, max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="fake-gpt", messages=[])
@@ -103,6 +111,7 @@ def test_the_anthropic_sdk(gateway_server, deployment):
     same_usage(rows[:2])
     assert rows[2].endpoint == "messages.count_tokens"
     assert [m.id for m in client.models.list()] == ["claude-fake"]
+    assert client.models.retrieve("claude-fake").display_name == "Fake anthropic"
 
 
 def test_the_anthropic_sdk_through_bedrock(gateway_server, deployment):
@@ -156,3 +165,7 @@ def test_the_google_genai_sdk(gateway_server, deployment):
     for received in deployment.fake.calls():
         assert received.headers["x-goog-api-key"] == CENTRAL["google"]
     assert [m.name for m in client.models.list()] == ["models/gemini-fake"]
+    assert client.models.get(model="gemini-fake").name == "models/gemini-fake"
+    counted = client.models.count_tokens(model="gemini-fake", contents="hello sdk")
+    assert counted.total_tokens == reply.usage_metadata.prompt_token_count
+    assert wait_for_usage(3)[2].endpoint == "countTokens"

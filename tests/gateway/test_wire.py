@@ -125,3 +125,34 @@ def test_no_credential_parameter_survives_in_a_forwarded_query(pairs):
         p for p, (n, _) in zip(parts, pairs, strict=True) if n.lower() not in CREDENTIAL_PARAMETERS
     ]
     assert forwarded == "&".join(p for p in expected if p)
+
+
+@pytest.mark.parametrize(
+    "wire, method, rest, endpoint, model",
+    [
+        (WireFormat.OPENAI, "GET", "/models", "models", None),
+        (WireFormat.OPENAI, "GET", "/models/fake-gpt/", "models.retrieve", "fake-gpt"),
+        (WireFormat.OPENAI, "GET", "/models/openai/gpt-4o", "models.retrieve", "openai/gpt-4o"),
+        (WireFormat.OPENAI, "GET", "/models/", "models", None),
+        (WireFormat.OPENAI, "POST", "/models/fake-gpt", None, None),
+        (WireFormat.OPENAI, "POST", "/responses/input_tokens", "responses.input_tokens", None),
+        (WireFormat.ANTHROPIC, "GET", "/models/claude-x", "models.retrieve", "claude-x"),
+        (WireFormat.ANTHROPIC, "POST", "/messages/count_tokens/", "messages.count_tokens", None),
+        (WireFormat.GOOGLE, "GET", "/models/gemini-x", "models.get", "gemini-x"),
+        (WireFormat.GOOGLE, "GET", "/models/gemini-x:generateContent", None, None),
+        (WireFormat.GOOGLE, "GET", "/models/a/b", None, None),
+        (WireFormat.GOOGLE, "POST", "/models/gemini-x:countTokens", "countTokens", "gemini-x"),
+        (WireFormat.GOOGLE, "POST", "/models/gemini-x:embedContent", None, None),
+    ],
+)
+def test_each_format_names_its_endpoints_and_the_model_a_path_holds(
+    wire, method, rest, endpoint, model
+):
+    match = ADAPTERS[wire].match(method, rest)
+    if endpoint is None:
+        assert match is None
+        return
+    assert match is not None
+    assert (match.endpoint.name, match.model, match.streaming_by_path) == (endpoint, model, False)
+    counting = endpoint in ("responses.input_tokens", "messages.count_tokens", "countTokens")
+    assert match.endpoint.metered is not counting  # token counts are free: recorded, not priced
