@@ -19,6 +19,7 @@ Who calls:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -201,6 +202,12 @@ class Call:
             await self._refuse(refused)
         except DatabaseUnavailable as error:
             await self._refuse(_database_unavailable(error))
+        except asyncio.CancelledError:
+            # Only the server cancels a call from outside (a client that leaves is handled
+            # in _forward): uvicorn, for what still runs when a graceful shutdown's time is
+            # up. The caller hears it in its format; the task ends here, as asked, without
+            # the traceback uvicorn would log for the cancellation.
+            await self._interrupted()
         finally:
             Call.in_flight -= 1
             self._record()
@@ -627,9 +634,21 @@ class Call:
         finally:
             self.usage = reader.usage()
 
-    def _stream_error_event(self, message: str) -> bytes:
+    async def _interrupted(self) -> None:
+        self.error_kind = self.error_kind or "server_shutdown"
+        message = "The AI Gateway is restarting. Try again in a moment."
+        with contextlib.suppress(Exception):  # the connection may be gone already
+            if not self.response_started:
+                await self._answer_error(503, message, "server_shutdown")
+            elif self.streamed:
+                end = self._stream_error_event(message, 503, "server_shutdown")
+                await self.send({"type": "http.response.body", "more_body": False, "body": end})
+
+    def _stream_error_event(
+        self, message: str, status: int = 502, code: str = "stream_broken"
+    ) -> bytes:
         """The end of a broken stream, as an error event in the caller's format."""
-        error = orjson.loads(self.adapter.error(502, message, "stream_broken"))
+        error = orjson.loads(self.adapter.error(status, message, code))
         if self.spec and self.spec.wire_format == "anthropic":
             return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
         return f"data: {json.dumps(error)}\n\n".encode()

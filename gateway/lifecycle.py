@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import time
 
 from lib import outbound
 
+from .app import Call
 from .store import close_store
 from .usage import close_writer, writer
+
+logger = logging.getLogger(__name__)
+
+# How long shutdown waits for the calls the server has just cancelled to record their rows.
+CALLS_SETTLE_SECONDS = 5.0
 
 
 def startup() -> None:
@@ -25,7 +34,19 @@ async def flush_usage() -> None:
 
 
 async def shutdown() -> None:
-    """Graceful shutdown: write the queued usage rows, then close connections."""
+    """Graceful shutdown: write the queued usage rows, then close connections.
+
+    uvicorn cancels the calls still running when its grace period is up and then shuts the
+    app down at once: those calls first get the moment they need to answer and queue their
+    rows, or the rows would miss the last batch."""
+    deadline = time.monotonic() + CALLS_SETTLE_SECONDS
+    while Call.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    if Call.in_flight:
+        logger.error(
+            "%d gateway call(s) still running at shutdown: their usage rows are lost",
+            Call.in_flight,
+        )
     await close_writer()
     await close_store()
     await outbound.close_all()

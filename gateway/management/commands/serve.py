@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from lib.commands import OperatorCommand
 
@@ -22,9 +22,24 @@ class Command(OperatorCommand):
             help="trust X-Forwarded-For/Proto from --forwarded-allow-ips (behind a proxy)",
         )
         parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+        parser.add_argument(
+            "--graceful-timeout",
+            type=int,
+            default=30,
+            help="seconds calls in flight get to finish after SIGTERM before they are cut "
+            "(streams end with an error event in the caller's format; every call keeps its "
+            "usage row) (default: 30)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
+
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        if not 0 <= options["port"] <= 65535:
+            raise CommandError("--port must be between 0 and 65535")
+        if options["graceful_timeout"] < 0:
+            raise CommandError("--graceful-timeout cannot be negative")
 
         uvicorn.run(
             "config.asgi:application",
@@ -39,7 +54,7 @@ class Command(OperatorCommand):
             forwarded_allow_ips=options["forwarded_allow_ips"],
             # Below "info" nothing would be written: skip the work per request.
             access_log=options["log_level"] in ("trace", "debug", "info"),
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=options["graceful_timeout"],
             # No "server: uvicorn" on every answer: it tells callers nothing they need.
             server_header=False,
         )
