@@ -1,12 +1,11 @@
 """A local stand-in for the providers' APIs, speaking their real wire formats.
 
-OpenAI (chat completions, responses, responses/input_tokens, models), Anthropic (messages,
-count_tokens, models), Google (generateContent, streamGenerateContent, countTokens, models)
-and AWS Bedrock (invoke,
-invoke-with-response-stream in AWS event-stream framing, and count-tokens), streaming or not,
-with usage blocks
-that include cache tokens. It records every request it receives (headers and body) so tests
-can see exactly what reached "the provider".
+OpenAI (chat completions, completions, responses, responses/input_tokens, models),
+Anthropic (messages, count_tokens, models), Google (generateContent, streamGenerateContent,
+countTokens, models) and AWS Bedrock (invoke, invoke-with-response-stream in AWS event-stream
+framing, and count-tokens), streaming or not, with usage blocks that include cache tokens.
+It records every request it receives (headers and body) so tests can see exactly what
+reached "the provider".
 
 Each request can ask for a fault, with headers or, for calls made from the chat UI, with a
 ``[[fake: ...]]`` tag in the last user message:
@@ -188,6 +187,11 @@ def prompt_of(body: Any) -> tuple[str, str]:
         )
         user = [m for m in users if m.get("role") == "user"]
         return (_text_of(user[-1].get("content")) if user else ""), system
+    if "prompt" in body:  # OpenAI's completions (autocomplete, fill-in-the-middle)
+        prompt = body["prompt"]
+        if isinstance(prompt, list):
+            prompt = prompt[-1] if prompt else ""
+        return _text_of(prompt), system
     if "input" in body:
         value = body["input"]
         if isinstance(value, list):
@@ -440,6 +444,8 @@ class Exchange:
         stream = bool(self.body.get("stream"))
         if path.endswith("/chat/completions"):
             return self.chat_stream if stream else self.chat
+        if path.endswith("/completions"):
+            return self.completion_stream if stream else self.completion
         if path.endswith("/responses"):
             return self.responses_stream if stream else self.responses
         if path.endswith("/responses/input_tokens"):
@@ -533,43 +539,64 @@ class Exchange:
         }
 
     async def chat(self) -> None:
+        message = {"role": "assistant", "content": self.answer.text}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        await self._openai_answer("chatcmpl-fake", "chat.completion", choice)
+
+    async def chat_stream(self) -> None:
+        def choice(part: str | None, finish: str | None) -> dict[str, Any]:
+            if part is None:  # the first chunk names the role
+                delta = {"role": "assistant", "content": ""}
+            else:
+                delta = {"content": part} if part else {}
+            return {"index": 0, "delta": delta, "finish_reason": finish}
+
+        await self._openai_stream("chatcmpl-fake", "chat.completion.chunk", choice, first=True)
+
+    async def completion(self) -> None:
+        choice = {"index": 0, "text": self.answer.text, "logprobs": None, "finish_reason": "stop"}
+        await self._openai_answer("cmpl-fake", "text_completion", choice)
+
+    async def _openai_answer(self, answer_id: str, kind: str, choice: dict[str, Any]) -> None:
         await respond(
             self.send,
             200,
             {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
+                "id": answer_id,
+                "object": kind,
                 "created": int(time.time()),
                 "model": self.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": self.answer.text},
-                        "finish_reason": "stop",
-                    }
-                ],
+                "choices": [choice],
                 "usage": openai_usage(self.answer),
             },
         )
 
-    async def chat_stream(self) -> None:
+    async def completion_stream(self) -> None:
+        def choice(part: str | None, finish: str | None) -> dict[str, Any]:
+            return {"index": 0, "text": part or "", "logprobs": None, "finish_reason": finish}
+
+        await self._openai_stream("cmpl-fake", "text_completion", choice, first=False)
+
+    async def _openai_stream(
+        self,
+        answer_id: str,
+        kind: str,
+        choice: Callable[[str | None, str | None], dict[str, Any]],
+        first: bool,
+    ) -> None:
+        """A chat or completions stream: (a role chunk,) a chunk per part, a stop chunk,
+        and the usage chunk only if the request's stream_options asked for it."""
         options = self.body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        base = {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": self.model,
-        }
+        base = {"id": answer_id, "object": kind, "created": int(time.time()), "model": self.model}
         extra = {"usage": None} if include_usage else {}
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "finish_reason": finish}
-            return sse({**base, "choices": [choice], **extra})
+        def chunk(part: str | None, finish: str | None = None) -> bytes:
+            return sse({**base, "choices": [choice(part, finish)], **extra})
 
-        events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": part}) for part in self.answer.chunks]
-        events.append(chunk({}, "stop"))
+        events = [chunk(None)] if first else []
+        events += [chunk(part) for part in self.answer.chunks]
+        events.append(chunk("", "stop"))
         if include_usage:
             events.append(sse({**base, "choices": [], "usage": openai_usage(self.answer)}))
         events.append(sse("[DONE]"))

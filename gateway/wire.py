@@ -272,11 +272,14 @@ class OpenAIStreamReader(StreamReader):
 class OpenAIWire(WireAdapter):
     format = WireFormat.OPENAI
     CHAT = Endpoint("chat.completions", "POST")
+    # The older completions API: what editors' autocomplete (fill-in-the-middle) calls.
+    COMPLETIONS = Endpoint("completions", "POST")
     RESPONSES = Endpoint("responses", "POST")
     INPUT_TOKENS = Endpoint("responses.input_tokens", "POST", metered=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
     ROUTES = {
         ("POST", "/chat/completions"): CHAT,
+        ("POST", "/completions"): COMPLETIONS,
         ("POST", "/responses"): RESPONSES,
         ("POST", "/responses/input_tokens"): INPUT_TOKENS,
         ("GET", "/models"): MODELS,
@@ -290,7 +293,10 @@ class OpenAIWire(WireAdapter):
     def prepare_body(
         self, match: Match, body: dict[str, Any] | None
     ) -> tuple[dict[str, Any] | None, bool]:
-        if match.endpoint is not self.CHAT or not body or body.get("stream") is not True:
+        endpoint = match.endpoint
+        if endpoint is not self.CHAT and endpoint is not self.COMPLETIONS:
+            return None, True
+        if not body or body.get("stream") is not True:
             return None, True
         options = body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage") is True:

@@ -226,6 +226,7 @@ JSON_VALUES = st.recursive(
 )
 ODD_BODIES = [
     ("openai", "/chat/completions", {"model": "fake-gpt"}),
+    ("openai", "/completions", {"model": "fake-gpt"}),
     ("openai", "/responses", {"model": "fake-gpt"}),
     ("openai", "/responses/input_tokens", {"model": "fake-gpt"}),
     ("anthropic", "/messages", {"model": "claude-fake"}),

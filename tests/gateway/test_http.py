@@ -40,9 +40,12 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
     wire = REGISTRY[ProviderType(provider_type)].wire_format
     if wire == WireFormat.OPENAI:
         chat = {"model": model, "messages": [{"role": "user", "content": "hello there"}]}
+        fill_in = {"model": model, "prompt": "def add(a, b):", "suffix": "\n", "max_tokens": 16}
         return [
             ("chat", "/chat/completions", chat, False),
             ("chat-stream", "/chat/completions", {**chat, "stream": True}, True),
+            ("completions", "/completions", fill_in, False),
+            ("completions-stream", "/completions", {**fill_in, "stream": True}, True),
             ("responses", "/responses", {"model": model, "input": "hello there"}, False),
             (
                 "responses-stream",
@@ -75,6 +78,8 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
 ENDPOINTS = {  # the endpoint each call names, as its usage row says it
     "chat": "chat.completions",
     "chat-stream": "chat.completions",
+    "completions": "completions",
+    "completions-stream": "completions",
     "responses": "responses",
     "responses-stream": "responses",
     "messages": "messages",

@@ -51,6 +51,26 @@ def test_the_openai_sdk(gateway_server, deployment):
     assert client.models.retrieve("fake-gpt").id == "fake-gpt"
 
 
+def test_the_openai_sdk_completions_api(gateway_server, deployment):
+    """The older completions API, which editors' autocomplete calls (fill in the middle)."""
+    from openai import OpenAI
+
+    client = OpenAI(
+        api_key=deployment.token.secret,
+        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        max_retries=0,
+    )
+    prompt, suffix = "def add(a, b):", "\n"
+    completion = client.completions.create(model="fake-gpt", prompt=prompt, suffix=suffix)
+    assert completion.choices[0].text == "You said: def add(a, b):"
+    chunks = list(
+        client.completions.create(model="fake-gpt", prompt=prompt, suffix=suffix, stream=True)
+    )
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == completion.choices[0].text
+    assert all(c.usage is None for c in chunks)  # it did not ask for usage: none shown
+    same_usage(wait_for_usage(2))
+
+
 def test_the_openai_sdk_responses_api(gateway_server, deployment):
     from openai import OpenAI
 

@@ -136,6 +136,7 @@ def test_no_credential_parameter_survives_in_a_forwarded_query(pairs):
         (WireFormat.OPENAI, "GET", "/models/", "models", None),
         (WireFormat.OPENAI, "POST", "/models/fake-gpt", None, None),
         (WireFormat.OPENAI, "POST", "/responses/input_tokens", "responses.input_tokens", None),
+        (WireFormat.OPENAI, "POST", "/completions", "completions", None),
         (WireFormat.ANTHROPIC, "GET", "/models/claude-x", "models.retrieve", "claude-x"),
         (WireFormat.ANTHROPIC, "POST", "/messages/count_tokens/", "messages.count_tokens", None),
         (WireFormat.GOOGLE, "GET", "/models/gemini-x", "models.get", "gemini-x"),
@@ -156,3 +157,17 @@ def test_each_format_names_its_endpoints_and_the_model_a_path_holds(
     assert (match.endpoint.name, match.model, match.streaming_by_path) == (endpoint, model, False)
     counting = endpoint in ("responses.input_tokens", "messages.count_tokens", "countTokens")
     assert match.endpoint.metered is not counting  # token counts are free: recorded, not priced
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/completions"])
+def test_an_openai_stream_asks_for_usage_even_when_the_client_did_not(path):
+    adapter = ADAPTERS[WireFormat.OPENAI]
+    match = adapter.match("POST", path)
+    assert match is not None
+    body = {"model": "m", "stream": True, "stream_options": {"other": 1}}
+    sent, wants_usage = adapter.prepare_body(match, body)
+    assert sent == {**body, "stream_options": {"other": 1, "include_usage": True}}
+    assert wants_usage is False
+    asked = {**body, "stream_options": {"include_usage": True}}
+    assert adapter.prepare_body(match, asked) == (None, True)
+    assert adapter.prepare_body(match, {"model": "m"}) == (None, True)
