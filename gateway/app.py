@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 # Set by gateway.inprocess only; uvicorn never puts it in a scope, config.asgi removes it.
 IDENTITY_SCOPE_KEY = "llmcp.gateway.identity"
 GOVERNANCE = b"x-coder-ai-governance-token"
-PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/v1(/.*)?$")
+PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/(v1|v1beta)(/.*)?$")
 
 # Never sent to a provider: hop-by-hop, ours, and every credential header (the right one is
 # added back).
@@ -156,7 +156,9 @@ def _find_route(method: str, path: str) -> _Route:
             "not_found",
         )
     adapter = ADAPTERS[spec.wire_format]
-    rest = found.group(2) or "/"
+    if found.group(2) not in adapter.path_versions:
+        raise Refused(404, "No such AI Gateway endpoint.", "not_found", "not_found")
+    rest = found.group(3) or "/"
     match = adapter.match(method, rest)
     if match is not None:
         # Endpoints match without a trailing slash; the provider gets the path it documents.

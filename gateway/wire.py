@@ -63,6 +63,8 @@ def _int(value: Any) -> int:
 
 class WireAdapter:
     format: WireFormat
+    # The version segments the gateway's paths take (``/<type>/v1/...``).
+    path_versions: tuple[str, ...] = ("v1",)
     # Statuses as this API names its errors.
     error_types: dict[int, str] = {}
     # (method, path after /v1) -> endpoint; and a model's own entry, ``GET /models/{model}``.
@@ -464,6 +466,9 @@ class GoogleStreamReader(StreamReader):
 
 class GoogleWire(WireAdapter):
     format = WireFormat.GOOGLE
+    # The Gemini SDKs (and the tools built on them, such as Gemini CLI) call v1beta unless
+    # told otherwise: both name the same endpoints here.
+    path_versions = ("v1", "v1beta")
     GENERATE = Endpoint("generateContent", "POST", model_in="path")
     STREAM = Endpoint("streamGenerateContent", "POST", model_in="path")
     COUNT_TOKENS = Endpoint("countTokens", "POST", model_in="path", metered=False)

@@ -55,6 +55,9 @@ def test_an_unknown_path_is_a_404_in_the_callers_format(gateway_server, deployme
     assert g.status_code == 404 and g.json()["error"]["status"] == "NOT_FOUND"
     u = httpx.get(f"{base}/no-such-type/v1/models", headers={"x-goog-api-key": token})
     assert u.status_code == 404 and u.json()["error"]["code"] == 404  # Google's shape
+    beta = httpx.get(f"{base}/openai/v1beta/models", headers={"Authorization": f"Bearer {token}"})
+    assert beta.status_code == 404  # v1beta is Google's alone
+    assert beta.json()["error"]["message"] == "No such AI Gateway endpoint."
     assert deployment.fake.calls() == []
 
 
@@ -70,6 +73,8 @@ def test_an_unknown_path_is_a_404_in_the_callers_format(gateway_server, deployme
             "/api/v2/aibridge/google/v1/models/gemini-x:countTokens",
             "/api/v2/aibridge/nope/v1/models",
             "/api/v2/aibridge/openai/v2/models",
+            "/api/v2/aibridge/openai/v1beta/models",
+            "/api/v2/aibridge/google/v1beta/models/gemini-x:generateContent",
         ]
     )
     | st.text(max_size=400).map(lambda tail: f"/api/v2/aibridge/openai/v1/{tail}"),

@@ -189,3 +189,26 @@ def test_the_google_genai_sdk(gateway_server, deployment):
     counted = client.models.count_tokens(model="gemini-fake", contents="hello sdk")
     assert counted.total_tokens == reply.usage_metadata.prompt_token_count
     assert wait_for_usage(3)[2].endpoint == "countTokens"
+
+
+def test_the_google_genai_sdk_with_its_default_api_version(gateway_server, deployment):
+    """Given only the base URL, as Gemini CLI's GOOGLE_GEMINI_BASE_URL does, the SDK calls
+    v1beta: the same endpoints, the same provider calls."""
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key=deployment.token.secret,
+        http_options=types.HttpOptions(base_url=f"{gateway_server}/api/v2/aibridge/google"),
+    )
+    reply = client.models.generate_content(model="gemini-fake", contents="hello sdk")
+    assert reply.text == "You said: hello sdk"
+    streamed = client.models.generate_content_stream(model="gemini-fake", contents="hello sdk")
+    assert "".join(chunk.text or "" for chunk in streamed) == "You said: hello sdk"
+    assert [m.name for m in client.models.list()] == ["models/gemini-fake"]
+    same_usage(wait_for_usage(2))
+    paths = [r.path for r in deployment.fake.calls()]
+    assert paths == [
+        "/v1beta/models/gemini-fake:generateContent",
+        "/v1beta/models/gemini-fake:streamGenerateContent",
+    ]
