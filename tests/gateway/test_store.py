@@ -693,3 +693,74 @@ def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_rea
         "code": "database_unavailable",
     }
     assert after.status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_no_database_connection_is_held_while_answers_stream(deployment, django_db_blocker):
+    """Twelve two-second streams at once on a worker whose pool holds two connections: had a
+    stream kept its connection, they would run two at a time (twelve seconds) and the pool's
+    waiters would get no first byte. The worker never holds more than its pool."""
+    import threading
+    import time
+
+    import psycopg
+    from django.db import connection
+
+    from tests.servers import database_url, served_app
+
+    headers = {
+        "Authorization": f"Bearer {deployment.token.secret}",
+        "x-fake-chunks": "8",
+        "x-fake-chunk-delay": "0.25",
+    }
+    chat = {
+        "model": "fake-gpt",
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    most_connections = 0
+    sampling = threading.Event()
+
+    def sample() -> None:  # the server's connections to the test database, every 20 ms
+        nonlocal most_connections
+        with psycopg.connect(database_url(), autocommit=True) as sampler:
+            while not sampling.is_set():
+                (count,) = sampler.execute(  # type: ignore[misc]
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid NOT IN (pg_backend_pid(), %s)",
+                    (own_pid,),
+                ).fetchone()
+                most_connections = max(most_connections, count)
+                time.sleep(0.02)
+
+    async def streams(base: str) -> list[tuple[int, float]]:
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def one() -> tuple[int, float]:
+                started, first = time.monotonic(), 0.0
+                url = f"{base}/api/v2/aibridge/openai/v1/chat/completions"
+                async with client.stream("POST", url, json=chat, headers=headers) as answer:
+                    async for _ in answer.aiter_bytes():
+                        first = first or time.monotonic() - started
+                return answer.status_code, first
+
+            return list(await asyncio.gather(*(one() for _ in range(12))))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (own_pid,) = cursor.fetchone()
+    sampler = threading.Thread(target=sample)
+    with django_db_blocker.unblock(), served_app(workers=1, AI_GATEWAY_DB_POOL_SIZE="2") as base:
+        sampler.start()
+        started = time.monotonic()
+        results = asyncio.run(streams(base))
+        elapsed = time.monotonic() - started
+        sampling.set()
+        sampler.join()
+
+    assert [status for status, _ in results] == [200] * 12
+    assert max(first for _, first in results) < 1.5
+    assert elapsed < 6
+    assert 1 <= most_connections <= 2
+    assert len(wait_for_usage(12)) == 12
