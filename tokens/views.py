@@ -10,10 +10,13 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import staff_required
 from lib.http import HtmxHttpRequest
+from routing.availability import availability_for
+from routing.deployment import gateway_enabled, tool_setup
 
 from .forms import TokenCreateForm
 from .models import ApiToken, TokenKind
@@ -40,11 +43,26 @@ def _page_context(
     current = getattr(request, "api_token", None)
     return {
         "settings_tab": "tokens",
+        # Read only where the page shows it (not in the panel an HTMX action swaps).
+        "connect": SimpleLazyObject(lambda: _connect(request)),
         "form": form or TokenCreateForm(),
         "new": new,
         "api_tokens": [t for t in tokens if t.kind == TokenKind.API],
         "sessions": [t for t in tokens if t.kind == TokenKind.SESSION and t.is_active],
         "current_token_id": current.pk if current else None,
+    }
+
+
+def _connect(request: HtmxHttpRequest) -> dict:
+    """Where the person's tools point to call the providers they can use, on this server."""
+    if not gateway_enabled():
+        return {"gateway_on": False, "tools": [], "user_can_fix": False}
+    availability = availability_for(request.user)
+    origin = request.build_absolute_uri("/").rstrip("/")
+    return {
+        "gateway_on": True,
+        "tools": [tool_setup(group.provider.type, origin) for group in availability.groups],
+        "user_can_fix": availability.user_can_fix,
     }
 
 

@@ -1,8 +1,11 @@
-"""The official SDKs, pointed at the gateway with a platform token as their api_key."""
+"""The official SDKs, pointed at the gateway with a platform token as their api_key, at the
+base URLs Settings → Tokens shows (``routing.deployment.tool_setup``)."""
 
 from __future__ import annotations
 
 import pytest
+
+from routing.deployment import tool_setup
 
 from .conftest import CENTRAL, wait_for_usage
 
@@ -32,7 +35,7 @@ def test_the_openai_sdk(gateway_server, deployment):
 
     client = OpenAI(
         api_key=deployment.token.secret,
-        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        base_url=tool_setup("openai", gateway_server).base_url,
         max_retries=0,
     )
     messages = [{"role": "user", "content": "hello sdk"}]
@@ -57,7 +60,7 @@ def test_the_openai_sdk_completions_api(gateway_server, deployment):
 
     client = OpenAI(
         api_key=deployment.token.secret,
-        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        base_url=tool_setup("openai", gateway_server).base_url,
         max_retries=0,
     )
     prompt, suffix = "def add(a, b):", "\n"
@@ -76,7 +79,7 @@ def test_the_openai_sdk_responses_api(gateway_server, deployment):
 
     client = OpenAI(
         api_key=deployment.token.secret,
-        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        base_url=tool_setup("openai", gateway_server).base_url,
         max_retries=0,
     )
     response = client.responses.create(model="fake-gpt", input="hello there")
@@ -95,7 +98,7 @@ def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
 
     client = openai.OpenAI(
         api_key=deployment.token.secret,
-        base_url=f"{gateway_server}/api/v2/aibridge/openai/v1",
+        base_url=tool_setup("openai", gateway_server).base_url,
         max_retries=0,
     )
     with pytest.raises(openai.PermissionDeniedError) as error:
@@ -114,7 +117,7 @@ def test_the_anthropic_sdk(gateway_server, deployment):
 
     client = Anthropic(
         api_key=deployment.token.secret,
-        base_url=f"{gateway_server}/api/v2/aibridge/anthropic",
+        base_url=tool_setup("anthropic", gateway_server).base_url,
         max_retries=0,
     )
     messages = [{"role": "user", "content": "hello sdk"}]
@@ -139,7 +142,7 @@ def test_the_anthropic_sdk_through_bedrock(gateway_server, deployment):
 
     client = Anthropic(
         api_key=deployment.token.secret,
-        base_url=f"{gateway_server}/api/v2/aibridge/aws-bedrock",
+        base_url=tool_setup("aws-bedrock", gateway_server).base_url,
         max_retries=0,
     )
     model = "anthropic.claude-fake-v1:0"
@@ -199,7 +202,7 @@ def test_the_google_genai_sdk_with_its_default_api_version(gateway_server, deplo
 
     client = genai.Client(
         api_key=deployment.token.secret,
-        http_options=types.HttpOptions(base_url=f"{gateway_server}/api/v2/aibridge/google"),
+        http_options=types.HttpOptions(base_url=tool_setup("google", gateway_server).base_url),
     )
     reply = client.models.generate_content(model="gemini-fake", contents="hello sdk")
     assert reply.text == "You said: hello sdk"

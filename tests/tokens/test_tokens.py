@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from providers.models import Provider
 from tokens import token_format
 from tokens.models import ApiToken, TokenKind
 from tokens.services import SESSION_TOKEN_KEY, authenticate_token, token_revoke, token_touch
@@ -229,3 +230,74 @@ def test_developers_cannot_open_the_admin_token_list(developer_client, other_dev
     token = make_token(other_developer).token
     assert developer_client.get(reverse("tokens:admin-list")).status_code == 403
     assert developer_client.post(reverse("tokens:admin-revoke", args=[token.pk])).status_code == 403
+
+
+def connect_rows(response) -> dict[str, str]:
+    """The "Point your tools" table: provider type -> the row's text."""
+    import re
+
+    rows = re.findall(
+        r'<tr data-provider-type="([^"]+)">(.*?)</tr>', response.content.decode(), re.S
+    )
+    return {provider_type: re.sub(r"<[^>]+>", "", cells) for provider_type, cells in rows}
+
+
+def test_the_page_gives_each_usable_provider_its_base_url_for_tools(
+    developer_client,
+    developer,
+    make_provider,
+    make_model,
+    save_user_key,
+    django_assert_max_num_queries,
+):
+    make_model("gpt-x", provider_type="openai")  # a central key
+    make_model("claude-x", provider_type="anthropic")
+    make_model("gemini-x", provider_type="google")
+    # Needs a personal key, which the developer has for OpenRouter but not for Bedrock.
+    make_provider("openrouter", api_key=None)
+    make_model("vendor/model", provider_type="openrouter")
+    save_user_key(developer, Provider.objects.get(type="openrouter"))
+    make_provider("aws-bedrock", api_key=None)
+    make_model("anthropic.claude-x-v1:0", provider_type="aws-bedrock")
+
+    with django_assert_max_num_queries(12):
+        response = developer_client.get(PAGE)
+
+    rows = connect_rows(response)
+    assert set(rows) == {"openai", "anthropic", "google", "openrouter"}
+    base = "http://testserver/api/v2/aibridge"
+    # OpenAI's SDKs take the base URL with /v1; Anthropic's and Google's add the version.
+    assert f"{base}/openai/v1" in rows["openai"] and "OPENAI_BASE_URL" in rows["openai"]
+    assert f"{base}/openrouter/v1" in rows["openrouter"]
+    assert (
+        f"{base}/anthropic" in rows["anthropic"] and f"{base}/anthropic/v1" not in rows["anthropic"]
+    )
+    assert "ANTHROPIC_BASE_URL" in rows["anthropic"] and "ANTHROPIC_API_KEY" in rows["anthropic"]
+    assert f"{base}/google" in rows["google"] and "GOOGLE_GEMINI_BASE_URL" in rows["google"]
+
+
+def test_the_page_says_why_no_tool_can_connect(
+    developer_client, make_provider, make_model, settings
+):
+    response = developer_client.get(PAGE)
+    assert connect_rows(response) == {}
+    assert b"No provider is available to you yet. Contact an administrator." in response.content
+    make_provider("anthropic", api_key=None)  # personal keys only
+    make_model("claude-x", provider_type="anthropic")
+    response = developer_client.get(PAGE)
+    assert b"Add your personal API key in" in response.content
+    settings.AI_GATEWAY_ENABLED = False
+    response = developer_client.get(PAGE)
+    assert b"The AI Gateway is turned off on this deployment" in response.content
+
+
+def test_creating_a_token_over_htmx_does_not_work_out_the_providers(
+    developer_client, make_model, django_assert_max_num_queries
+):
+    make_model("claude-x", provider_type="anthropic")
+    with django_assert_max_num_queries(12) as queries:
+        response = developer_client.post(
+            NEW, {"name": "cli", "lifetime_days": 7}, HTTP_HX_REQUEST="true"
+        )
+    assert response.status_code == 201
+    assert not [q for q in queries.captured_queries if "providers_provider" in q["sql"]]
