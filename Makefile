@@ -11,7 +11,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint types pytest bench bench-instructions clean
+.PHONY: install run test lint types pytest bench bench-instructions bench-usage clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -50,6 +50,10 @@ bench: install
 # Instructions per gateway call under valgrind's callgrind: steady where timings drift.
 bench-instructions: install
 	$(PY) bench/instructions.py
+
+# The usage pages over a large usage table (PostgreSQL; BENCH_USAGE_DATABASE_URL).
+bench-usage: install
+	$(PY) bench/usage_pages.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) staticfiles

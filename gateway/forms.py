@@ -47,18 +47,19 @@ class UsageFilterForm(forms.Form):
         return {name: value for name, value in self.cleaned_data.items() if value not in ("", None)}
 
     def apply(self, calls: Any) -> Any:
+        """The filters that parsed, on calls or on their daily sums (the same methods)."""
         chosen = self.valid()
         since: date | None = chosen.get("since")
         until: date | None = chosen.get("until")
         calls = calls.on_days(since, until)
         if "person" in chosen:
-            calls = calls.filter(username=chosen["person"])
+            calls = calls.for_person(chosen["person"])
         if "provider" in chosen:
-            calls = calls.filter(provider_type=chosen["provider"])
+            calls = calls.for_provider(chosen["provider"])
         if "model" in chosen:
-            calls = calls.filter(model_identifier=chosen["model"])
+            calls = calls.for_model(chosen["model"])
         if chosen.get("outcome") == Outcome.SUCCEEDED:
-            calls = calls.filter(error_kind="")
+            calls = calls.succeeded()
         elif chosen.get("outcome") == Outcome.FAILED:
-            calls = calls.exclude(error_kind="")
+            calls = calls.failed()
         return calls

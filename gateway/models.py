@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -14,7 +15,7 @@ class CallRoute(models.TextChoices):
     EXTERNAL = "external", "External client"
 
 
-def _sums() -> dict[str, Any]:
+def _call_sums() -> dict[str, Any]:
     spent_tokens = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
     return {
         "calls": Count("id"),
@@ -30,7 +31,40 @@ def _sums() -> dict[str, Any]:
     }
 
 
-class UsageQuerySet(models.QuerySet["UsageRecord"]):
+_Row = TypeVar("_Row", bound=models.Model)
+
+
+class _UsageFilters(models.QuerySet[_Row]):
+    """The Usage filters and sums, on calls and on their daily sums alike."""
+
+    # The sums, under the same names for both: calls, failed, input, ..., cost, unpriced.
+    sums: Callable[[], dict[str, Any]]
+
+    def totals(self) -> dict[str, Any]:
+        return self.order_by().aggregate(**self.sums())
+
+    def grouped_by(self, *fields: str) -> list[dict[str, Any]]:
+        """The sums per distinct value of ``fields``, the costliest first."""
+        return list(
+            self.order_by()
+            .values(*fields)
+            .annotate(**self.sums())
+            .order_by(F("cost").desc(nulls_last=True), "-calls", *fields)
+        )
+
+    def for_person(self, username: str) -> Self:
+        return self.filter(username=username)
+
+    def for_provider(self, provider_type: str) -> Self:
+        return self.filter(provider_type=provider_type)
+
+    def for_model(self, identifier: str) -> Self:
+        return self.filter(model_identifier=identifier)
+
+
+class UsageQuerySet(_UsageFilters["UsageRecord"]):
+    sums = staticmethod(_call_sums)
+
     def on_days(self, since: date | None, until: date | None) -> UsageQuerySet:
         """Calls from the start of ``since`` to the end of ``until`` (days in UTC)."""
         calls = self
@@ -40,17 +74,11 @@ class UsageQuerySet(models.QuerySet["UsageRecord"]):
             calls = calls.filter(created_at__lte=datetime.combine(until, time.max, UTC))
         return calls
 
-    def totals(self) -> dict[str, Any]:
-        return self.order_by().aggregate(**_sums())
+    def succeeded(self) -> UsageQuerySet:
+        return self.filter(error_kind="")
 
-    def grouped_by(self, *fields: str) -> list[dict[str, Any]]:
-        """The sums per distinct value of ``fields``, the costliest first."""
-        return list(
-            self.order_by()
-            .values(*fields)
-            .annotate(**_sums())
-            .order_by(F("cost").desc(nulls_last=True), "-calls", *fields)
-        )
+    def failed(self) -> UsageQuerySet:
+        return self.exclude(error_kind="")
 
 
 class UsageRecord(models.Model):
@@ -114,3 +142,85 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username or '?'} {self.provider_type}/{self.model_identifier} {self.status}"
+
+
+def _day_sums() -> dict[str, Any]:
+    """The same sums as ``_call_sums()``, over days already summed."""
+    return {
+        "calls": Coalesce(Sum("call_count"), 0),
+        "failed": Coalesce(Sum("call_count", filter=Q(is_failure=True)), 0),
+        "input": Coalesce(Sum("input_tokens"), 0),
+        "output": Coalesce(Sum("output_tokens"), 0),
+        "cache_read": Coalesce(Sum("cache_read_tokens"), 0),
+        "cache_write": Coalesce(Sum("cache_write_tokens"), 0),
+        "cost": Sum("cost_usd", filter=Q(priced_calls__gt=0)),
+        "unpriced": Coalesce(Sum("unpriced_calls"), 0),
+    }
+
+
+class UsageDayQuerySet(_UsageFilters["UsageDay"]):
+    sums = staticmethod(_day_sums)
+
+    def on_days(self, since: date | None, until: date | None) -> UsageDayQuerySet:
+        days = self
+        if since is not None:
+            days = days.filter(day__gte=since)
+        if until is not None:
+            days = days.filter(day__lte=until)
+        return days
+
+    def succeeded(self) -> UsageDayQuerySet:
+        return self.filter(is_failure=False)
+
+    def failed(self) -> UsageDayQuerySet:
+        return self.filter(is_failure=True)
+
+
+class UsageDay(models.Model):
+    """The usage rows summed per day (UTC), person, model and outcome: what the usage pages
+    and `manage.py usage_report` read, so that they cost the same at ten million calls as at
+    ten thousand.
+
+    Kept by the database itself: a trigger on the usage table adds each inserted row (each
+    batch, on PostgreSQL) in the same transaction, whoever inserts it; `usage_prune` deletes
+    the days it deletes. See migration 0003.
+    """
+
+    day = models.DateField()
+    # The person's id when the calls were made (0: none); a number, not a foreign key, so
+    # that the trigger needs no lookup.
+    user_id = models.BigIntegerField(default=0)
+    username = models.CharField(max_length=150, blank=True)
+    provider_type = models.CharField(max_length=32)
+    model_identifier = models.CharField(max_length=255, blank=True)
+    is_failure = models.BooleanField()
+    call_count = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    # The known costs' sum; ``priced_calls`` says whether there was any (else it is unknown).
+    cost_usd = models.DecimalField(max_digits=24, decimal_places=9, default=0)
+    priced_calls = models.BigIntegerField(default=0)
+    # Calls that spent tokens at unknown prices.
+    unpriced_calls = models.BigIntegerField(default=0)
+
+    objects = UsageDayQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "day",
+                    "user_id",
+                    "username",
+                    "provider_type",
+                    "model_identifier",
+                    "is_failure",
+                ],
+                name="gateway_usageday_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.username} {self.provider_type}/{self.model_identifier}"

@@ -133,7 +133,9 @@ class UsageWriter:
         could not be reached, and the batch is to be kept for a later try."""
         now = datetime.now(UTC)
         tokens = {row[_API_KEY_ID] for row in rows if row[_API_KEY_ID] is not None}
-        touches = [(now, token, now - timedelta(minutes=1)) for token in tokens]
+        # In id order: batches of several workers touching the same tokens lock them in the
+        # same order (and the daily sums' trigger locks its rows in key order), no deadlock.
+        touches = [(now, token, now - timedelta(minutes=1)) for token in sorted(tokens)]
         for attempt in (1, 2):
             try:
                 await store().write_usage(rows, touches)

@@ -19,7 +19,7 @@ from lib.export import csv_download
 from providers.registry import REGISTRY, ProviderType
 
 from .forms import UsageFilterForm
-from .models import UsageRecord
+from .models import UsageDay, UsageRecord
 
 SHOWN_PER_GROUP = 10
 CSV_COLUMNS = [
@@ -54,29 +54,40 @@ def provider_label(provider_type: str) -> str:
 @staff_required
 def usage_list(request: HttpRequest) -> HttpResponseBase:
     """Everyone's calls, for admins."""
-    return _report(request, UsageRecord.objects.all(), "gateway/usage_tab.html", everyone=True)
+    return _report(
+        request,
+        UsageRecord.objects.all(),
+        UsageDay.objects.all(),
+        "gateway/usage_tab.html",
+        everyone=True,
+    )
 
 
 @login_required
 def my_usage(request: HttpRequest) -> HttpResponseBase:
     """The signed-in person's own calls, and nobody else's."""
     mine = UsageRecord.objects.filter(user_id=request.user.pk)  # type: ignore[misc]
-    return _report(request, mine, "gateway/my_usage.html", everyone=False)
+    my_days = UsageDay.objects.filter(user_id=request.user.pk)  # type: ignore[misc]
+    return _report(request, mine, my_days, "gateway/my_usage.html", everyone=False)
 
 
-def _report(request: HttpRequest, base: Any, template: str, *, everyone: bool) -> HttpResponseBase:
+def _report(
+    request: HttpRequest, base: Any, day_base: Any, template: str, *, everyone: bool
+) -> HttpResponseBase:
+    """The sums from the daily sums (``day_base``), each call from the calls (``base``)."""
     form = UsageFilterForm.from_query(request.GET, with_person=everyone)
     calls = form.apply(base)
     if request.GET.get("format") == "csv":
         return _csv(calls, "usage.csv" if everyone else f"usage-{request.user.get_username()}.csv")
     chosen = form.valid()
-    days = base.on_days(chosen.get("since"), chosen.get("until"))
-    people = calls.grouped_by("username") if everyone else []
-    models = calls.grouped_by("provider_type", "model_identifier")
+    summed = form.apply(day_base)
+    days = day_base.on_days(chosen.get("since"), chosen.get("until"))
+    people = summed.grouped_by("username") if everyone else []
+    models = summed.grouped_by("provider_type", "model_identifier")
     only_days = chosen.keys() <= {"since", "until"}
     for group in models:
         group["provider_label"] = provider_label(group["provider_type"])
-    totals = calls.totals()
+    totals = summed.totals()
     paginator = Paginator(calls, 50)
     paginator.count = totals["calls"]  # type: ignore[misc]  # counted with the sums already
     page = paginator.get_page(request.GET.get("page"))

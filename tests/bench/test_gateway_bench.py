@@ -97,3 +97,34 @@ def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url)
     assert found, result.stdout
     gateway, floor = float(found.group(1)), float(found.group(2))
     assert 100 < floor < gateway < 5_000
+
+
+@pytest.mark.postgres
+def test_the_usage_pages_benchmark_times_every_page(bench_database_url):
+    """``make bench-usage``, briefly, on a database of its own."""
+    usage_database_url = bench_database_url.replace("llmcp_bench_smoke", "llmcp_usage_smoke")
+    environment = {**os.environ, "BENCH_USAGE_DATABASE_URL": usage_database_url}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    try:
+        result = subprocess.run(
+            [sys.executable, "bench/usage_pages.py", "--rows", "2000", "--days", "3"],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    finally:
+        server = usage_database_url.rsplit("/", 1)[0]
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute("DROP DATABASE IF EXISTS llmcp_usage_smoke WITH (FORCE)")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Writing 2,000 usage rows over 3 days" in result.stdout
+    timed = re.findall(r"^  (.+?) +(\d+) ms$", result.stdout, re.M)
+    assert [label for label, _ in timed] == [
+        "Usage tab, last 30 days",
+        "Usage tab, one model",
+        "Usage tab, one person",
+        "Settings → Usage, one person's own",
+        "manage.py usage_report --by model",
+    ]

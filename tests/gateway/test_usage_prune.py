@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from audit.models import AuditAction, AuditEntry
 from audit.presentation import type_label
 from gateway.management.commands import usage_prune
-from gateway.models import UsageRecord
+from gateway.models import UsageDay, UsageRecord
 
 from .test_usage_tab import NOW, call
 
@@ -42,6 +42,9 @@ def test_keeps_the_last_days_whole_and_deletes_what_is_older(calls):
     assert "Deleted 2 usage rows from before" in out
     kept = set(UsageRecord.objects.values_list("username", flat=True))
     assert kept == {"today", "first-kept-day"}  # the same days the Usage tab shows by default
+    # The daily sums the pages read went with them, day for day.
+    assert set(UsageDay.objects.values_list("username", flat=True)) == kept
+    assert UsageDay.objects.totals() == UsageRecord.objects.totals()
     entry = AuditEntry.objects.get()
     assert (entry.actor_label, entry.action) == ("manage.py", AuditAction.DELETE)
     assert entry.object_repr.startswith("2 usage rows from before")
@@ -53,6 +56,7 @@ def test_keeps_the_last_days_whole_and_deletes_what_is_older(calls):
 def test_a_dry_run_counts_and_deletes_nothing(calls):
     out, _ = run("--keep-days", "30", "--dry-run")
     assert out.startswith("2 usage rows from before") and UsageRecord.objects.count() == 4
+    assert UsageDay.objects.totals()["calls"] == 4
     assert not AuditEntry.objects.exists()
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from gateway.models import UsageRecord
+from gateway.models import UsageDay, UsageRecord
 from lib.commands import OperatorCommand
 
 BATCH = 10_000
@@ -58,6 +58,8 @@ class Command(OperatorCommand):
             deleted += count
             if count == BATCH:
                 self.stderr.write(f"  {deleted:,} deleted…")
+        # Their daily sums go with them (whole days: the rows went by the day, in UTC too).
+        UsageDay.objects.filter(day__lt=first_kept).delete()
         summary = f"{deleted:,} usage rows from before {first_kept}"
         if deleted:
             audit_record(

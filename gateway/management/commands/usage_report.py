@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from gateway.forms import DEFAULT_DAYS
-from gateway.models import UsageRecord
+from gateway.models import UsageDay
 from lib.commands import OperatorCommand
 
 GROUPS = {
@@ -55,7 +55,7 @@ class Command(OperatorCommand):
             since = timezone.now().date() - timedelta(days=DEFAULT_DAYS - 1)
         if until is not None and until < since:
             raise CommandError("--until is before --since")
-        calls = UsageRecord.objects.on_days(since, until)
+        calls = UsageDay.objects.on_days(since, until)
         fields = GROUPS[options["by"]]
         groups = calls.grouped_by(*fields)
         totals = calls.totals()

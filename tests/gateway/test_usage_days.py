@@ -1,0 +1,214 @@
+"""The daily sums the usage pages read: whoever inserts usage rows (Django, the gateway's COPY
+batches, several workers at once, rows older than the sums), the sums over any filter are the
+sums over the rows themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.forms import UsageFilterForm
+from gateway.models import UsageDay, UsageRecord
+from gateway.store import store
+from gateway.usage import UsageWriter
+
+from .test_usage import event
+
+NOW = datetime.now(UTC).replace(hour=12)
+
+ROWS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "created_at": st.integers(0, 4).map(
+                lambda days: NOW - timedelta(days=days, minutes=days * 7)
+            ),
+            "user_id": st.sampled_from([1, 2, None]),
+            "username": st.sampled_from(["ana", "dev", ""]),
+            "provider_type": st.sampled_from(["openai", "anthropic"]),
+            "model_identifier": st.sampled_from(["m1", "m2", ""]),
+            "error_kind": st.sampled_from(["", "", "upstream_error"]),
+            "input_tokens": st.integers(0, 2_000_000_000),
+            "output_tokens": st.integers(0, 1_000),
+            "cache_read_tokens": st.integers(0, 1_000),
+            "cache_write_tokens": st.integers(0, 1_000),
+            # Four places: SQLite sums decimals as floats, exact only far from a rounding edge.
+            "cost_usd": st.none() | st.decimals(0, 1000, places=4, allow_nan=False),
+        }
+    ),
+    max_size=30,
+)
+FILTERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "since": st.integers(0, 5).map(lambda days: (NOW - timedelta(days=days)).date()),
+        "until": st.integers(0, 5).map(lambda days: (NOW - timedelta(days=days)).date()),
+        "person": st.sampled_from(["ana", "dev", ""]),
+        "model": st.sampled_from(["m1", "m2"]),
+        "provider": st.sampled_from(["openai", "anthropic"]),
+        "outcome": st.sampled_from(["succeeded", "failed"]),
+    },
+)
+
+
+def filtered(rows, chosen):
+    """``rows`` (calls or days) narrowed by the Usage tab's filter form."""
+    data = {key: str(value) for key, value in chosen.items()}
+    data.setdefault("since", "")  # all days, unless chosen
+    form = UsageFilterForm(data)
+    assert form.is_valid(), form.errors
+    return form.apply(rows)
+
+
+def assert_days_sum_the_rows(chosen=None):
+    chosen = chosen or {}
+    calls = filtered(UsageRecord.objects.all(), chosen)
+    days = filtered(UsageDay.objects.all(), chosen)
+    assert days.totals() == calls.totals()
+    for fields in (("username",), ("provider_type", "model_identifier")):
+        assert days.grouped_by(*fields) == calls.grouped_by(*fields)
+    for user_id in (1, 2):
+        mine = calls.filter(user_id=user_id).totals()
+        assert days.filter(user_id=user_id).totals() == mine
+
+
+def as_record(row: dict) -> UsageRecord:
+    return UsageRecord(
+        endpoint="chat.completions", route="external", status=200, latency_ms=1, **row
+    )
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=ROWS, more=ROWS, chosen=FILTERS)
+def test_the_days_sum_rows_django_inserts_under_any_filter(rows, more, chosen):
+    UsageRecord.objects.all().delete()
+    UsageDay.objects.all().delete()
+    UsageRecord.objects.bulk_create(as_record(row) for row in rows)  # one statement
+    for row in more:  # and one at a time
+        as_record(row).save()
+    assert_days_sum_the_rows(chosen)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=st.lists(ROWS, min_size=1, max_size=3), chosen=FILTERS)
+def test_the_days_sum_the_gateways_copy_batches_under_any_filter(batches, chosen):
+    UsageRecord.objects.all().delete()
+    UsageDay.objects.all().delete()
+
+    async def write() -> None:
+        current = store()
+        try:
+            for rows in batches:
+                await current.write_usage([event(**row) for row in rows], [])
+        finally:
+            await current.close()
+
+    asyncio.run(write())
+    assert_days_sum_the_rows(chosen)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_writing_the_same_days_at_once_neither_deadlock_nor_lose_a_call():
+    """Six workers (each its own event loop, store and connections), each writing 40 batches
+    as the gateway does (COPY, and the tokens used), all to the same days, people, models and
+    tokens, their rows in opposite orders: every batch adds to the same daily rows."""
+    from tokens.models import ApiToken
+
+    users = get_user_model().objects.bulk_create(
+        get_user_model()(username=name) for name in ("ana", "dev")
+    )
+    token_ids = [
+        ApiToken.objects.create(user=users[i % 2], name=f"t{i}", lookup_id=f"id{i}").pk
+        for i in range(4)
+    ]
+    keys = [(user, model) for user in users for model in ("m1", "m2", "m3")]
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def worker(index: int) -> None:
+        order = keys if index % 2 else list(reversed(keys))
+
+        async def write() -> None:
+            writer = UsageWriter()
+            try:
+                for batch in range(40):
+                    rows = [
+                        event(
+                            created_at=NOW - timedelta(days=batch % 3),
+                            user_id=user.pk,
+                            username=user.username,
+                            model_identifier=model,
+                            api_key_id=token_ids[(index + n) % 4],
+                            input_tokens=index,
+                            cost_usd=Decimal("0.001"),
+                        )
+                        for n, (user, model) in enumerate(order)
+                    ]
+                    for row in rows:
+                        writer.record(row)
+                    await writer.flush()  # one batch, one transaction
+            finally:
+                await writer.close()
+                await store().close()
+            if writer.dropped or writer.written != 40 * len(keys):
+                errors.append(RuntimeError(f"{writer.dropped} rows dropped"))
+
+        try:
+            start.wait()
+            asyncio.run(write())
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert UsageRecord.objects.count() == 6 * 40 * 6
+    assert UsageDay.objects.count() == 3 * len(keys)
+    assert_days_sum_the_rows()
+    assert UsageDay.objects.totals()["cost"] == Decimal("1.440")
+    assert ApiToken.objects.filter(last_used_at__isnull=False).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_before_the_days_were_kept_are_summed_by_the_migration():
+    from django.core.management import call_command
+
+    call_command("migrate", "gateway", "0002", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            for days_ago, cost in ((0, "0.5"), (0, None), (3, "2")):
+                cursor.execute(
+                    "INSERT INTO gateway_usagerecord (created_at, user_id, username, "
+                    "provider_type, model_identifier, endpoint, streamed, credential_source, "
+                    "route, user_agent, status, error_kind, latency_ms, input_tokens, "
+                    "output_tokens, cache_read_tokens, cache_write_tokens, cost_usd) VALUES "
+                    "(%s, 1, 'ana', 'openai', 'm1', 'x', false, 'central', 'external', '', 200, "
+                    "'', 1, 10, 1, 0, 0, %s)",
+                    [NOW - timedelta(days=days_ago), cost],
+                )
+    finally:
+        call_command("migrate", "gateway", verbosity=0)
+    assert UsageDay.objects.count() == 2
+    assert_days_sum_the_rows()
+    assert UsageDay.objects.totals()["unpriced"] == 1
+    as_record(dict(created_at=NOW, username="ana", provider_type="openai", input_tokens=5)).save()
+    assert_days_sum_the_rows()  # and kept from then on
