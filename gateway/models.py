@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any, Self, TypeVar
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Coalesce
 
 
@@ -174,6 +175,66 @@ class UsageDayQuerySet(_UsageFilters["UsageDay"]):
 
     def failed(self) -> UsageDayQuerySet:
         return self.filter(is_failure=True)
+
+    def rebuild(self) -> int:
+        """Sum the daily rows afresh from the usage rows, as the trigger would have: after
+        rows were deleted by hand, or restored without the trigger. The gateway's inserts
+        wait meanwhile, so none is counted twice or missed. Returns the number of days."""
+        from django.db import connection, transaction
+        from django.db.models.functions import TruncDate
+
+        spent_tokens = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
+        with transaction.atomic():
+            if connection.vendor == "postgresql":  # conflicts with every insert
+                table = UsageRecord._meta.db_table
+                with connection.cursor() as cursor:
+                    cursor.execute(f'LOCK TABLE "{table}" IN SHARE MODE')
+            # On SQLite this first write takes the database's write lock.
+            self.model._default_manager.all().delete()
+            summed = (
+                UsageRecord.objects.order_by()
+                .values(
+                    "username",
+                    "provider_type",
+                    "model_identifier",
+                    summed_day=TruncDate("created_at", tzinfo=UTC),
+                    summed_user=Coalesce("user_id", 0),
+                    summed_failure=ExpressionWrapper(
+                        ~Q(error_kind=""), output_field=models.BooleanField()
+                    ),
+                )
+                .annotate(
+                    summed_calls=Count("id"),
+                    summed_input=Sum("input_tokens"),
+                    summed_output=Sum("output_tokens"),
+                    summed_cache_read=Sum("cache_read_tokens"),
+                    summed_cache_write=Sum("cache_write_tokens"),
+                    summed_cost=Coalesce(Sum("cost_usd"), Decimal(0)),
+                    summed_priced=Count("cost_usd"),
+                    summed_unpriced=Count("id", filter=Q(cost_usd__isnull=True) & spent_tokens),
+                )
+            )
+            days = [
+                UsageDay(
+                    day=group["summed_day"],
+                    user_id=group["summed_user"],
+                    username=group["username"],
+                    provider_type=group["provider_type"],
+                    model_identifier=group["model_identifier"],
+                    is_failure=group["summed_failure"],
+                    call_count=group["summed_calls"],
+                    input_tokens=group["summed_input"],
+                    output_tokens=group["summed_output"],
+                    cache_read_tokens=group["summed_cache_read"],
+                    cache_write_tokens=group["summed_cache_write"],
+                    cost_usd=group["summed_cost"],
+                    priced_calls=group["summed_priced"],
+                    unpriced_calls=group["summed_unpriced"],
+                )
+                for group in summed.iterator(chunk_size=2_000)
+            ]
+            self.model._default_manager.bulk_create(days, batch_size=2_000)
+        return len(days)
 
 
 class UsageDay(models.Model):

@@ -5,6 +5,7 @@ sums over the rows themselves."""
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -213,3 +214,87 @@ def test_rows_written_before_the_days_were_kept_are_summed_by_the_migration():
     assert UsageDay.objects.totals()["unpriced"] == 1
     as_record(dict(created_at=NOW, username="ana", provider_type="openai", input_tokens=5)).save()
     assert_days_sum_the_rows()  # and kept from then on
+
+
+def day_rows() -> list[tuple]:
+    fields = [f.name for f in UsageDay._meta.fields if f.name != "id"]
+    return sorted(UsageDay.objects.values_list(*fields), key=repr)
+
+
+@pytest.mark.django_db(transaction=True)
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=ROWS, batch=ROWS)
+def test_rebuilding_the_days_gives_what_the_trigger_kept(rows, batch):
+    """Rows from Django and from the gateway's own batches (the datetimes each writes)."""
+    UsageRecord.objects.all().delete()
+    UsageDay.objects.all().delete()
+    UsageRecord.objects.bulk_create(as_record(row) for row in rows)
+
+    async def write() -> None:
+        try:
+            await store().write_usage([event(**row) for row in batch], [])
+        finally:
+            await store().close()
+
+    asyncio.run(write())
+    kept = day_rows()
+    assert UsageDay.objects.rebuild() == len(kept)
+    assert day_rows() == kept
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_days_are_summed_again_after_rows_are_deleted_by_hand():
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    for days_ago in (0, 0, 1, 2):
+        as_record(dict(created_at=NOW - timedelta(days=days_ago), username="ana")).save()
+    UsageRecord.objects.filter(created_at__lt=NOW - timedelta(hours=36)).delete()  # by hand
+    assert UsageDay.objects.totals()["calls"] == 4  # the trigger only adds
+    with pytest.raises(CommandError, match="add --yes to confirm"):
+        call_command("usage_rebuild_days")
+    out = io.StringIO()
+    call_command("usage_rebuild_days", "--yes", stdout=out)
+    assert out.getvalue() == "Summed 2 daily totals from the usage rows.\n"
+    assert_days_sum_the_rows()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_while_the_days_are_summed_again_are_counted_once():
+    import psycopg
+
+    from tests.servers import database_url
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_writing() -> None:
+        try:
+            with psycopg.connect(database_url(), autocommit=True) as own:
+                while not done.is_set():
+                    own.execute(
+                        "INSERT INTO gateway_usagerecord (created_at, user_id, username, "
+                        "provider_type, model_identifier, endpoint, streamed, "
+                        "credential_source, route, user_agent, status, error_kind, latency_ms, "
+                        "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+                        "cost_usd) SELECT now() - i * interval '7 hours', 1, 'ana', 'openai', "
+                        "'m1', 'x', false, 'central', 'external', '', 200, '', 1, i, 1, 0, 0, "
+                        "0.001 FROM generate_series(1, 20) AS i"
+                    )
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        for _ in range(20):  # without the lock, one in a few collides with a write
+            UsageDay.objects.rebuild()
+    finally:
+        done.set()
+        writer.join(30)
+    assert errors == []
+    assert UsageRecord.objects.count() >= 20
+    assert_days_sum_the_rows()
