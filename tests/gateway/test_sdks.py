@@ -3,6 +3,8 @@ base URLs Settings → Tokens shows (``routing.deployment.tool_setup``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routing.deployment import tool_setup
@@ -10,6 +12,19 @@ from routing.deployment import tool_setup
 from .conftest import CENTRAL, wait_for_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def openai_client(base: str, token: str) -> Any:
+    from openai import OpenAI
+
+    return OpenAI(api_key=token, base_url=tool_setup("openai", base).base_url, max_retries=0)
+
+
+def anthropic_client(base: str, token: str, provider_type: str) -> Any:
+    from anthropic import Anthropic
+
+    base_url = tool_setup(provider_type, base).base_url
+    return Anthropic(api_key=token, base_url=base_url, max_retries=0)
 
 
 def same_usage(rows):
@@ -31,13 +46,7 @@ def same_usage(rows):
 
 
 def test_the_openai_sdk(gateway_server, deployment):
-    from openai import OpenAI
-
-    client = OpenAI(
-        api_key=deployment.token.secret,
-        base_url=tool_setup("openai", gateway_server).base_url,
-        max_retries=0,
-    )
+    client = openai_client(gateway_server, deployment.token.secret)
     messages = [{"role": "user", "content": "hello sdk"}]
     reply = client.chat.completions.create(model="fake-gpt", messages=messages)
     assert reply.choices[0].message.content == "You said: hello sdk"
@@ -56,13 +65,7 @@ def test_the_openai_sdk(gateway_server, deployment):
 
 def test_the_openai_sdk_completions_api(gateway_server, deployment):
     """The older completions API, which editors' autocomplete calls (fill in the middle)."""
-    from openai import OpenAI
-
-    client = OpenAI(
-        api_key=deployment.token.secret,
-        base_url=tool_setup("openai", gateway_server).base_url,
-        max_retries=0,
-    )
+    client = openai_client(gateway_server, deployment.token.secret)
     prompt, suffix = "def add(a, b):", "\n"
     completion = client.completions.create(model="fake-gpt", prompt=prompt, suffix=suffix)
     assert completion.choices[0].text == "You said: def add(a, b):"
@@ -75,13 +78,7 @@ def test_the_openai_sdk_completions_api(gateway_server, deployment):
 
 
 def test_the_openai_sdk_responses_api(gateway_server, deployment):
-    from openai import OpenAI
-
-    client = OpenAI(
-        api_key=deployment.token.secret,
-        base_url=tool_setup("openai", gateway_server).base_url,
-        max_retries=0,
-    )
+    client = openai_client(gateway_server, deployment.token.secret)
     response = client.responses.create(model="fake-gpt", input="hello there")
     assert response.output_text == "You said: hello there"
     events = list(client.responses.create(model="fake-gpt", input="hello there", stream=True))
@@ -96,11 +93,7 @@ def test_the_openai_sdk_responses_api(gateway_server, deployment):
 def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
     import openai
 
-    client = openai.OpenAI(
-        api_key=deployment.token.secret,
-        base_url=tool_setup("openai", gateway_server).base_url,
-        max_retries=0,
-    )
+    client = openai_client(gateway_server, deployment.token.secret)
     with pytest.raises(openai.PermissionDeniedError) as error:
         client.chat.completions.create(model="gpt-unknown", messages=[])
     assert error.value.body["code"] == "model_not_allowed"
@@ -113,13 +106,7 @@ def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
 
 
 def test_the_anthropic_sdk(gateway_server, deployment):
-    from anthropic import Anthropic
-
-    client = Anthropic(
-        api_key=deployment.token.secret,
-        base_url=tool_setup("anthropic", gateway_server).base_url,
-        max_retries=0,
-    )
+    client = anthropic_client(gateway_server, deployment.token.secret, "anthropic")
     messages = [{"role": "user", "content": "hello sdk"}]
     reply = client.messages.create(model="claude-fake", max_tokens=64, messages=messages)
     assert reply.content[0].text == "You said: hello sdk"
@@ -138,13 +125,7 @@ def test_the_anthropic_sdk(gateway_server, deployment):
 
 
 def test_the_anthropic_sdk_through_bedrock(gateway_server, deployment):
-    from anthropic import Anthropic
-
-    client = Anthropic(
-        api_key=deployment.token.secret,
-        base_url=tool_setup("aws-bedrock", gateway_server).base_url,
-        max_retries=0,
-    )
+    client = anthropic_client(gateway_server, deployment.token.secret, "aws-bedrock")
     model = "anthropic.claude-fake-v1:0"
     messages = [{"role": "user", "content": "via bedrock"}]
     reply = client.messages.create(model=model, max_tokens=64, messages=messages)
