@@ -298,3 +298,84 @@ def test_rows_written_while_the_days_are_summed_again_are_counted_once():
     assert errors == []
     assert UsageRecord.objects.count() >= 20
     assert_days_sum_the_rows()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_people_calling_through_two_workers_at_once_see_every_call_on_their_pages(
+    deployment, other_developer, admin_user, django_db_blocker
+):
+    """Over HTTP: two people's calls, in two formats, at once through two worker processes
+    (each batching its rows into the same days), while an operator sums the days afresh.
+    The Usage tab and each person's Settings → Usage count every call once."""
+    import re
+
+    import httpx
+    from django.urls import reverse
+
+    from tests.servers import served_app, signed_in_client
+    from tokens.services import token_create
+
+    from .conftest import wait_for_usage
+
+    other = token_create(user=other_developer, name="t", lifetime=timedelta(days=1), actor=None)
+    tokens = [deployment.token.secret, other.secret]
+    chat = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    message = {"model": "claude-fake", "max_tokens": 8, "messages": chat["messages"]}
+
+    async def burst(base: str) -> list[int]:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=80)) as c:
+
+            async def one(i: int) -> int:
+                token = tokens[i % 2]
+                if i % 4 < 2:
+                    answer = await c.post(
+                        f"{base}/api/v2/aibridge/openai/v1/chat/completions",
+                        json=chat,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                else:
+                    answer = await c.post(
+                        f"{base}/api/v2/aibridge/anthropic/v1/messages",
+                        json=message,
+                        headers={"x-api-key": token, "anthropic-version": "2023-06-01"},
+                    )
+                return answer.status_code
+
+            return list(await asyncio.gather(*(one(i) for i in range(240))))
+
+    rebuilding = threading.Event()
+    rebuild_errors: list[BaseException] = []
+
+    def rebuild_meanwhile() -> None:
+        try:
+            while not rebuilding.is_set():
+                UsageDay.objects.rebuild()
+        except BaseException as error:  # reported below
+            rebuild_errors.append(error)
+        finally:
+            connection.close()
+
+    def calls_shown(page: str) -> int:
+        found = re.search(r"<dt>Calls</dt><dd>([\d,]+)", page)
+        assert found, page[:2000]
+        return int(found.group(1).replace(",", ""))
+
+    with django_db_blocker.unblock(), served_app(workers=2) as base:
+        operator = threading.Thread(target=rebuild_meanwhile)
+        operator.start()
+        try:
+            statuses = asyncio.run(burst(base))
+        finally:
+            rebuilding.set()
+            operator.join(30)
+        rows = wait_for_usage(240)
+        admin_page = signed_in_client(base, admin_user).get(reverse("usage:list")).text
+        own_page = signed_in_client(base, other_developer).get(reverse("usage:mine")).text
+
+    assert statuses == [200] * 240
+    assert rebuild_errors == []
+    assert len(rows) == 240
+    assert_days_sum_the_rows()
+    assert calls_shown(admin_page) == 240
+    assert calls_shown(own_page) == 120
