@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Any, Self, TypeVar
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.models import Count, ExpressionWrapper, F, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 
 
 class CallRoute(models.TextChoices):
@@ -16,8 +16,11 @@ class CallRoute(models.TextChoices):
     EXTERNAL = "external", "External client"
 
 
+# Calls that spent tokens at prices nobody knows: counted apart, never as free.
+UNPRICED = Q(cost_usd__isnull=True) & (Q(input_tokens__gt=0) | Q(output_tokens__gt=0))
+
+
 def _call_sums() -> dict[str, Any]:
-    spent_tokens = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
     return {
         "calls": Count("id"),
         "failed": Count("id", filter=~Q(error_kind="")),
@@ -28,15 +31,15 @@ def _call_sums() -> dict[str, Any]:
         # NULL when no call had a known price; the calls that spent tokens at unknown
         # prices are counted apart, so a total is never shown as complete when it is not.
         "cost": Sum("cost_usd"),
-        "unpriced": Count("id", filter=Q(cost_usd__isnull=True) & spent_tokens),
+        "unpriced": Count("id", filter=UNPRICED),
     }
 
 
 _Row = TypeVar("_Row", bound=models.Model)
 
 
-class _UsageFilters(models.QuerySet[_Row]):
-    """The Usage filters and sums, on calls and on their daily sums alike."""
+class _UsageReport(models.QuerySet[_Row]):
+    """The Usage pages' filters and sums, on calls and on their daily sums alike."""
 
     # The sums, under the same names for both: calls, failed, input, ..., cost, unpriced.
     sums: Callable[[], dict[str, Any]]
@@ -63,7 +66,7 @@ class _UsageFilters(models.QuerySet[_Row]):
         return self.filter(model_identifier=identifier)
 
 
-class UsageQuerySet(_UsageFilters["UsageRecord"]):
+class UsageQuerySet(_UsageReport["UsageRecord"]):
     sums = staticmethod(_call_sums)
 
     def on_days(self, since: date | None, until: date | None) -> UsageQuerySet:
@@ -159,7 +162,7 @@ def _day_sums() -> dict[str, Any]:
     }
 
 
-class UsageDayQuerySet(_UsageFilters["UsageDay"]):
+class UsageDayQuerySet(_UsageReport["UsageDay"]):
     sums = staticmethod(_day_sums)
 
     def on_days(self, since: date | None, until: date | None) -> UsageDayQuerySet:
@@ -180,57 +183,39 @@ class UsageDayQuerySet(_UsageFilters["UsageDay"]):
         """Sum the daily rows afresh from the usage rows, as the trigger would have: after
         rows were deleted by hand, or restored without the trigger. The gateway's inserts
         wait meanwhile, so none is counted twice or missed. Returns the number of days."""
-        from django.db import connection, transaction
-        from django.db.models.functions import TruncDate
-
-        spent_tokens = Q(input_tokens__gt=0) | Q(output_tokens__gt=0)
+        # Each annotation is named after the UsageDay field it fills, prefixed (a name of
+        # the usage table's own, such as input_tokens, cannot be an annotation there).
+        summed = (
+            UsageRecord.objects.order_by()
+            .values(
+                "username",
+                "provider_type",
+                "model_identifier",
+                summed_day=TruncDate("created_at", tzinfo=UTC),
+                summed_user_id=Coalesce("user_id", 0),
+                summed_is_failure=ExpressionWrapper(
+                    ~Q(error_kind=""), output_field=models.BooleanField()
+                ),
+            )
+            .annotate(
+                summed_call_count=Count("id"),
+                summed_input_tokens=Sum("input_tokens"),
+                summed_output_tokens=Sum("output_tokens"),
+                summed_cache_read_tokens=Sum("cache_read_tokens"),
+                summed_cache_write_tokens=Sum("cache_write_tokens"),
+                summed_cost_usd=Coalesce(Sum("cost_usd"), Decimal(0)),
+                summed_priced_calls=Count("cost_usd"),
+                summed_unpriced_calls=Count("id", filter=UNPRICED),
+            )
+        )
         with transaction.atomic():
             if connection.vendor == "postgresql":  # conflicts with every insert
-                table = UsageRecord._meta.db_table
                 with connection.cursor() as cursor:
-                    cursor.execute(f'LOCK TABLE "{table}" IN SHARE MODE')
+                    cursor.execute(f'LOCK TABLE "{UsageRecord._meta.db_table}" IN SHARE MODE')
             # On SQLite this first write takes the database's write lock.
             self.model._default_manager.all().delete()
-            summed = (
-                UsageRecord.objects.order_by()
-                .values(
-                    "username",
-                    "provider_type",
-                    "model_identifier",
-                    summed_day=TruncDate("created_at", tzinfo=UTC),
-                    summed_user=Coalesce("user_id", 0),
-                    summed_failure=ExpressionWrapper(
-                        ~Q(error_kind=""), output_field=models.BooleanField()
-                    ),
-                )
-                .annotate(
-                    summed_calls=Count("id"),
-                    summed_input=Sum("input_tokens"),
-                    summed_output=Sum("output_tokens"),
-                    summed_cache_read=Sum("cache_read_tokens"),
-                    summed_cache_write=Sum("cache_write_tokens"),
-                    summed_cost=Coalesce(Sum("cost_usd"), Decimal(0)),
-                    summed_priced=Count("cost_usd"),
-                    summed_unpriced=Count("id", filter=Q(cost_usd__isnull=True) & spent_tokens),
-                )
-            )
             days = [
-                UsageDay(
-                    day=group["summed_day"],
-                    user_id=group["summed_user"],
-                    username=group["username"],
-                    provider_type=group["provider_type"],
-                    model_identifier=group["model_identifier"],
-                    is_failure=group["summed_failure"],
-                    call_count=group["summed_calls"],
-                    input_tokens=group["summed_input"],
-                    output_tokens=group["summed_output"],
-                    cache_read_tokens=group["summed_cache_read"],
-                    cache_write_tokens=group["summed_cache_write"],
-                    cost_usd=group["summed_cost"],
-                    priced_calls=group["summed_priced"],
-                    unpriced_calls=group["summed_unpriced"],
-                )
+                self.model(**{name.removeprefix("summed_"): value for name, value in group.items()})
                 for group in summed.iterator(chunk_size=2_000)
             ]
             self.model._default_manager.bulk_create(days, batch_size=2_000)
