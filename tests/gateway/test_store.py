@@ -644,7 +644,9 @@ def test_many_callers_on_two_workers_meet_a_held_lock_with_503s_then_carry_on(
 
 @pytest.mark.sqlite
 @pytest.mark.django_db(transaction=True)
-def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_reach(deployment):
+def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_reach(
+    deployment, tmp_path
+):
     """On SQLite a lookup that finds another process's exclusive lock past the busy timeout
     gets "database is locked": the database is there, so the 503 says "too busy"."""
     import sqlite3
@@ -652,13 +654,6 @@ def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_rea
     from django.db import connection
 
     from gateway.app import application
-
-    options = connection.settings_dict["OPTIONS"]
-    busy_timeout = options.get("timeout")
-    options["timeout"] = 0.05  # how long each try waits for the lock
-    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
-    # In WAL mode only an exclusive locking mode keeps readers out.
-    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
 
     async def send():
         transport = httpx.ASGITransport(app=application)
@@ -669,8 +664,19 @@ def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_rea
                 headers={"Authorization": f"Bearer {deployment.token.secret}"},
             )
 
-    connection.close()  # a connection in WAL mode keeps a shared lock while it is open
+    # In WAL mode only a connection in exclusive locking mode keeps readers out, and it can
+    # take that lock only while no other connection has the file open. Other tests in this
+    # process (a live server's thread) may: so the gateway reads a copy nobody else opened.
+    own = str(tmp_path / "held.sqlite3")
+    with sqlite3.connect(connection.settings_dict["NAME"]) as source, sqlite3.connect(own) as copy:
+        source.backup(copy)
+    settings_dict = connection.settings_dict  # shared by every thread's connection
+    name, busy_timeout = settings_dict["NAME"], settings_dict["OPTIONS"].get("timeout")
+    connection.close()
+    settings_dict["NAME"], settings_dict["OPTIONS"]["timeout"] = own, 0.05  # per try
+    holder = sqlite3.connect(own, isolation_level=None)
     try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
         holder.execute("BEGIN EXCLUSIVE")
         holder.execute("UPDATE providers_provider SET enabled = enabled")
         try:
@@ -679,10 +685,11 @@ def test_an_embedded_database_held_by_another_process_is_too_busy_not_out_of_rea
             holder.execute("ROLLBACK")
             holder.execute("PRAGMA locking_mode=NORMAL")
             holder.execute("SELECT 1 FROM providers_provider")  # lets the lock go
+            holder.close()
+        after = run(send)
     finally:
-        options["timeout"] = busy_timeout
-        holder.close()
-    after = run(send)
+        connection.close()
+        settings_dict["NAME"], settings_dict["OPTIONS"]["timeout"] = name, busy_timeout
 
     assert held.status_code == 503
     assert held.json()["error"] == {
