@@ -1,0 +1,154 @@
+"""Request bodies a client compressed (Codex sends its larger ``responses`` bodies as zstd):
+decoded before the gateway reads the model, forwarded plain, and refused in the caller's
+format when they cannot be decoded. Over real HTTP, asserting on what the provider got."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import zlib
+
+import httpx
+import pytest
+
+from .conftest import wait_for_usage
+
+if sys.version_info >= (3, 14):
+    from compression import zstd
+else:
+    from backports import zstd
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ENCODE = {"gzip": gzip.compress, "deflate": zlib.compress, "zstd": zstd.compress}
+BASE = "/api/v2/aibridge"
+
+
+def post(server, deployment, path, body: bytes, coding: str, auth: str = "bearer"):
+    token = deployment.token.secret
+    headers = {
+        "bearer": {"Authorization": f"Bearer {token}"},
+        "anthropic": {"x-api-key": token, "anthropic-version": "2023-06-01"},
+        "google": {"x-goog-api-key": token},
+    }[auth]
+    return httpx.post(
+        f"{server}{BASE}{path}",
+        content=body,
+        headers={**headers, "content-type": "application/json", "content-encoding": coding},
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("coding", sorted(ENCODE))
+def test_a_compressed_body_reaches_the_provider_plain(gateway_server, deployment, coding):
+    body = {"model": "fake-gpt", "input": "hello there"}
+    response = post(
+        gateway_server,
+        deployment,
+        "/openai/v1/responses",
+        ENCODE[coding](json.dumps(body).encode()),
+        coding,
+    )
+    assert response.status_code == 200, response.text
+    (received,) = deployment.fake.calls("/responses")
+    assert received.json == body
+    assert "content-encoding" not in received.headers
+    assert int(received.headers["content-length"]) == len(received.body)
+    (row,) = wait_for_usage(1)
+    assert row.model_identifier == "fake-gpt" and row.status == 200 and row.input_tokens > 0
+
+
+def test_a_compressed_stream_is_still_metered(gateway_server, deployment):
+    """The gateway adds stream_options.include_usage to the decoded body: it read it."""
+    body = {"model": "fake-gpt", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    response = post(
+        gateway_server,
+        deployment,
+        "/openai/v1/chat/completions",
+        zstd.compress(json.dumps(body).encode()),
+        "zstd",
+    )
+    assert response.status_code == 200 and "data: [DONE]" in response.text
+    assert '"prompt_tokens"' not in response.text  # the client did not ask for usage
+    (received,) = deployment.fake.calls("/chat/completions")
+    assert received.json["stream_options"] == {"include_usage": True}
+    (row,) = wait_for_usage(1)
+    assert row.streamed and row.output_tokens > 0
+
+
+def test_every_format_takes_layers_and_large_bodies(gateway_server, deployment):
+    """Two layers (gzip, then zstd), and bodies over 64 KiB compressed, which are decoded
+    off the event loop."""
+    noise = os.urandom(100_000).hex()  # does not compress below 64 KiB
+    message = {
+        "model": "claude-fake",
+        "max_tokens": 9,
+        "messages": [{"role": "user", "content": noise}],
+    }
+    layered = zstd.compress(gzip.compress(json.dumps(message).encode()))
+    assert len(layered) > 64 * 1024
+    anthropic = post(
+        gateway_server, deployment, "/anthropic/v1/messages", layered, "gzip, zstd", "anthropic"
+    )
+    assert anthropic.status_code == 200, anthropic.text
+    content = {"contents": [{"role": "user", "parts": [{"text": noise}]}]}
+    google = post(
+        gateway_server,
+        deployment,
+        "/google/v1beta/models/gemini-fake:generateContent",
+        gzip.compress(json.dumps(content).encode()),
+        "x-gzip",
+        "google",
+    )
+    assert google.status_code == 200, google.text
+    received = deployment.fake.calls()
+    assert [r.json for r in received] == [message, content]
+    assert all("content-encoding" not in r.headers for r in received)
+    assert len(wait_for_usage(2)) == 2
+
+
+def test_what_cannot_be_decoded_is_refused_in_the_callers_format(gateway_server, deployment):
+    plain = json.dumps({"model": "fake-gpt", "input": "hi"}).encode()
+    brotli = post(gateway_server, deployment, "/openai/v1/responses", b"\x8b\x02\x80", "br")
+    assert brotli.status_code == 415
+    error = brotli.json()["error"]
+    assert error["code"] == "unsupported_content_encoding"
+    assert error["type"] == "invalid_request_error" and "'br'" in error["message"]
+
+    cut = post(
+        gateway_server,
+        deployment,
+        "/anthropic/v1/messages",
+        zstd.compress(plain)[:-3],
+        "zstd",
+        "anthropic",
+    )
+    assert cut.status_code == 400 and cut.json()["type"] == "error"
+    assert cut.json()["error"]["message"] == "The request body could not be decompressed as zstd."
+
+    # 64 MiB of spaces in ~2 KiB: stopped at the 32 MiB limit, not decoded whole.
+    bomb = zstd.compress(plain[:-1] + b" " * (64 << 20) + b"}")
+    assert len(bomb) < 10_000
+    large = post(
+        gateway_server,
+        deployment,
+        "/google/v1/models/gemini-fake:generateContent",
+        bomb,
+        "zstd",
+        "google",
+    )
+    assert large.status_code == 413
+    assert large.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "once decompressed" in large.json()["error"]["message"]
+
+    assert deployment.fake.calls() == []
+
+
+def test_an_identity_coding_changes_nothing(gateway_server, deployment):
+    body = json.dumps({"model": "fake-gpt", "input": "hi"}).encode()
+    response = post(gateway_server, deployment, "/openai/v1/responses", body, "identity")
+    assert response.status_code == 200
+    (received,) = deployment.fake.calls("/responses")
+    assert received.body == body
