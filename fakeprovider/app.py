@@ -1,6 +1,7 @@
 """A local stand-in for the providers' APIs, speaking their real wire formats.
 
-OpenAI (chat completions, completions, responses, responses/input_tokens, models),
+OpenAI (chat completions, completions, responses, responses/compact,
+responses/input_tokens, models),
 Anthropic (messages, count_tokens, models), Google (generateContent, streamGenerateContent,
 countTokens, models) and AWS Bedrock (invoke, invoke-with-response-stream in AWS event-stream
 framing, and count-tokens), streaming or not, with usage blocks that include cache tokens.
@@ -448,6 +449,8 @@ class Exchange:
             return self.completion_stream if stream else self.completion
         if path.endswith("/responses"):
             return self.responses_stream if stream else self.responses
+        if path.endswith("/responses/compact"):
+            return self.compact
         if path.endswith("/responses/input_tokens"):
             return self.input_tokens
         if path.endswith("/messages/count_tokens"):
@@ -726,6 +729,19 @@ class Exchange:
             "text/event-stream",
             garbled=b'event: content_block_delta\ndata: {"type": "content_block_delta", "del\n\n',
         )
+
+    async def compact(self) -> None:
+        """OpenAI's compaction: the conversation as one opaque item, with a Responses usage
+        block (never streamed)."""
+        item = {"type": "compaction", "id": "cmp_item_fake", "encrypted_content": "gAAAAfake"}
+        compacted = {
+            "id": "cmp_fake",
+            "object": "response.compaction",
+            "created_at": int(time.time()),
+            "output": [item],
+            "usage": responses_usage(self.answer),
+        }
+        await respond(self.send, 200, compacted)
 
     async def count_tokens(self) -> None:
         await respond(self.send, 200, {"input_tokens": self.answer.input_tokens})

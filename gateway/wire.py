@@ -38,6 +38,9 @@ class Endpoint:
     listing: bool = False
     # A call that never reaches a model (token counting): recorded, but not metered.
     metered: bool = True
+    # An API that answers one JSON body whatever the request says: a "stream": true in it
+    # is not taken to mean a stream (the answer is relayed and metered whole).
+    streams: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,9 @@ class WireAdapter:
         raise NotImplementedError
 
     def is_streaming(self, match: Match, body: dict[str, Any] | None) -> bool:
-        return match.streaming_by_path or bool(body and body.get("stream") is True)
+        if match.streaming_by_path:
+            return True
+        return bool(body and body.get("stream") is True and match.endpoint.streams)
 
     def usage_from_body(self, data: Any) -> Usage:
         raise NotImplementedError
@@ -278,12 +283,15 @@ class OpenAIWire(WireAdapter):
     # The older completions API: what editors' autocomplete (fill-in-the-middle) calls.
     COMPLETIONS = Endpoint("completions", "POST")
     RESPONSES = Endpoint("responses", "POST")
+    # Codex's remote compaction of a long conversation: a model call, answered whole.
+    COMPACT = Endpoint("responses.compact", "POST", streams=False)
     INPUT_TOKENS = Endpoint("responses.input_tokens", "POST", metered=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
     ROUTES = {
         ("POST", "/chat/completions"): CHAT,
         ("POST", "/completions"): COMPLETIONS,
         ("POST", "/responses"): RESPONSES,
+        ("POST", "/responses/compact"): COMPACT,
         ("POST", "/responses/input_tokens"): INPUT_TOKENS,
         ("GET", "/models"): MODELS,
     }

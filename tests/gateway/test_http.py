@@ -53,6 +53,7 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
                 {"model": model, "input": "hi", "stream": True},
                 True,
             ),
+            ("compact", "/responses/compact", {"model": model, "input": "a long talk"}, False),
             ("input-tokens", "/responses/input_tokens", {"model": model, "input": "hi"}, False),
         ]
     if wire == WireFormat.ANTHROPIC:
@@ -82,6 +83,7 @@ ENDPOINTS = {  # the endpoint each call names, as its usage row says it
     "completions-stream": "completions",
     "responses": "responses",
     "responses-stream": "responses",
+    "compact": "responses.compact",
     "messages": "messages",
     "messages-stream": "messages",
     "count-tokens": "messages.count_tokens",
@@ -255,6 +257,27 @@ def test_a_model_of_a_provider_the_caller_cannot_use_is_refused_with_the_reason(
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "user_api_key_required"
     assert not deployment.usage().exists()
+
+
+def test_a_compaction_that_asks_to_stream_is_answered_whole_and_metered(gateway_server, deployment):
+    """OpenAI's compaction answers one JSON body: a ``"stream": true`` in the request must not
+    make the gateway relay it as a stream and find no usage in it."""
+    import httpx
+
+    body = {"model": "fake-gpt", "input": "a long talk", "stream": True}
+    response = httpx.post(
+        f"{gateway_server}/api/v2/aibridge/openai/v1/responses/compact",
+        json=body,
+        headers=token_header(WireFormat.OPENAI, deployment.token.secret),
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["object"] == "response.compaction"
+    (received,) = deployment.fake.calls()
+    assert received.json == body  # passed on as sent: the provider decides on "stream"
+    (row,) = wait_for_usage(1)
+    assert not row.streamed and row.input_tokens > 0 and row.output_tokens > 0
+    assert row.cost_usd > 0
 
 
 def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, deployment):

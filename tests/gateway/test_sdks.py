@@ -85,9 +85,14 @@ def test_the_openai_sdk_responses_api(gateway_server, deployment):
     assert events[-1].type == "response.completed"
     counted = client.responses.input_tokens.count(model="fake-gpt", input="hello there")
     assert counted.input_tokens == response.usage.input_tokens
-    rows = wait_for_usage(3)
+    # Codex's remote compaction of a long conversation.
+    compacted = client.responses.compact(model="fake-gpt", input="hello there")
+    assert compacted.output[0].type == "compaction"
+    assert compacted.usage.input_tokens == response.usage.input_tokens
+    rows = wait_for_usage(4)
     same_usage(rows[:2])
     assert rows[2].endpoint == "responses.input_tokens" and rows[2].cost_usd == 0
+    assert rows[3].endpoint == "responses.compact" and rows[3].cost_usd == rows[0].cost_usd
 
 
 def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
