@@ -125,3 +125,15 @@ def test_any_bytes_decode_or_are_refused_clearly(body, codings):
     except (CorruptBody, TooLarge):
         return
     assert len(out) <= 4096
+
+
+@given(header=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+@example(header=b"gzip,,identity , zstd")
+@example(header=b"\x00" * 200)
+def test_any_header_reads_as_supported_codings_or_is_refused_by_name(header):
+    try:
+        codings = codings_of(header)
+    except UnsupportedCoding as refused:
+        assert len(str(refused)) < 300  # never the whole header back
+        return
+    assert len(codings) <= MAX_LAYERS and set(codings) <= {"gzip", "deflate", "zstd"}
