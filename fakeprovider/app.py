@@ -57,6 +57,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 CACHE_READ_TOKENS = 4
+# What a Google server-side tool (Search, URL context) "fed the model", reported apart from
+# the prompt as toolUsePromptTokenCount, when the request turns such a tool on.
+GOOGLE_TOOL_PROMPT_TOKENS = 250
+GOOGLE_SERVER_TOOLS = ("googleSearch", "google_search", "urlContext", "url_context")
 CACHE_WRITE_TOKENS = 2
 TAG = re.compile(r"\[\[fake:([^\]]*)\]\]")
 
@@ -237,15 +241,18 @@ def anthropic_usage(answer: Answer, output: int | None = None) -> dict[str, Any]
     }
 
 
-def google_usage(answer: Answer, output: int | None = None) -> dict[str, Any]:
+def google_usage(answer: Answer, output: int | None = None, tool_prompt: int = 0) -> dict[str, Any]:
     prompt = answer.input_tokens + CACHE_READ_TOKENS
     candidates = answer.output_tokens if output is None else output
-    return {
+    usage = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
-        "totalTokenCount": prompt + candidates,
+        "totalTokenCount": prompt + candidates + tool_prompt,
         "cachedContentTokenCount": CACHE_READ_TOKENS,
     }
+    if tool_prompt:
+        usage["toolUsePromptTokenCount"] = tool_prompt
+    return usage
 
 
 def responses_usage(answer: Answer) -> dict[str, Any]:
@@ -813,13 +820,21 @@ class Exchange:
             candidate["finishReason"] = "STOP"
         return candidate
 
+    def _tool_prompt(self) -> int:
+        tools = self.body.get("tools")
+        used = isinstance(tools, list) and any(
+            isinstance(tool, dict) and any(name in tool for name in GOOGLE_SERVER_TOOLS)
+            for tool in tools
+        )
+        return GOOGLE_TOOL_PROMPT_TOKENS if used else 0
+
     async def generate(self) -> None:
         await respond(
             self.send,
             200,
             {
                 "candidates": [self._candidate(self.answer.text, finished=True)],
-                "usageMetadata": google_usage(self.answer),
+                "usageMetadata": google_usage(self.answer, tool_prompt=self._tool_prompt()),
                 "modelVersion": self.model,
             },
         )
@@ -830,7 +845,9 @@ class Exchange:
             sse(
                 {
                     "candidates": [self._candidate(part, finished=i == len(parts) - 1)],
-                    "usageMetadata": google_usage(self.answer, output=i + 1),
+                    "usageMetadata": google_usage(
+                        self.answer, output=i + 1, tool_prompt=self._tool_prompt()
+                    ),
                     "modelVersion": self.model,
                 }
             )

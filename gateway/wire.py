@@ -456,9 +456,13 @@ def google_usage(usage: Any) -> Usage:
         return Usage()
     cached = _int(usage.get("cachedContentTokenCount"))
     prompt = _int(usage.get("promptTokenCount"))
+    # What a server-side tool (Google Search, URL context, code execution) fed the model is
+    # counted apart from the prompt, and billed as input: often far more than the prompt.
+    tool_prompt = _int(usage.get("toolUsePromptTokenCount"))
+    fresh = min(max(prompt - cached, 0) + tool_prompt, TOKEN_COUNT_MAX)
     thoughts = _int(usage.get("thoughtsTokenCount"))
     output = min(_int(usage.get("candidatesTokenCount")) + thoughts, TOKEN_COUNT_MAX)
-    return Usage(max(prompt - cached, 0), output, cached, 0)
+    return Usage(fresh, output, cached, 0)
 
 
 class GoogleStreamReader(StreamReader):

@@ -280,6 +280,35 @@ def test_a_compaction_that_asks_to_stream_is_answered_whole_and_metered(gateway_
     assert row.cost_usd > 0
 
 
+def test_a_grounded_google_call_is_billed_for_what_its_tools_fed_the_model(
+    gateway_server, deployment
+):
+    """With Google Search on, Google reports the search results it fed the model apart from
+    the prompt (toolUsePromptTokenCount) and bills them as input: the row counts them, the
+    same streamed or not."""
+    import httpx
+
+    from fakeprovider.app import GOOGLE_TOOL_PROMPT_TOKENS
+
+    base = f"{gateway_server}/api/v2/aibridge/google/v1/models/gemini-fake"
+    headers = token_header(WireFormat.GOOGLE, deployment.token.secret)
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "news today"}]}],
+        "tools": [{"googleSearch": {}}],
+    }
+    for action in ("generateContent", "streamGenerateContent"):
+        response = httpx.post(f"{base}:{action}", json=body, headers=headers)
+        assert response.status_code == 200
+    plain, streamed = wait_for_usage(2)
+    assert (plain.streamed, streamed.streamed) == (False, True)
+    reported = response.text.rsplit('"usageMetadata":', 1)[1]
+    assert f'"toolUsePromptTokenCount":{GOOGLE_TOOL_PROMPT_TOKENS}' in reported.replace(" ", "")
+    assert plain.input_tokens > GOOGLE_TOOL_PROMPT_TOKENS
+    for row in (plain, streamed):
+        assert (row.input_tokens, row.output_tokens) == (plain.input_tokens, plain.output_tokens)
+        assert row.cost_usd == expected_cost(row.input_tokens, row.output_tokens, 4, 0)
+
+
 def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, deployment):
     import httpx
 

@@ -172,6 +172,7 @@ def test_a_provider_reporting_absurd_usage_costs_no_one_their_rows():
                 "candidatesTokenCount",
                 "thoughtsTokenCount",
                 "cachedContentTokenCount",
+                "toolUsePromptTokenCount",
             ]
         ),
         st.integers(min_value=-(2**70), max_value=2**70) | st.booleans() | st.text(max_size=3),
@@ -190,6 +191,24 @@ def test_every_reported_count_fits_the_usage_table(block, wire):
         usage.cache_write_tokens,
     )
     assert all(isinstance(n, int) and 0 <= n <= TOKEN_COUNT_MAX for n in counts)
+
+
+def test_google_counts_what_its_tools_fed_the_model_as_input():
+    """A grounded Gemini call (Google Search on) as Google reports it: the search results
+    are in toolUsePromptTokenCount, apart from promptTokenCount, and billed as input; the
+    total is the sum of the four counts."""
+    block = {
+        "promptTokenCount": 151,
+        "cachedContentTokenCount": 51,
+        "candidatesTokenCount": 1089,
+        "toolUsePromptTokenCount": 18329,
+        "thoughtsTokenCount": 1120,
+        "totalTokenCount": 20689,
+    }
+    usage = ADAPTERS[WireFormat.GOOGLE].usage_from_body({"usageMetadata": block})
+    assert usage == Usage(input_tokens=100 + 18329, output_tokens=1089 + 1120, cache_read_tokens=51)
+    counted = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens
+    assert counted == block["totalTokenCount"]
 
 
 @pytest.mark.postgres
