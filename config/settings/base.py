@@ -50,7 +50,9 @@ AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_
 
 # Outbound calls to providers (lib.outbound).
 OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=10.0)
-OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=300.0)
+# Ten minutes, as the OpenAI and Anthropic SDKs wait: a long non-streamed answer sends no
+# byte until it is done, and giving up sooner fails a call the provider still bills.
+OUTBOUND_READ_TIMEOUT = env.float("OUTBOUND_READ_TIMEOUT", default=600.0)
 OUTBOUND_MAX_CONNECTIONS = env.int("OUTBOUND_MAX_CONNECTIONS", default=1000)
 # "Test connection" and "Discover models" give up after this many seconds (at most 5).
 PROVIDER_TEST_TIMEOUT = min(env.float("PROVIDER_TEST_TIMEOUT", default=5.0), 5.0)

@@ -1,4 +1,5 @@
-"""Which proxy an outbound call goes through, from the usual environment variables."""
+"""Which proxy an outbound call goes through, from the usual environment variables; how long
+a provider is given to answer."""
 
 from __future__ import annotations
 
@@ -66,3 +67,14 @@ def test_the_shared_pool_reads_the_environment(monkeypatch, settings):
     pool = outbound._new_pool()
     assert pool._proxy(("https", "api.openai.com", 443)) == outbound.Proxy("proxy.corp", 3128)
     assert pool._proxy(("https", "models.lan", 443)) is None
+
+
+def test_a_provider_gets_as_long_to_answer_as_the_official_sdks_give_it(settings):
+    """A long answer that is not streamed sends no byte until it is done: the gateway must
+    not give up before the caller's SDK does, on a call the provider goes on billing."""
+    from anthropic._constants import DEFAULT_TIMEOUT as anthropic_sdk
+    from openai._constants import DEFAULT_TIMEOUT as openai_sdk
+
+    waits = [sdk.read for sdk in (openai_sdk, anthropic_sdk)]
+    assert all(isinstance(wait, float | int) for wait in waits)
+    assert max(wait or 0 for wait in waits) <= settings.OUTBOUND_READ_TIMEOUT
