@@ -12,8 +12,12 @@ import zlib
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from .conftest import wait_for_usage
+from gateway.app import application
+
+from .conftest import run, wait_for_usage
 
 if sys.version_info >= (3, 14):
     from compression import zstd
@@ -152,3 +156,37 @@ def test_an_identity_coding_changes_nothing(gateway_server, deployment):
     assert response.status_code == 200
     (received,) = deployment.fake.calls("/responses")
     assert received.body == body
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    coding=st.sampled_from(["gzip", "x-gzip", "deflate", "zstd", "br", "gzip, zstd", "identity"])
+    | st.text(st.characters(exclude_characters="\r\n\x00"), max_size=20),
+    body=st.binary(max_size=300),
+    compress_as=st.sampled_from([None, *sorted(ENCODE)]),
+)
+def test_whatever_body_and_coding_a_client_sends_is_answered_without_a_server_error(
+    deployment, coding, body, compress_as
+):
+    """Any coding header over any bytes (compressed as said, as something else, or not at
+    all): an answer or a refusal in the caller's format, never a failure of the gateway's."""
+    sent = ENCODE[compress_as](body) if compress_as else body
+    headers = {
+        "authorization": f"Bearer {deployment.token.secret}",
+        "content-type": "application/json",
+        "content-encoding": coding.encode("utf-8", "surrogatepass"),
+    }
+
+    async def call_gateway():
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post(
+                "/api/v2/aibridge/openai/v1/responses", content=sent, headers=headers
+            )
+
+    response = run(call_gateway)
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code >= 400:
+        assert response.json()["error"]["message"]

@@ -234,6 +234,7 @@ ODD_BODIES = [
     ("openai", "/completions", {"model": "fake-gpt"}),
     ("openai", "/responses", {"model": "fake-gpt"}),
     ("openai", "/responses/input_tokens", {"model": "fake-gpt"}),
+    ("openai", "/responses/compact", {"model": "fake-gpt"}),
     ("anthropic", "/messages", {"model": "claude-fake"}),
     ("anthropic", "/messages/count_tokens", {"model": "claude-fake"}),
     ("aws-bedrock", "/messages", {"model": "anthropic.claude-fake-v1:0"}),
