@@ -24,7 +24,7 @@ except ImproperlyConfigured as error:
     raise SystemExit(1) from None
 
 from gateway import lifecycle
-from gateway.app import IDENTITY_SCOPE_KEY
+from gateway.app import IDENTITY_SCOPE_KEY, refuse_websocket
 from gateway.app import application as gateway_application
 from lib.logging import CredentialsHiddenInAccessLog
 from routing.deployment import GATEWAY_PREFIX
@@ -47,7 +47,10 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 return
     # Only the in-process transport may name an identity; never a connection from outside.
     scope.pop(IDENTITY_SCOPE_KEY, None)
-    if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+    if scope["path"].startswith(PREFIX):
         await gateway_application(scope, receive, send)
-        return
-    await django_application(scope, receive, send)
+    elif scope["type"] == "websocket":
+        # No page takes a WebSocket; Django would fail on one (a 500 and a traceback).
+        await refuse_websocket(scope, receive, send)
+    else:
+        await django_application(scope, receive, send)

@@ -123,9 +123,35 @@ class Refused(Exception):
 
 
 async def application(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
+    if scope["type"] == "http":
+        await Call(scope, receive, send).run()
+    elif scope["type"] == "websocket":
+        await refuse_websocket(scope, receive, send)
+
+
+WEBSOCKET_REFUSED = (
+    "This server does not take WebSocket connections: send the call over HTTP "
+    "(POST, streaming with Server-Sent Events)."
+)
+
+
+async def refuse_websocket(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    """Codex opens a WebSocket to ``responses`` before it calls over HTTP, and takes a 426
+    Upgrade Required answer to its handshake as the sign to use HTTP: so that is the answer,
+    in the caller's format. Without the ASGI extension for an HTTP answer the handshake is
+    closed instead (the server answers 403)."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
         return
-    await Call(scope, receive, send).run()
+    found = PATH.match(scope["path"])
+    spec = REGISTRY.get(found.group(1)) if found else None  # type: ignore[call-overload,arg-type]
+    headers = dict(scope["headers"])
+    adapter = ADAPTERS[spec.wire_format] if spec else adapter_for_headers(headers)
+    body = adapter.error(426, WEBSOCKET_REFUSED, "websocket_not_supported")
+    head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": 426, "headers": head})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class _Route(NamedTuple):

@@ -4,11 +4,16 @@ the deployment's key, and be metered."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import sys
 
 import httpx
 import pytest
+
+from tests import servers
 
 from .conftest import CENTRAL, wait_for_usage
 
@@ -114,3 +119,56 @@ def test_gemini_cli(gateway_server, deployment):
     rows = wait_for_usage(2)
     assert [r.endpoint for r in rows] == ["streamGenerateContent", "countTokens"]
     assert rows[0].streamed and rows[0].output_tokens > 0
+
+
+def websocket_handshake(base: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A WebSocket opening handshake, as Codex sends one: the status and body answered."""
+    host, port = base.removeprefix("http://").split(":")
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Key: {key}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def test_codex_opening_a_websocket_is_told_to_use_http(deployment, django_db_blocker):
+    """Codex tries a WebSocket to ``responses`` before HTTP, and falls back on a 426. Any
+    path gets that answer in the caller's format (pages too, where Django would fail on a
+    WebSocket with a 500 and a traceback); the server logs no error; the HTTP call works."""
+    token = deployment.token.secret
+    with django_db_blocker.unblock(), servers.served_app(workers=1) as base:
+        refusals = {
+            path: websocket_handshake(base, path, headers)
+            for path, headers in [
+                ("/api/v2/aibridge/openai/v1/responses", {"Authorization": f"Bearer {token}"}),
+                ("/api/v2/aibridge/anthropic/v1/messages", {"x-api-key": token}),
+                ("/settings/", {}),
+            ]
+        }
+        after = httpx.post(
+            f"{base}/api/v2/aibridge/openai/v1/responses",
+            json={"model": "fake-gpt", "input": "hi", "stream": True},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    for path, (status, body) in refusals.items():
+        assert status == 426, (path, status, body)
+        error = json.loads(body)["error"]
+        assert error["code"] == "websocket_not_supported" and "over HTTP" in error["message"]
+    anthropic = json.loads(refusals["/api/v2/aibridge/anthropic/v1/messages"][1])
+    assert anthropic["type"] == "error"
+    assert after.status_code == 200 and "response.completed" in after.text
+    assert "ERROR" not in servers.last_output and "Traceback" not in servers.last_output
+    assert [r.path for r in deployment.fake.calls()] == ["/v1/responses"]

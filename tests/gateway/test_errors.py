@@ -583,3 +583,33 @@ def test_only_calls_that_last_get_a_disconnect_watcher():
         assert watches._timer is None  # nothing waits: no timer either
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("extensions", [{"websocket.http.response": {}}, {}])
+def test_a_websocket_handshake_is_refused_in_the_callers_format_or_closed(extensions):
+    """With the ASGI extension for an HTTP answer: 426 in the path's format (Google's here);
+    without it, the handshake is closed (the server answers 403), never left hanging."""
+    from gateway.app import refuse_websocket
+
+    scope = {
+        "type": "websocket",
+        "path": "/api/v2/aibridge/google/v1beta/models/gemini-fake:streamGenerateContent",
+        "headers": [(b"x-goog-api-key", b"whatever")],
+        "extensions": extensions,
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(refuse_websocket(scope, receive, send))
+    if not extensions:
+        assert sent == [{"type": "websocket.close", "code": 1008}]
+        return
+    start, body = sent
+    assert (start["type"], start["status"]) == ("websocket.http.response.start", 426)
+    error = json.loads(body["body"])["error"]
+    assert (error["code"], error["status"]) == (426, "FAILED_PRECONDITION")

@@ -49,6 +49,10 @@ class Command(OperatorCommand):
             log_level=options["log_level"],
             loop="uvloop",
             http="httptools",
+            # WebSocket handshakes are only ever refused (Codex tries one before HTTP). The
+            # wsproto implementation sends the refusal cleanly; websockets-sansio, uvicorn's
+            # default, logs an error for each (uvicorn PR #3138).
+            ws="wsproto",
             lifespan="on",
             proxy_headers=options["proxy_headers"],
             forwarded_allow_ips=options["forwarded_allow_ips"],
