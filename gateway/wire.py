@@ -38,8 +38,9 @@ class Endpoint:
     listing: bool = False
     # A call that never reaches a model (token counting): recorded, but not metered.
     metered: bool = True
-    # An API that answers one JSON body whatever the request says: a "stream": true in it
-    # is not taken to mean a stream (the answer is relayed and metered whole).
+    # An API that answers one JSON body whatever the request says (token counts, Codex's
+    # compaction): a "stream": true in it is not taken to mean a stream, so the answer is
+    # relayed and read whole rather than decoded as a stream that is not there.
     streams: bool = True
 
 
@@ -286,7 +287,7 @@ class OpenAIWire(WireAdapter):
     RESPONSES = Endpoint("responses", "POST")
     # Codex's remote compaction of a long conversation: a model call, answered whole.
     COMPACT = Endpoint("responses.compact", "POST", streams=False)
-    INPUT_TOKENS = Endpoint("responses.input_tokens", "POST", metered=False)
+    INPUT_TOKENS = Endpoint("responses.input_tokens", "POST", metered=False, streams=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
     ROUTES = {
         ("POST", "/chat/completions"): CHAT,
@@ -385,7 +386,7 @@ class AnthropicStreamReader(StreamReader):
 class AnthropicWire(WireAdapter):
     format = WireFormat.ANTHROPIC
     MESSAGES = Endpoint("messages", "POST")
-    COUNT_TOKENS = Endpoint("messages.count_tokens", "POST", metered=False)
+    COUNT_TOKENS = Endpoint("messages.count_tokens", "POST", metered=False, streams=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
     ROUTES = {
         ("POST", "/messages"): MESSAGES,
@@ -487,9 +488,10 @@ class GoogleWire(WireAdapter):
     # The Gemini SDKs (and the tools built on them, such as Gemini CLI) call v1beta unless
     # told otherwise: both name the same endpoints here.
     path_versions = ("v1", "v1beta")
-    GENERATE = Endpoint("generateContent", "POST", model_in="path")
+    # Google streams by path alone: a "stream" field in a body streams nothing.
+    GENERATE = Endpoint("generateContent", "POST", model_in="path", streams=False)
     STREAM = Endpoint("streamGenerateContent", "POST", model_in="path")
-    COUNT_TOKENS = Endpoint("countTokens", "POST", model_in="path", metered=False)
+    COUNT_TOKENS = Endpoint("countTokens", "POST", model_in="path", metered=False, streams=False)
     MODELS = Endpoint("models", "GET", model_in="none", listing=True)
     MODEL = Endpoint("models.get", "GET", model_in="path", listing=True)
     CALLS = {

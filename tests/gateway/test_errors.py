@@ -253,6 +253,10 @@ FIELDS = ["stream", "stream_options", "messages", "input", "contents", "max_toke
     call=st.sampled_from(ODD_BODIES),
     fields=st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=4),
 )
+@example(  # Bedrock's count read as an event stream: a 502 of the gateway's own
+    call=("aws-bedrock", "/messages/count_tokens", {"model": "anthropic.claude-fake-v1:0"}),
+    fields={"stream": True},
+)
 def test_whatever_a_body_holds_the_gateway_answers_it_without_a_server_error(
     deployment, call, fields
 ):

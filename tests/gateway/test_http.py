@@ -26,6 +26,10 @@ PLATFORM_HEADERS = {
 }
 
 
+MESSAGES = [{"role": "user", "content": "hi"}]
+GOOGLE_BODY = {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
+
+
 def token_header(wire: WireFormat, token: str) -> dict[str, str]:
     return {
         WireFormat.OPENAI: {"Authorization": f"Bearer {token}"},
@@ -259,25 +263,40 @@ def test_a_model_of_a_provider_the_caller_cannot_use_is_refused_with_the_reason(
     assert not deployment.usage().exists()
 
 
-def test_a_compaction_that_asks_to_stream_is_answered_whole_and_metered(gateway_server, deployment):
-    """OpenAI's compaction answers one JSON body: a ``"stream": true`` in the request must not
-    make the gateway relay it as a stream and find no usage in it."""
+NEVER_STREAMED = [  # (provider type, path after /v1, body, the answer's mark, metered)
+    ("openai", "/responses/compact", {"input": "a long talk"}, "response.compaction", True),
+    ("openai", "/responses/input_tokens", {"input": "hi"}, "response.input_tokens", False),
+    ("anthropic", "/messages/count_tokens", {"messages": MESSAGES}, "input_tokens", False),
+    ("aws-bedrock", "/messages/count_tokens", {"messages": MESSAGES}, "input_tokens", False),
+    ("google", "/models/gemini-fake:countTokens", GOOGLE_BODY, "totalTokens", False),
+    ("google", "/models/gemini-fake:generateContent", GOOGLE_BODY, "candidates", True),
+]
+
+
+@pytest.mark.parametrize("provider_type, path, body, mark, metered", NEVER_STREAMED)
+def test_an_endpoint_that_never_streams_is_answered_whole_whatever_the_body_says(
+    gateway_server, deployment, provider_type, path, body, mark, metered
+):
+    """Token counts, Codex's compaction and Google's generateContent answer one JSON body: a
+    ``"stream": true`` in the request must not make the gateway read that answer as a
+    stream (Bedrock's count, read as an event stream, was a 502) or meter it as one."""
     import httpx
 
-    body = {"model": "fake-gpt", "input": "a long talk", "stream": True}
+    wire = REGISTRY[ProviderType(provider_type)].wire_format
+    sent = {"model": MODELS[provider_type], **body, "stream": True}
+    if wire == WireFormat.GOOGLE:
+        sent.pop("model")
     response = httpx.post(
-        f"{gateway_server}/api/v2/aibridge/openai/v1/responses/compact",
-        json=body,
-        headers=token_header(WireFormat.OPENAI, deployment.token.secret),
+        f"{gateway_server}/api/v2/aibridge/{provider_type}/v1{path}",
+        json=sent,
+        headers=token_header(wire, deployment.token.secret),
     )
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/json"
-    assert response.json()["object"] == "response.compaction"
-    (received,) = deployment.fake.calls()
-    assert received.json == body  # passed on as sent: the provider decides on "stream"
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert mark in response.text
     (row,) = wait_for_usage(1)
-    assert not row.streamed and row.input_tokens > 0 and row.output_tokens > 0
-    assert row.cost_usd > 0
+    assert not row.streamed and row.error_kind == ""
+    assert (row.output_tokens > 0) is metered
 
 
 def test_a_grounded_google_call_is_billed_for_what_its_tools_fed_the_model(
