@@ -190,3 +190,60 @@ def test_whatever_body_and_coding_a_client_sends_is_answered_without_a_server_er
     assert response.status_code < 500, (response.status_code, response.text[:300])
     if response.status_code >= 400:
         assert response.json()["error"]["message"]
+
+
+@pytest.mark.postgres
+def test_two_people_sending_compressed_bodies_at_once_each_reach_the_provider_whole(
+    deployment, other_developer, django_db_blocker
+):
+    """Many compressed calls at once from two people through two worker processes, half of
+    them large enough to be decoded in threads: each body reaches the provider as its sender
+    wrote it (none mixed with another's, none cut), and each call is billed to its sender."""
+    import asyncio
+    from datetime import timedelta
+
+    from tests.servers import served_app
+    from tokens.services import token_create
+
+    other = token_create(user=other_developer, name="t", lifetime=timedelta(days=1), actor=None)
+    tokens = {"dev": deployment.token.secret, "other": other.secret}
+    sent: dict[str, dict] = {}
+    for name in tokens:
+        for i in range(24):
+            size = 70_000 if i % 2 else 200  # over 64 KiB once compressed: a thread decodes it
+            text = f"{name}-{i} " + os.urandom(size).hex()
+            sent[f"{name}-{i}"] = {"model": "fake-gpt", "input": text}
+
+    async def call_all(base: str) -> list[tuple[str, int]]:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=60)) as c:
+
+            async def one(caller: str) -> tuple[str, int]:
+                coding = "zstd" if caller.endswith(("0", "2", "4", "6", "8")) else "gzip"
+                response = await c.post(
+                    f"{base}{BASE}/openai/v1/responses",
+                    content=ENCODE[coding](json.dumps(sent[caller]).encode()),
+                    headers={
+                        "Authorization": f"Bearer {tokens[caller.split('-')[0]]}",
+                        "content-type": "application/json",
+                        "content-encoding": coding,
+                        "x-caller": caller,
+                    },
+                )
+                return caller, response.status_code
+
+            return await asyncio.gather(*(one(caller) for caller in sent))
+
+    with django_db_blocker.unblock(), served_app(workers=2) as base:
+        results = asyncio.run(call_all(base))
+
+    assert all(status == 200 for _, status in results), results
+    received = deployment.fake.calls("/responses")
+    assert len(received) == len(sent)
+    for request in received:
+        assert request.json == sent[request.headers["x-caller"]]
+        assert "content-encoding" not in request.headers
+    rows = wait_for_usage(len(sent))
+    per_user = {r.username: 0 for r in rows}
+    for row in rows:
+        per_user[row.username] += 1
+    assert per_user == {deployment.developer.username: 24, other_developer.username: 24}
