@@ -57,11 +57,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 
 CACHE_READ_TOKENS = 4
+CACHE_WRITE_TOKENS = 2
 # What a Google server-side tool (Search, URL context) "fed the model", reported apart from
 # the prompt as toolUsePromptTokenCount, when the request turns such a tool on.
 GOOGLE_TOOL_PROMPT_TOKENS = 250
 GOOGLE_SERVER_TOOLS = ("googleSearch", "google_search", "urlContext", "url_context")
-CACHE_WRITE_TOKENS = 2
 TAG = re.compile(r"\[\[fake:([^\]]*)\]\]")
 
 
@@ -841,13 +841,12 @@ class Exchange:
 
     async def generate_stream(self) -> None:
         parts = self.answer.chunks
+        tool_prompt = self._tool_prompt()
         events = [
             sse(
                 {
                     "candidates": [self._candidate(part, finished=i == len(parts) - 1)],
-                    "usageMetadata": google_usage(
-                        self.answer, output=i + 1, tool_prompt=self._tool_prompt()
-                    ),
+                    "usageMetadata": google_usage(self.answer, i + 1, tool_prompt),
                     "modelVersion": self.model,
                 }
             )

@@ -144,10 +144,10 @@ async def refuse_websocket(scope: MutableMapping[str, Any], receive: Any, send: 
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1008})
         return
-    found = PATH.match(scope["path"])
-    spec = REGISTRY.get(found.group(1)) if found else None  # type: ignore[call-overload,arg-type]
-    headers = dict(scope["headers"])
-    adapter = ADAPTERS[spec.wire_format] if spec else adapter_for_headers(headers)
+    try:
+        adapter = _route_of("POST", scope["path"]).adapter
+    except Refused:  # not a provider type's path: guess the caller from its headers
+        adapter = adapter_for_headers(dict(scope["headers"]))
     body = adapter.error(426, WEBSOCKET_REFUSED, "websocket_not_supported")
     head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "websocket.http.response.start", "status": 426, "headers": head})
