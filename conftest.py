@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from models_catalog.models import ModelConfig
 from models_catalog.services import model_save
@@ -17,6 +19,14 @@ from providers.models import Provider
 from providers.services import KEY_UNCHANGED, provider_save
 
 PASSWORD = "correct-horse-battery"
+
+# Property tests check behaviour, not speed (the benchmarks measure speed): on a busy CI
+# machine a slow example, or Hypothesis building its Unicode tables on a fresh clone, is
+# not a failure.
+hypothesis_settings.register_profile(
+    "project", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("project")
 
 # The suite talks to servers on loopback: a proxy set in the developer's shell must not
 # reroute those calls (the proxy tests set their own variables).

@@ -232,13 +232,33 @@ def openai_usage(answer: Answer) -> dict[str, Any]:
     }
 
 
-def anthropic_usage(answer: Answer, output: int | None = None) -> dict[str, Any]:
+def anthropic_usage(
+    answer: Answer, output: int | None = None, hour_cache: bool = False
+) -> dict[str, Any]:
+    """Cache writes are split by how long their entries are kept, as the Messages API does:
+    all for an hour when the request asked for any one-hour entry."""
     return {
         "input_tokens": answer.input_tokens,
         "output_tokens": answer.output_tokens if output is None else output,
         "cache_creation_input_tokens": CACHE_WRITE_TOKENS,
         "cache_read_input_tokens": CACHE_READ_TOKENS,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 0 if hour_cache else CACHE_WRITE_TOKENS,
+            "ephemeral_1h_input_tokens": CACHE_WRITE_TOKENS if hour_cache else 0,
+        },
     }
+
+
+def asks_hour_cache(body: Any) -> bool:
+    """Whether an Anthropic request marks anything ``cache_control: {"ttl": "1h"}``."""
+    if isinstance(body, dict):
+        control = body.get("cache_control")
+        if isinstance(control, dict) and control.get("ttl") == "1h":
+            return True
+        return any(asks_hour_cache(value) for value in body.values())
+    if isinstance(body, list):
+        return any(asks_hour_cache(item) for item in body)
+    return False
 
 
 def google_usage(answer: Answer, output: int | None = None, tool_prompt: int = 0) -> dict[str, Any]:
@@ -692,7 +712,7 @@ class Exchange:
             "content": [{"type": "text", "text": self.answer.text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": anthropic_usage(self.answer),
+            "usage": anthropic_usage(self.answer, hour_cache=asks_hour_cache(self.body)),
         }
 
     async def messages(self) -> None:
@@ -700,7 +720,9 @@ class Exchange:
 
     def _message_events(self) -> list[dict[str, Any]]:
         start = {**self._message(), "content": [], "stop_reason": None}
-        start["usage"] = anthropic_usage(self.answer, output=1)
+        start["usage"] = anthropic_usage(
+            self.answer, output=1, hour_cache=asks_hour_cache(self.body)
+        )
         events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},
             {

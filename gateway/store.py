@@ -29,7 +29,14 @@ from userkeys.models import UserKey
 
 from .models import UsageRecord
 
-PRICE_COLUMNS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+PRICE_COLUMNS = (
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "cache_write_price",
+    "cache_write_1h_price",
+)
+Prices = tuple[int | None, int | None, int | None, int | None, int | None]
 
 
 def _micro(price: str) -> str:
@@ -141,8 +148,9 @@ class CallRow:
     user_key_ciphertext: str | None
     model_id: int | None
     model_enabled: bool
-    # Micro-USD per 1M tokens (input, output, cache read, cache write); None: not set.
-    prices: tuple[int | None, int | None, int | None, int | None]
+    # Micro-USD per 1M tokens, in PRICE_COLUMNS order (input, output, cache read, cache
+    # write, one-hour cache write); None: not set.
+    prices: Prices
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -167,7 +175,13 @@ class CallRow:
             user_key_ciphertext=row[15] or None,
             model_id=row[16],
             model_enabled=bool(row[17]),
-            prices=(_whole(row[18]), _whole(row[19]), _whole(row[20]), _whole(row[21])),
+            prices=(
+                _whole(row[18]),
+                _whole(row[19]),
+                _whole(row[20]),
+                _whole(row[21]),
+                _whole(row[22]),
+            ),
         )
 
     @classmethod
@@ -194,7 +208,7 @@ class CallRow:
             row[15] or None,
             row[16],
             bool(row[17]),
-            (row[18], row[19], row[20], row[21]),
+            (row[18], row[19], row[20], row[21], row[22]),
         )
 
     def inactive(self, now: datetime) -> bool:

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from lib.loops import PerLoop
 
-from .store import USAGE_COLUMNS, DatabaseUnavailable, store
+from .store import USAGE_COLUMNS, DatabaseUnavailable, Prices, store
 from .wire import Usage
 
 logger = logging.getLogger(__name__)
@@ -29,9 +29,7 @@ BATCH_WAIT = 0.2  # seconds to gather more rows before writing a batch
 RETRY_WAIT = 2.0  # seconds before a batch the database could not take is tried again
 
 
-def cost_of(
-    usage: Usage, prices: tuple[int | None, int | None, int | None, int | None]
-) -> Decimal | None:
+def cost_of(usage: Usage, prices: Prices) -> Decimal | None:
     """USD for these tokens at the model's prices (micro-USD per 1M tokens, see CallRow), to
     the nano-USD, half to even; None (unknown, never 0) when the model has no prices or a
     kind of token was used whose price is not set.
@@ -40,12 +38,14 @@ def cost_of(
     ~18k instructions more per call (callgrind). One Decimal is made, for the row."""
     if prices == _NO_PRICES:
         return None
+    hour = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
     total = 0
     tokens = (
         usage.input_tokens,
         usage.output_tokens,
         usage.cache_read_tokens,
-        usage.cache_write_tokens,
+        usage.cache_write_tokens - hour,
+        hour,
     )
     for count, price in zip(tokens, prices, strict=True):
         if count:
@@ -60,7 +60,7 @@ def cost_of(
     return Decimal(nano).scaleb(-9)
 
 
-_NO_PRICES = (None, None, None, None)
+_NO_PRICES = (None, None, None, None, None)
 # What the usage table's cost column holds (numeric(18, 9)), in nano-USD: under $1e9.
 _COST_LIMIT_NANO = 10**18
 

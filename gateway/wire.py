@@ -25,6 +25,8 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # Of the cache writes, those kept for an hour (Anthropic's ttl "1h"), priced apart.
+    cache_write_1h_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,11 +354,16 @@ ANTHROPIC_ERROR_TYPES = {
 def anthropic_usage(usage: Any) -> Usage:
     if not isinstance(usage, dict):
         return Usage()
+    cache_write = _int(usage.get("cache_creation_input_tokens"))
+    # The writes by how long their entries are kept; in the total above, never beyond it.
+    by_ttl = usage.get("cache_creation")
+    hour = _int(by_ttl.get("ephemeral_1h_input_tokens")) if isinstance(by_ttl, dict) else 0
     return Usage(
         _int(usage.get("input_tokens")),
         _int(usage.get("output_tokens")),
         _int(usage.get("cache_read_input_tokens")),
-        _int(usage.get("cache_creation_input_tokens")),
+        cache_write,
+        min(hour, cache_write),
     )
 
 
@@ -379,6 +386,8 @@ class AnthropicStreamReader(StreamReader):
                 seen.output_tokens or found.output_tokens,
                 seen.cache_read_tokens or found.cache_read_tokens,
                 seen.cache_write_tokens or found.cache_write_tokens,
+                # message_delta repeats the total but not its split by ttl.
+                seen.cache_write_1h_tokens or found.cache_write_1h_tokens,
             )
         return found
 

@@ -33,14 +33,14 @@ class ModelConfigAdmin(admin.ModelAdmin):
         **kwargs: Any,
     ) -> Any:
         form_class = model_form_for(obj.provider.type if obj else None)
-        option_names = [f"option_{spec.name}" for spec in form_class.option_specs]
+        option_names = form_class.option_field_names()
         kwargs["form"] = form_class
         kwargs["fields"] = [*ModelConfigForm.Meta.fields, *option_names]
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: ModelConfig | None = None) -> Any:
         form_class = model_form_for(obj.provider.type if obj else None)
-        options = [f"option_{spec.name}" for spec in form_class.option_specs]
+        options = form_class.option_field_names()
         fieldsets: list[Any] = [(None, {"fields": [*ModelConfigForm.Meta.fields, "is_default"]})]
         if options:
             fieldsets.append(

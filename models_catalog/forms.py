@@ -16,7 +16,7 @@ from providers.options import OptionKind, OptionSpec
 from providers.registry import spec_for
 
 from .models import ModelConfig
-from .options import GENERAL_OPTIONS, PRICE_FIELDS, SpecValidator
+from .options import GENERAL_OPTIONS, PRICE_FIELDS, TTL_PRICE_FIELDS, SpecValidator
 
 GENERAL_FIELDS = (
     "identifier",
@@ -30,7 +30,7 @@ GENERAL_FIELDS = (
     "top_k",
     "presence_penalty",
     "frequency_penalty",
-    *PRICE_FIELDS,
+    *(name for name in PRICE_FIELDS if name not in TTL_PRICE_FIELDS),
 )
 OPTION_PREFIX = "option_"
 UNSET = ("", "Provider default")
@@ -109,6 +109,8 @@ class ModelConfigForm(forms.ModelForm):
         help_text="Provider-specific options follow the provider you choose.",
     )
     option_specs: tuple[OptionSpec, ...] = ()
+    # Columns asked for among the provider options, for the provider types they apply to.
+    provider_columns: tuple[str, ...] = ()
 
     class Meta:
         model = ModelConfig
@@ -121,9 +123,18 @@ class ModelConfigForm(forms.ModelForm):
         stored = self.instance.options or {}
         for spec in self.option_specs:
             self.initial.setdefault(f"{OPTION_PREFIX}{spec.name}", stored.get(spec.name))
+        for name in self.provider_columns:
+            self.initial.setdefault(name, getattr(self.instance, name))
+
+    @classmethod
+    def option_field_names(cls) -> list[str]:
+        """The fields shown among the provider's options, in order."""
+        return [f"{OPTION_PREFIX}{spec.name}" for spec in cls.option_specs] + list(
+            cls.provider_columns
+        )
 
     def option_fields(self) -> list[forms.BoundField]:
-        return [self[f"{OPTION_PREFIX}{spec.name}"] for spec in self.option_specs]
+        return [self[name] for name in self.option_field_names()]
 
     def general_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in GENERAL_FIELDS if name != "enabled"]
@@ -132,6 +143,8 @@ class ModelConfigForm(forms.ModelForm):
         data = super().clean() or {}
         # Set before the model's clean(), which validates options against the schema again.
         self.instance.options = self.options()
+        for name in TTL_PRICE_FIELDS:
+            setattr(self.instance, name, self.provider_column_value(name))
         return data
 
     def options(self) -> dict[str, Any]:
@@ -141,7 +154,15 @@ class ModelConfigForm(forms.ModelForm):
         return {name: value for name, value in values.items() if value is not None}
 
     def fields_to_save(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in GENERAL_FIELDS}
+        fields = {name: self.cleaned_data[name] for name in GENERAL_FIELDS}
+        for name in TTL_PRICE_FIELDS:
+            fields[name] = self.provider_column_value(name)
+        return fields
+
+    def provider_column_value(self, name: str) -> Any:
+        """A column this provider type does not ask for is cleared: a model moved from
+        Anthropic to OpenAI keeps no one-hour cache price that nothing would show."""
+        return self.cleaned_data.get(name) if name in self.provider_columns else None
 
 
 @cache
@@ -149,9 +170,16 @@ def model_form_for(provider_type: str | None) -> type[ModelConfigForm]:
     """The form class for a provider type: the general form plus one field per option spec."""
     if not provider_type:
         return ModelConfigForm
-    specs = spec_for(provider_type).options
+    provider_spec = spec_for(provider_type)
+    specs = provider_spec.options
     attrs: dict[str, Any] = {f"{OPTION_PREFIX}{spec.name}": OptionField(spec) for spec in specs}
     attrs["option_specs"] = specs
+    if provider_spec.prices_cache_writes_by_ttl:
+        for name in TTL_PRICE_FIELDS:
+            attrs[name] = general_option_formfield(
+                ModelConfig._meta.get_field(name), widget=forms.NumberInput(attrs={"step": "any"})
+            )
+        attrs["provider_columns"] = TTL_PRICE_FIELDS
     name = "".join(part.title() for part in provider_type.split("-")) + "ModelConfigForm"
     return type(name, (ModelConfigForm,), attrs)
 

@@ -10,6 +10,7 @@ from django.db.models import Q
 from lib.text import decimal_as_typed
 from providers.models import Provider
 from providers.options import clean_options
+from providers.registry import REGISTRY
 
 from .options import (
     GENERAL_OPTIONS,
@@ -98,6 +99,7 @@ class ModelConfig(models.Model):
     output_price = _price_field("output_price")
     cache_read_price = _price_field("cache_read_price")
     cache_write_price = _price_field("cache_write_price")
+    cache_write_1h_price = _price_field("cache_write_1h_price")
     # Provider-specific options, validated against the provider type's schema on write.
     options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -157,18 +159,24 @@ class ModelConfig(models.Model):
     def clean(self) -> None:
         if self.provider_id is None:
             return
+        spec = self.provider.spec
+        errors: dict[str, list[str]] = {}
+        if self.cache_write_1h_price is not None and not spec.prices_cache_writes_by_ttl:
+            takers = ", ".join(s.label for s in REGISTRY.values() if s.prices_cache_writes_by_ttl)
+            errors["cache_write_1h_price"] = [
+                f"{spec.label} does not report cache writes by how long they are kept; only "
+                f"these providers' models take this price: {takers}."
+            ]
         try:
-            self.options = clean_options(self.provider.spec.options, self.options or {})
+            self.options = clean_options(spec.options, self.options or {})
         except ValidationError as error:
-            raise ValidationError(
-                {
-                    "options": [
-                        f"{name}: {message}"
-                        for name, messages in error.message_dict.items()
-                        for message in messages
-                    ]
-                }
-            ) from None
+            errors["options"] = [
+                f"{name}: {message}"
+                for name, messages in error.message_dict.items()
+                for message in messages
+            ]
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def prices(self) -> dict[str, Decimal | None]:

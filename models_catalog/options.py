@@ -109,9 +109,27 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             min=0,
             max=1_000_000,
         ),
+        OptionSpec(
+            "cache_write_1h_price",
+            "Cache write price, 1 hour",
+            K.DECIMAL,
+            'Optional USD price per 1M tokens cached for an hour (ttl "1h"); Anthropic\'s is '
+            "twice the input price. Leave blank when unknown (such calls count as unpriced).",
+            min=0,
+            max=1_000_000,
+        ),
     )
 }
-PRICE_FIELDS = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+PRICE_FIELDS = (
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "cache_write_price",
+    "cache_write_1h_price",
+)
+# Only the Anthropic API reports cache writes by how long they are kept, so only models of
+# the provider types that speak it are asked for this price (in their provider options).
+TTL_PRICE_FIELDS = ("cache_write_1h_price",)
 # The general options that become request parameters (the others are the platform's own).
 REQUEST_OPTION_NAMES = (
     "max_output_tokens",

@@ -156,6 +156,12 @@ class ProviderTypeSpec:
         return str(self.type.label)
 
     @property
+    def prices_cache_writes_by_ttl(self) -> bool:
+        """Whether this API reports cache writes by how long they are kept (Anthropic's
+        ``cache_creation``), so its models take a price for hour-long writes."""
+        return self.wire_format is WireFormat.ANTHROPIC
+
+    @property
     def uses_region(self) -> bool:
         return bool(self.default_base_url and "{region}" in self.default_base_url)
 

@@ -51,8 +51,14 @@ MODELS = {
     "openrouter": "fake/router-model",
     "vercel-ai-gateway": "fake/vercel-model",
 }
-# Prices per 1M tokens: input, output, cache read, cache write.
-PRICES = {"input_price": 3, "output_price": 15, "cache_read_price": "0.3", "cache_write_price": 4}
+# Prices per 1M tokens: input, output, cache read, cache write, cache write kept an hour.
+PRICES = {
+    "input_price": 3,
+    "output_price": 15,
+    "cache_read_price": "0.3",
+    "cache_write_price": 4,
+    "cache_write_1h_price": 6,
+}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +113,10 @@ def deployment(fake, fake_provider, developer) -> Deployment:
                 "display_name": f"Fake {provider_type}",
                 "context_limit": 100_000,
                 **PRICES,
+                # Only Anthropic's API reports hour-long cache writes, so only it has a price.
+                "cache_write_1h_price": PRICES["cache_write_1h_price"]
+                if provider.spec.prices_cache_writes_by_ttl
+                else None,
             },
             options={},
             actor=None,
@@ -153,15 +163,13 @@ def wait_for_usage(count: int, timeout: float = 10) -> list[UsageRecord]:
     raise AssertionError(f"expected {count} usage rows, found {len(rows)}")
 
 
-def expected_cost(input_tokens: int, output_tokens: int, read: int, write: int) -> Decimal:
-    prices = (Decimal(3), Decimal(15), Decimal("0.3"), Decimal(4))
-    total = sum(
-        (
-            Decimal(n) * p
-            for n, p in zip((input_tokens, output_tokens, read, write), prices, strict=True)
-        ),
-        Decimal(0),
-    )
+def expected_cost(
+    input_tokens: int, output_tokens: int, read: int, write: int, write_1h: int = 0
+) -> Decimal:
+    """At PRICES; ``write_1h`` of the ``write`` cache writes were kept an hour."""
+    prices = (Decimal(3), Decimal(15), Decimal("0.3"), Decimal(4), Decimal(6))
+    counts = (input_tokens, output_tokens, read, write - write_1h, write_1h)
+    total = sum((Decimal(n) * p for n, p in zip(counts, prices, strict=True)), Decimal(0))
     return (total / Decimal(1_000_000)).quantize(Decimal("0.000000001"))
 
 

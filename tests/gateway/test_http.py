@@ -328,6 +328,48 @@ def test_a_grounded_google_call_is_billed_for_what_its_tools_fed_the_model(
         assert row.cost_usd == expected_cost(row.input_tokens, row.output_tokens, 4, 0)
 
 
+@pytest.mark.parametrize("provider_type", ["anthropic", "aws-bedrock"])
+def test_cache_writes_kept_an_hour_are_billed_at_the_hour_price(
+    gateway_server, deployment, provider_type
+):
+    """A Claude call that caches its system prompt for an hour (``ttl: "1h"``) writes that
+    entry at twice the input price. The row prices those writes at the model's one-hour
+    price, the same streamed or not; before, they were priced as five-minute writes. With no
+    one-hour price set, the call's cost is unknown, not understated."""
+    import httpx
+
+    from fakeprovider.app import CACHE_WRITE_TOKENS
+
+    url = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1/messages"
+    headers = token_header(WireFormat.ANTHROPIC, deployment.token.secret)
+    body = {
+        "model": MODELS[provider_type],
+        "max_tokens": 64,
+        "system": [
+            {
+                "type": "text",
+                "text": "the rules",
+                "cache_control": {"type": "ephemeral", "ttl": "1h"},
+            }
+        ],
+        "messages": MESSAGES,
+    }
+    for stream in (False, True):
+        response = httpx.post(url, json={**body, "stream": stream}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert '"ephemeral_1h_input_tokens":2' in response.text.replace(" ", "")
+    wait_for_usage(2)
+    ModelConfig.objects.filter(provider__type=provider_type).update(cache_write_1h_price=None)
+    assert httpx.post(url, json=body, headers=headers).status_code == 200
+    plain, streamed, unpriced = wait_for_usage(3)
+    for row in (plain, streamed):
+        tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens)
+        assert tokens == (plain.input_tokens, plain.output_tokens, plain.cache_read_tokens)
+        assert row.cache_write_tokens == CACHE_WRITE_TOKENS
+        assert row.cost_usd == expected_cost(*tokens, CACHE_WRITE_TOKENS, CACHE_WRITE_TOKENS)
+    assert unpriced.cache_write_tokens == CACHE_WRITE_TOKENS and unpriced.cost_usd is None
+
+
 def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, deployment):
     import httpx
 

@@ -94,7 +94,12 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     openai = Provider.objects.get(type="openai")
     user_key_save(user=deployment.developer, provider=openai, raw_key="sk-own-key", actor=None)
     lookup_id = deployment.token.secret.split("_")[1]
-    cases = [("openai", "fake-gpt"), ("anthropic", "not-a-model"), ("no-such-type", "x")]
+    cases = [
+        ("openai", "fake-gpt"),
+        ("anthropic", "not-a-model"),
+        ("no-such-type", "x"),
+        ("anthropic", "claude-fake"),
+    ]
 
     async def rows(make_store):
         current = make_store()
@@ -107,13 +112,14 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     assert kind is PostgresStore
     _, through_django = asyncio.run(rows(DjangoThreadStore))
     assert through_asyncpg == through_django
-    with_key, no_model, no_provider = through_asyncpg
+    with_key, no_model, no_provider, claude = through_asyncpg
     assert with_key.user_key_ciphertext and with_key.model_id is not None
-    assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000)  # micro-USD
+    assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, None)  # micro-USD
+    assert claude.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, 6_000_000)
     assert with_key.expires_at is not None and with_key.expires_at.tzinfo is not None
     assert no_model.model_id is None and no_model.user_key_ciphertext is None
     assert no_provider.provider_id is None and no_provider.provider_enabled is False
-    assert no_provider.central_ciphertext == "" and no_provider.prices == (None,) * 4
+    assert no_provider.central_ciphertext == "" and no_provider.prices == (None,) * 5
 
 
 @pytest.mark.postgres

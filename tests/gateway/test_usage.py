@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
+import orjson
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -19,7 +20,10 @@ from providers.registry import WireFormat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PRICES = (3_000_000, 15_000_000, 300_000, 3_750_000)  # micro-USD per 1M: 3, 15, 0.3, 3.75
+# Micro-USD per 1M tokens: input 3, output 15, cache read 0.3, cache write 3.75, and 6 for a
+# cache write kept an hour (Anthropic's Claude Sonnet prices).
+PRICES = (3_000_000, 15_000_000, 300_000, 3_750_000, 6_000_000)
+NO_PRICES = (None,) * 5
 
 
 def test_cost_is_tokens_times_price_per_million_for_each_kind():
@@ -30,28 +34,44 @@ def test_cost_is_tokens_times_price_per_million_for_each_kind():
     assert cost_of(usage, PRICES) == Decimal("0.037500000")
 
 
+def test_cache_writes_kept_an_hour_are_priced_at_their_own_price():
+    """Anthropic charges 1.25x the input price for a cache entry kept five minutes and 2x for
+    one kept an hour; before, every write was priced as a five-minute one."""
+    usage = Usage(input_tokens=1_000, cache_write_tokens=400, cache_write_1h_tokens=100)
+    # 1,000 x 3 + 300 x 3.75 + 100 x 6, per million.
+    assert cost_of(usage, PRICES) == Decimal("0.004725000")
+    every_write_an_hour = Usage(cache_write_tokens=400, cache_write_1h_tokens=400)
+    assert cost_of(every_write_an_hour, PRICES) == Decimal("0.0024")
+    # Only hour-long writes: the five-minute price is not needed, the hour's is.
+    assert cost_of(every_write_an_hour, (*PRICES[:3], None, PRICES[4])) == Decimal("0.0024")
+    assert cost_of(every_write_an_hour, (*PRICES[:4], None)) is None
+
+
 def test_unknown_prices_give_an_unknown_cost_never_zero():
     usage = Usage(input_tokens=10, output_tokens=10)
-    assert cost_of(usage, (None, None, None, None)) is None
-    assert cost_of(usage, (3_000_000, None, None, None)) is None  # output used, unpriced
-    assert cost_of(Usage(input_tokens=10), (3_000_000, None, None, None)) == Decimal("0.00003")
+    assert cost_of(usage, NO_PRICES) is None
+    assert cost_of(usage, (3_000_000, None, None, None, None)) is None  # output used, unpriced
+    assert cost_of(Usage(input_tokens=10), (3_000_000, *NO_PRICES[1:])) == Decimal("0.00003")
     assert cost_of(Usage(), PRICES) == Decimal(0)
 
 
 @given(
-    counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 4),
-    prices=st.tuples(*[st.none() | st.decimals(min_value=0, max_value=10**8 - 1, places=6)] * 4),
+    counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 5),
+    prices=st.tuples(*[st.none() | st.decimals(min_value=0, max_value=10**8 - 1, places=6)] * 5),
 )
-@example(counts=(1, 0, 0, 0), prices=(Decimal("0.0005"), None, None, None))  # half: to even
-@example(counts=(3, 0, 0, 0), prices=(Decimal("0.0005"), None, None, None))
-@example(counts=(1, 0, 0, 0), prices=(Decimal("0.0015"), None, None, None))
+@example(counts=(1, 0, 0, 0, 0), prices=(Decimal("0.0005"), *NO_PRICES[1:]))  # half: to even
+@example(counts=(3, 0, 0, 0, 0), prices=(Decimal("0.0005"), *NO_PRICES[1:]))
+@example(counts=(1, 0, 0, 0, 0), prices=(Decimal("0.0015"), *NO_PRICES[1:]))
+@example(counts=(0, 0, 0, 5, 9), prices=(None, None, None, None, Decimal(2)))  # all an hour
 def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
     """Prices as the lookup gives them (micro-USD) and whole-number arithmetic give exactly
     what Decimal arithmetic gives: the sum per million tokens, rounded half to even to the
-    nano-USD."""
+    nano-USD. Hour-long cache writes are part of the cache writes (never more than them)."""
     usage = Usage(*counts)
     micro = tuple(None if p is None else int(p.scaleb(6)) for p in prices)
-    used = [(n, p) for n, p in zip(counts, prices, strict=True) if n]
+    hour = min(counts[4], counts[3])
+    kinds = (*counts[:3], counts[3] - hour, hour)
+    used = [(n, p) for n, p in zip(kinds, prices, strict=True) if n]
     if all(p is None for p in prices) or any(p is None for _, p in used):
         expected = None
     else:
@@ -134,8 +154,8 @@ def test_a_provider_reporting_absurd_usage_costs_no_one_their_rows():
     )
     assert (usage.input_tokens, usage.output_tokens) == (TOKEN_COUNT_MAX, TOKEN_COUNT_MAX)
     top_price = 10**12  # $1M per 1M tokens, the most a model's price may be, in micro-USD
-    assert cost_of(usage, (top_price,) * 4) is None
-    largest = cost_of(Usage(input_tokens=TOKEN_COUNT_MAX), (400_000 * 10**6, None, None, None))
+    assert cost_of(usage, (top_price,) * 5) is None
+    largest = cost_of(Usage(input_tokens=TOKEN_COUNT_MAX), (400_000 * 10**6, *NO_PRICES[1:]))
     assert largest == Decimal("858993458.800000000")
     rows = [
         event(input_tokens=1),
@@ -191,6 +211,53 @@ def test_every_reported_count_fits_the_usage_table(block, wire):
         usage.cache_write_tokens,
     )
     assert all(isinstance(n, int) and 0 <= n <= TOKEN_COUNT_MAX for n in counts)
+
+
+@given(
+    total=st.integers(min_value=-(2**70), max_value=2**70) | st.none() | st.text(max_size=3),
+    by_ttl=st.none()
+    | st.text(max_size=3)
+    | st.dictionaries(
+        st.sampled_from(["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens", "other"]),
+        st.integers(min_value=-(2**70), max_value=2**70) | st.booleans() | st.text(max_size=3),
+    ),
+)
+def test_hour_long_cache_writes_are_counted_within_the_cache_writes(total, by_ttl):
+    """Whatever the split by ttl says, the hour-long writes are a whole number no greater
+    than the cache writes, so the five-minute writes priced apart are never negative."""
+    usage = ADAPTERS[WireFormat.ANTHROPIC].usage_from_body(
+        {"usage": {"cache_creation_input_tokens": total, "cache_creation": by_ttl}}
+    )
+    assert isinstance(usage.cache_write_1h_tokens, int)
+    assert 0 <= usage.cache_write_1h_tokens <= usage.cache_write_tokens <= TOKEN_COUNT_MAX
+
+
+def test_anthropic_cache_writes_are_split_by_how_long_they_are_kept():
+    """A Messages answer with writes of both lengths, as the API reports them: the total, and
+    its split by ttl. A stream gives the split in message_start only; message_delta repeats
+    the totals without it."""
+    usage_block = {
+        "input_tokens": 21,
+        "output_tokens": 393,
+        "cache_read_input_tokens": 1_800,
+        "cache_creation_input_tokens": 2_500,
+        "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 2_000},
+    }
+    adapter = ADAPTERS[WireFormat.ANTHROPIC]
+    expected = Usage(21, 393, 1_800, 2_500, 2_000)
+    assert adapter.usage_from_body({"usage": usage_block}) == expected
+    start = {"type": "message_start", "message": {"usage": {**usage_block, "output_tokens": 1}}}
+    delta = {
+        "type": "message_delta",
+        "usage": {key: value for key, value in usage_block.items() if key != "cache_creation"},
+    }
+    reader = adapter.stream_reader(client_wants_usage=True)
+    reader.feed(b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in (start, delta)))
+    assert reader.usage() == expected
+    # An older answer without the split: every write counts as a five-minute one.
+    assert adapter.usage_from_body({"usage": {"cache_creation_input_tokens": 9}}) == Usage(
+        cache_write_tokens=9
+    )
 
 
 def test_google_counts_what_its_tools_fed_the_model_as_input():

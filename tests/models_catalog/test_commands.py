@@ -120,3 +120,20 @@ def test_a_disabled_model_cannot_become_the_default(make_model):
     make_model(enabled=False)
     with pytest.raises(CommandError, match="is disabled"):
         run("model_set_default", "anthropic", "claude-sonnet-4-5")
+
+
+def test_the_one_hour_cache_write_price_is_for_anthropic_format_models_only(make_provider):
+    """Bedrock speaks Anthropic's API and takes the price; OpenAI never reports such writes,
+    so giving it one is a clear error, not a price that nothing would ever use."""
+    make_provider("aws-bedrock")
+    make_provider("openai")
+    hour = ("--context-limit", "200000", "--cache-write-1h-price", "6")
+    run("model_set", "aws-bedrock", "claude-on-bedrock", *hour)
+    assert ModelConfig.objects.get().cache_write_1h_price == 6
+    with pytest.raises(CommandError) as error:
+        run("model_set", "openai", "gpt-5", *hour)
+    assert str(error.value).startswith(
+        "cache_write_1h_price: OpenAI does not report cache writes by how long they are kept"
+    )
+    assert "Anthropic, AWS Bedrock" in str(error.value) and "\n" not in str(error.value)
+    assert not ModelConfig.objects.filter(provider__type="openai").exists()

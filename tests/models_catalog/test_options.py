@@ -50,6 +50,7 @@ EXPECTED_BOUNDS = {
     "output_price": (0, 1_000_000),
     "cache_read_price": (0, 1_000_000),
     "cache_write_price": (0, 1_000_000),
+    "cache_write_1h_price": (0, 1_000_000),
     "thinking_budget_tokens": (1, 1_000_000),
     "max_completion_tokens": (1, 10_000_000),
     "thinking_budget": (1, 1_000_000),

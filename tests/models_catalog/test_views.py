@@ -126,6 +126,36 @@ def test_switching_the_provider_swaps_only_the_options_fieldset(staff_client, ma
     assert 'name="identifier"' not in content
 
 
+@pytest.mark.parametrize("provider_type", ["anthropic", "aws-bedrock"])
+def test_the_one_hour_cache_write_price_is_asked_for_where_the_api_reports_it(
+    staff_client, make_provider, provider_type
+):
+    """Only the Anthropic API (and Bedrock, which speaks it) splits cache writes by how long
+    they are kept: its models are asked for the one-hour price among their provider options,
+    other providers' models are not asked at all."""
+    provider = make_provider(provider_type)
+    openai = make_provider("openai")
+    options = staff_client.get(
+        ADD,
+        {"provider": provider.pk},
+        headers={"HX-Request": "true", "HX-Target": "provider-options"},
+    ).content.decode()
+    assert options.strip().startswith('<fieldset id="provider-options">')
+    assert 'name="cache_write_1h_price"' in options and "Cache write price, 1 hour" in options
+    page = staff_client.get(ADD, {"provider": openai.pk}).content.decode()
+    assert "cache_write_1h_price" not in page and 'name="cache_write_price"' in page
+
+    staff_client.post(ADD, model_data(provider, cache_write_1h_price="6", input_price="3"))
+    model = ModelConfig.objects.get()
+    assert str(model.cache_write_1h_price) == "6.000000"
+    edit = reverse("models:edit", args=[model.pk])
+    assert 'name="cache_write_1h_price" value="6"' in staff_client.get(edit).content.decode()
+    # Moved to a provider whose API has no such writes: the price goes with the field.
+    staff_client.post(edit, model_data(openai, input_price="3"))
+    model.refresh_from_db()
+    assert model.provider == openai and model.cache_write_1h_price is None
+
+
 def test_adding_a_model_saves_general_and_provider_options(staff_client, make_provider):
     openai = make_provider("openai")
     response = staff_client.post(
@@ -180,6 +210,7 @@ BAD_INPUT = [
     ({"output_price": "1e400"}, "output_price", "Output price must be at most 1000000."),
     ({"cache_read_price": "0.0000001"}, "cache_read_price", "decimal places"),
     ({"cache_write_price": "cheap"}, "cache_write_price", "Enter a number."),
+    ({"cache_write_1h_price": "-0.5"}, "cache_write_1h_price", "1 hour must be at least 0."),
     ({"provider": "999"}, "provider", "Select a valid choice"),
     ({"provider": "abc"}, "provider", "Select a valid choice"),
     ({"option_effort": "ultra"}, "option_effort", "Effort must be one of low, medium"),
@@ -256,9 +287,13 @@ def test_the_django_admin_edits_models_with_the_schema_form(staff_client, make_m
     assert 'name="option_effort"' in content and 'name="option_thinking_budget_tokens"' in content
     bad = staff_client.post(url, model_data(model.provider, option_effort="ultra"))
     assert "Effort must be one of" in bad.content.decode()
-    staff_client.post(url, model_data(model.provider, option_effort="low"))
+    assert 'name="cache_write_1h_price"' in content
+    staff_client.post(
+        url, model_data(model.provider, option_effort="low", cache_write_1h_price="6")
+    )
     model.refresh_from_db()
     assert model.options == {"effort": "low"}
+    assert model.cache_write_1h_price == 6
 
 
 def test_a_duplicate_identifier_is_reported_at_the_identifier_field(staff_client, make_model):
