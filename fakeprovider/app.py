@@ -222,13 +222,18 @@ def provided_key(headers: dict[str, str]) -> str:
 # -- wire formats ---------------------------------------------------------------------------
 
 
-def openai_usage(answer: Answer) -> dict[str, Any]:
-    prompt = answer.input_tokens + CACHE_READ_TOKENS
+def openai_usage(answer: Answer, cache_writes: int = 0) -> dict[str, Any]:
+    """``cache_writes``: what OpenRouter and Vercel report, in the prompt's count, when a
+    request marks content ``cache_control`` for a model that caches on request (Claude)."""
+    prompt = answer.input_tokens + CACHE_READ_TOKENS + cache_writes
+    details = {"cached_tokens": CACHE_READ_TOKENS}
+    if cache_writes:
+        details["cache_write_tokens"] = cache_writes
     return {
         "prompt_tokens": prompt,
         "completion_tokens": answer.output_tokens,
         "total_tokens": prompt + answer.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": CACHE_READ_TOKENS},
+        "prompt_tokens_details": details,
     }
 
 
@@ -249,16 +254,20 @@ def anthropic_usage(
     }
 
 
-def asks_hour_cache(body: Any) -> bool:
-    """Whether an Anthropic request marks anything ``cache_control: {"ttl": "1h"}``."""
+def cache_controls(body: Any) -> list[dict[str, Any]]:
+    """Every ``cache_control`` marker in a request, however deep."""
     if isinstance(body, dict):
         control = body.get("cache_control")
-        if isinstance(control, dict) and control.get("ttl") == "1h":
-            return True
-        return any(asks_hour_cache(value) for value in body.values())
+        found = [control] if isinstance(control, dict) else []
+        return found + [c for value in body.values() for c in cache_controls(value)]
     if isinstance(body, list):
-        return any(asks_hour_cache(item) for item in body)
-    return False
+        return [c for item in body for c in cache_controls(item)]
+    return []
+
+
+def asks_hour_cache(body: Any) -> bool:
+    """Whether an Anthropic request marks anything ``cache_control: {"ttl": "1h"}``."""
+    return any(control.get("ttl") == "1h" for control in cache_controls(body))
 
 
 def google_usage(answer: Answer, output: int | None = None, tool_prompt: int = 0) -> dict[str, Any]:
@@ -275,11 +284,14 @@ def google_usage(answer: Answer, output: int | None = None, tool_prompt: int = 0
     return usage
 
 
-def responses_usage(answer: Answer) -> dict[str, Any]:
-    prompt = answer.input_tokens + CACHE_READ_TOKENS
+def responses_usage(answer: Answer, cache_writes: int = 0) -> dict[str, Any]:
+    prompt = answer.input_tokens + CACHE_READ_TOKENS + cache_writes
+    details = {"cached_tokens": CACHE_READ_TOKENS}
+    if cache_writes:
+        details["cache_write_tokens"] = cache_writes
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": CACHE_READ_TOKENS},
+        "input_tokens_details": details,
         "output_tokens": answer.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": prompt + answer.output_tokens,
@@ -384,6 +396,7 @@ class Exchange:
         self.control = Control.read(record.headers, prompt, fake.chunk_delay)
         self.answer = compose_answer(prompt, system, self.control.chunks)
         self.model = str(self.body.get("model") or self._model_in_path() or "fake-model")
+        self.cache_writes = CACHE_WRITE_TOKENS if cache_controls(self.body) else 0
 
     def _model_in_path(self) -> str:
         match = re.search(r"/models?/([^/:]+)", self.record.path)
@@ -563,7 +576,12 @@ class Exchange:
                     "created": 1_700_000_000,
                     "name": "Fake GPT",
                     "context_length": 128_000,
-                    "pricing": {"prompt": "0.0000025", "completion": "0.00001"},
+                    "pricing": {
+                        "prompt": "0.0000025",
+                        "completion": "0.00001",
+                        "input_cache_read": "0.00000025",
+                        "input_cache_write": "0.000003125",
+                    },
                 },
             ],
         }
@@ -597,7 +615,7 @@ class Exchange:
                 "created": int(time.time()),
                 "model": self.model,
                 "choices": [choice],
-                "usage": openai_usage(self.answer),
+                "usage": openai_usage(self.answer, self.cache_writes),
             },
         )
 
@@ -628,7 +646,8 @@ class Exchange:
         events += [chunk(part) for part in self.answer.chunks]
         events.append(chunk("", "stop"))
         if include_usage:
-            events.append(sse({**base, "choices": [], "usage": openai_usage(self.answer)}))
+            usage = openai_usage(self.answer, self.cache_writes)
+            events.append(sse({**base, "choices": [], "usage": usage}))
         events.append(sse("[DONE]"))
         await self.stream(events, "text/event-stream", garbled=b"data: {not json\n\n")
 
@@ -660,7 +679,7 @@ class Exchange:
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
-            "usage": responses_usage(self.answer) if usage else None,
+            "usage": responses_usage(self.answer, self.cache_writes) if usage else None,
         }
 
     async def responses_stream(self) -> None:
@@ -768,7 +787,7 @@ class Exchange:
             "object": "response.compaction",
             "created_at": int(time.time()),
             "output": [item],
-            "usage": responses_usage(self.answer),
+            "usage": responses_usage(self.answer, self.cache_writes),
         }
         await respond(self.send, 200, compacted)
 

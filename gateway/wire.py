@@ -223,8 +223,13 @@ def openai_usage(usage: Any) -> Usage:
     else:  # responses
         total_in, out = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
         details = usage.get("input_tokens_details") or {}
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-    return Usage(max(total_in - cached, 0), out, cached, 0)
+    if not isinstance(details, dict):
+        details = {}
+    cached = _int(details.get("cached_tokens"))
+    # OpenRouter and Vercel (for models that cache on request, such as Claude) also say how
+    # much of the prompt was written to the cache: priced as cache writes, not as input.
+    written = _int(details.get("cache_write_tokens"))
+    return Usage(max(total_in - cached - written, 0), out, cached, written)
 
 
 class OpenAIStreamReader(StreamReader):

@@ -86,9 +86,18 @@ def _readable(identifier: str) -> str:
     return " ".join(part.capitalize() for part in tail.replace("_", "-").split("-") if part)
 
 
+# A discovered model's prices, in the order they are signed and saved.
+_PRICES = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+
+
 def _sign(models: list[DiscoveredModel]) -> str:
     rows = [
-        [m.identifier, m.display_name, m.context_limit, _text(m.input_price), _text(m.output_price)]
+        [
+            m.identifier,
+            m.display_name,
+            m.context_limit,
+            *(_text(getattr(m, price)) for price in _PRICES),
+        ]
         for m in models
     ]
     return signing.dumps(rows, salt=SIGNING_SALT, compress=True)
@@ -100,9 +109,10 @@ def _unsign(value: str) -> list[DiscoveredModel] | None:
     except signing.BadSignature:
         return None
     return [
-        DiscoveredModel(r[0], r[1], r[2], _decimal(r[3]), _decimal(r[4]))
+        DiscoveredModel(r[0], r[1], r[2], *(_decimal(price) for price in r[3:]))
+        # Five: a list signed before cache prices were kept (a page open across an upgrade).
         for r in rows
-        if isinstance(r, list) and len(r) == 5
+        if isinstance(r, list) and len(r) in (5, 3 + len(_PRICES))
     ]
 
 
@@ -209,8 +219,7 @@ def _save(provider: Provider, row: DiscoveredRowForm, actor: Any) -> ModelConfig
         "identifier": row.model.identifier,
         "display_name": row.cleaned_data["display_name"],
         "context_limit": row.cleaned_data["context_limit"],
-        "input_price": row.model.input_price,
-        "output_price": row.model.output_price,
+        **{price: getattr(row.model, price) for price in _PRICES},
     }
     try:
         model, _ = model_save(model=None, provider=provider, fields=fields, options={}, actor=actor)

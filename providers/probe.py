@@ -59,6 +59,8 @@ class DiscoveredModel:
     context_limit: int | None = None
     input_price: Decimal | None = None  # per million tokens
     output_price: Decimal | None = None
+    cache_read_price: Decimal | None = None
+    cache_write_price: Decimal | None = None
 
 
 @dataclass
@@ -257,6 +259,9 @@ def _parse_models(spec: ProviderTypeSpec, body: bytes) -> list[DiscoveredModel]:
                     _int(item.get("context_length") or item.get("context_window")),
                     _per_million(pricing.get("prompt", pricing.get("input"))),
                     _per_million(pricing.get("completion", pricing.get("output"))),
+                    # Without these, a call that reads or writes the cache has no known cost.
+                    _per_million(pricing.get("input_cache_read")),
+                    _per_million(pricing.get("input_cache_write")),
                 )
             )
     return sorted(

@@ -370,6 +370,47 @@ def test_cache_writes_kept_an_hour_are_billed_at_the_hour_price(
     assert unpriced.cache_write_tokens == CACHE_WRITE_TOKENS and unpriced.cost_usd is None
 
 
+@pytest.mark.parametrize("provider_type", ["openrouter", "vercel-ai-gateway"])
+def test_cache_writes_reported_in_the_openai_format_are_billed_as_cache_writes(
+    gateway_server, deployment, provider_type
+):
+    """OpenRouter and Vercel route Claude calls that mark content ``cache_control`` and
+    report the prompt written to the cache in ``prompt_tokens_details.cache_write_tokens``
+    (Responses: ``input_tokens_details``), inside the prompt's count. The row counts them as
+    cache writes at the cache-write price, the same streamed or not; before, they were input."""
+    import httpx
+
+    from fakeprovider.app import CACHE_WRITE_TOKENS
+
+    base = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1"
+    headers = token_header(WireFormat.OPENAI, deployment.token.secret)
+    marked = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "the rules", "cache_control": {"type": "ephemeral"}}
+            ],
+        }
+    ]
+    model = MODELS[provider_type]
+    calls = [
+        ("chat/completions", {"model": model, "messages": marked}),
+        ("chat/completions", {"model": model, "messages": marked, "stream": True}),
+        ("responses", {"model": model, "input": marked}),
+        ("responses", {"model": model, "input": marked, "stream": True}),
+    ]
+    for path, body in calls:
+        response = httpx.post(f"{base}/{path}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    rows = wait_for_usage(len(calls))
+    assert [row.streamed for row in rows] == [False, True, False, True]
+    for row in rows:
+        assert row.cache_write_tokens == CACHE_WRITE_TOKENS and row.cache_read_tokens == 4
+        assert row.input_tokens == rows[0].input_tokens  # the writes taken out of the prompt
+        tokens = (row.input_tokens, row.output_tokens, 4, CACHE_WRITE_TOKENS)
+        assert row.cost_usd == expected_cost(*tokens)
+
+
 def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, deployment):
     import httpx
 

@@ -260,6 +260,51 @@ def test_anthropic_cache_writes_are_split_by_how_long_they_are_kept():
     )
 
 
+def test_openai_format_cache_writes_are_told_apart_from_the_prompt():
+    """OpenRouter's usage block for a Claude call that wrote its prompt to the cache (its
+    docs' example): the writes are in prompt_tokens and named in prompt_tokens_details; they
+    are priced as cache writes, not as input. The Responses format names them the same way."""
+    adapter = ADAPTERS[WireFormat.OPENAI]
+    chat = {
+        "completion_tokens": 2,
+        "prompt_tokens": 194,
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 100},
+        "total_tokens": 196,
+        "cost": 0.95,
+    }
+    assert adapter.usage_from_body({"usage": chat}) == Usage(94, 2, 0, 100)
+    responses = {
+        "input_tokens": 194,
+        "input_tokens_details": {"cached_tokens": 50, "cache_write_tokens": 100},
+        "output_tokens": 2,
+    }
+    assert adapter.usage_from_body({"usage": responses}) == Usage(44, 2, 50, 100)
+
+
+@given(
+    total=st.integers(min_value=-(2**40), max_value=2**40),
+    details=st.none()
+    | st.dictionaries(
+        st.sampled_from(["cached_tokens", "cache_write_tokens", "audio_tokens"]),
+        st.integers(min_value=-(2**40), max_value=2**40) | st.none() | st.text(max_size=3),
+    ),
+    chat=st.booleans(),
+)
+def test_openai_format_counts_never_count_a_prompt_token_twice(total, details, chat):
+    """Whatever the details say, input, cache reads and cache writes are whole numbers the
+    table holds, and together they are the prompt whenever the parts fit in it."""
+    usage_block = (
+        {"prompt_tokens": total, "prompt_tokens_details": details}
+        if chat
+        else {"input_tokens": total, "input_tokens_details": details}
+    )
+    usage = ADAPTERS[WireFormat.OPENAI].usage_from_body({"usage": usage_block})
+    counts = (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+    assert all(isinstance(n, int) and 0 <= n <= TOKEN_COUNT_MAX for n in counts)
+    if 0 < total <= TOKEN_COUNT_MAX and usage.cache_read_tokens + usage.cache_write_tokens <= total:
+        assert sum(counts) == total
+
+
 def test_google_counts_what_its_tools_fed_the_model_as_input():
     """A grounded Gemini call (Google Search on) as Google reports it: the search results
     are in toolUsePromptTokenCount, apart from promptTokenCount, and billed as input; the

@@ -78,6 +78,8 @@ def test_several_models_are_added_at_once_with_their_identifiers(staff_client, o
     assert added["fake-gpt-mini"].display_name == "GPT mini (fake)"
     assert added["fake-gpt-mini"].context_limit == 64000
     assert added["fake-gpt"].input_price == Decimal("2.5")  # the listing's price per million
+    assert added["fake-gpt"].cache_read_price == Decimal("0.25")
+    assert added["fake-gpt"].cache_write_price == Decimal("3.125")
     assert (
         AuditEntry.objects.filter(
             action=AuditAction.CREATE, object_type="models_catalog.modelconfig"
@@ -129,6 +131,25 @@ def test_a_list_that_was_not_signed_here_is_refused(staff_client, openai):
     assert response.status_code == 302
     assert response.url == reverse("models:discover", args=["openai"])
     assert not ModelConfig.objects.exists()
+
+
+def test_a_list_signed_before_cache_prices_were_kept_still_adds_its_models(staff_client, openai):
+    """A discovery page left open across the upgrade posts the older five-field rows."""
+    from django.core import signing
+
+    from models_catalog.discovery import SIGNING_SALT
+
+    older = signing.dumps(
+        [["fake-gpt", "Fake GPT", 128_000, "2.5", "10"]], salt=SIGNING_SALT, compress=True
+    )
+    response = staff_client.post(
+        reverse("models:discover-add", args=["openai"]),
+        {"discovered": older, "m0-add": "on", "m0-display_name": "GPT", "m0-context_limit": "9"},
+    )
+    assert response.status_code == 302
+    model = ModelConfig.objects.get()
+    assert (model.input_price, model.output_price) == (Decimal("2.5"), Decimal(10))
+    assert model.cache_read_price is None and model.cache_write_price is None
 
 
 def test_without_a_central_key_discovery_says_what_to_do(staff_client, make_provider):

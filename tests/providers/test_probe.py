@@ -91,6 +91,8 @@ def test_discovery_fills_names_context_and_prices_when_the_provider_gives_them(f
     gpt = next(m for m in result.models if m.identifier == "fake-gpt")
     assert (gpt.display_name, gpt.context_limit) == ("Fake GPT", 128_000)
     assert (str(gpt.input_price), str(gpt.output_price)) == ("2.5", "10")
+    # Cache prices too: without them a call that reads or writes the cache has no known cost.
+    assert (str(gpt.cache_read_price), str(gpt.cache_write_price)) == ("0.25", "3.125")
     google = probe(provider_at(url + "/v1beta", "google"), "g-key", discover=True)
     assert google.models[0].context_limit == 1_000_000
 
