@@ -793,7 +793,7 @@ class Call:
         )
         if self.status >= 400 and not any(tokens):
             return None  # nothing was generated: no cost to know
-        return cost_of(self.usage, row.prices)
+        return cost_of(self.usage, row.prices, row.long_context)
 
 
 class DisconnectWatch:

@@ -37,6 +37,9 @@ PRICE_COLUMNS = (
     "cache_write_1h_price",
 )
 Prices = tuple[int | None, int | None, int | None, int | None, int | None]
+# The prompt size above which the long-context prices (input, output; micro-USD per 1M)
+# apply; all None when the model has one price.
+LongContext = tuple[int | None, int | None, int | None]
 
 
 def _micro(price: str) -> str:
@@ -50,7 +53,9 @@ _CALL_COLUMNS = f"""
     p.id, p.enabled, p.api_key, p.base_url, p.region,
     p.central_key_enabled, p.user_keys_allowed, p.central_key_fallback,
     k.api_key,
-    m.id, m.enabled, {", ".join(_micro(f"m.{price}") for price in PRICE_COLUMNS)}
+    m.id, m.enabled, {", ".join(_micro(f"m.{price}") for price in PRICE_COLUMNS)},
+    m.long_context_threshold, {_micro("m.long_context_input_price")},
+    {_micro("m.long_context_output_price")}
 """
 
 
@@ -151,6 +156,7 @@ class CallRow:
     # Micro-USD per 1M tokens, in PRICE_COLUMNS order (input, output, cache read, cache
     # write, one-hour cache write); None: not set.
     prices: Prices
+    long_context: LongContext
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -182,6 +188,7 @@ class CallRow:
                 _whole(row[21]),
                 _whole(row[22]),
             ),
+            long_context=(row[23], _whole(row[24]), _whole(row[25])),
         )
 
     @classmethod
@@ -209,6 +216,7 @@ class CallRow:
             row[16],
             bool(row[17]),
             (row[18], row[19], row[20], row[21], row[22]),
+            (row[23], row[24], row[25]),
         )
 
     def inactive(self, now: datetime) -> bool:

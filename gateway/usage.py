@@ -19,7 +19,7 @@ from django.conf import settings
 
 from lib.loops import PerLoop
 
-from .store import USAGE_COLUMNS, DatabaseUnavailable, Prices, store
+from .store import USAGE_COLUMNS, DatabaseUnavailable, LongContext, Prices, store
 from .wire import Usage
 
 logger = logging.getLogger(__name__)
@@ -29,31 +29,65 @@ BATCH_WAIT = 0.2  # seconds to gather more rows before writing a batch
 RETRY_WAIT = 2.0  # seconds before a batch the database could not take is tried again
 
 
-def cost_of(usage: Usage, prices: Prices) -> Decimal | None:
+def cost_of(
+    usage: Usage, prices: Prices, long_context: LongContext = (None, None, None)
+) -> Decimal | None:
     """USD for these tokens at the model's prices (micro-USD per 1M tokens, see CallRow), to
     the nano-USD, half to even; None (unknown, never 0) when the model has no prices or a
     kind of token was used whose price is not set.
+
+    A call whose prompt (cache reads and writes included) is over the model's long-context
+    threshold is priced at the long-context input and output prices, its cache prices scaled
+    by the same factor as its input price.
 
     In whole numbers of 10^-12 USD (micro-USD x tokens / 1M), exact like Decimal, which cost
     ~18k instructions more per call (callgrind). One Decimal is made, for the row."""
     if prices == _NO_PRICES:
         return None
     hour = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
+    cache = (usage.cache_read_tokens, usage.cache_write_tokens - hour, hour)
+    threshold = long_context[0]
+    if threshold is not None and usage.input_tokens + sum(cache) > threshold:
+        return _long_context_cost(usage, prices, long_context, cache)
     total = 0
-    tokens = (
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_read_tokens,
-        usage.cache_write_tokens - hour,
-        hour,
-    )
+    tokens = (usage.input_tokens, usage.output_tokens, *cache)
     for count, price in zip(tokens, prices, strict=True):
         if count:
             if price is None:
                 return None
             total += price * count
-    nano, rest = divmod(total, 1000)
-    if rest > 500 or (rest == 500 and nano % 2):
+    return _usd(total, 1)
+
+
+def _long_context_cost(
+    usage: Usage, prices: Prices, long_context: LongContext, cache: tuple[int, int, int]
+) -> Decimal | None:
+    _, long_input, long_output = long_context
+    cache_total = 0
+    for count, price in zip(cache, prices[2:], strict=True):
+        if count:
+            if price is None:
+                return None
+            cache_total += price * count
+    plain = 0
+    for count, price in ((usage.input_tokens, long_input), (usage.output_tokens, long_output)):
+        if count:
+            if price is None:
+                return None
+            plain += price * count
+    if not cache_total:
+        return _usd(plain, 1)
+    base_input = prices[0]
+    if not base_input or long_input is None:
+        return None  # no factor to scale the cache prices by
+    # plain + cache_total x long_input / base_input, as one fraction rounded once.
+    return _usd(plain * base_input + cache_total * long_input, base_input)
+
+
+def _usd(pico_numerator: int, denominator: int) -> Decimal | None:
+    """pico_numerator / denominator pico-USD, to the nano-USD, half to even."""
+    nano, rest = divmod(pico_numerator, 1000 * denominator)
+    if 2 * rest > 1000 * denominator or (2 * rest == 1000 * denominator and nano % 2):
         nano += 1
     if nano >= _COST_LIMIT_NANO:
         return None  # no call costs a billion dollars: unknown, and the row still fits

@@ -16,7 +16,13 @@ from providers.options import OptionKind, OptionSpec
 from providers.registry import spec_for
 
 from .models import ModelConfig
-from .options import GENERAL_OPTIONS, PRICE_FIELDS, TTL_PRICE_FIELDS, SpecValidator
+from .options import (
+    GENERAL_OPTIONS,
+    LONG_CONTEXT_FIELDS,
+    PRICE_FIELDS,
+    TTL_PRICE_FIELDS,
+    SpecValidator,
+)
 
 GENERAL_FIELDS = (
     "identifier",
@@ -30,7 +36,8 @@ GENERAL_FIELDS = (
     "top_k",
     "presence_penalty",
     "frequency_penalty",
-    *(name for name in PRICE_FIELDS if name not in TTL_PRICE_FIELDS),
+    *(name for name in PRICE_FIELDS if name not in TTL_PRICE_FIELDS + LONG_CONTEXT_FIELDS),
+    *LONG_CONTEXT_FIELDS,
 )
 OPTION_PREFIX = "option_"
 UNSET = ("", "Provider default")

@@ -14,6 +14,7 @@ from providers.registry import REGISTRY
 
 from .options import (
     GENERAL_OPTIONS,
+    LONG_CONTEXT_FIELDS,
     PRICE_FIELDS,
     SpecValidator,
     validate_display_name,
@@ -100,6 +101,9 @@ class ModelConfig(models.Model):
     cache_read_price = _price_field("cache_read_price")
     cache_write_price = _price_field("cache_write_price")
     cache_write_1h_price = _price_field("cache_write_1h_price")
+    long_context_threshold = _optional(models.PositiveIntegerField, "long_context_threshold")
+    long_context_input_price = _price_field("long_context_input_price")
+    long_context_output_price = _price_field("long_context_output_price")
     # Provider-specific options, validated against the provider type's schema on write.
     options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -167,6 +171,7 @@ class ModelConfig(models.Model):
                 f"{spec.label} does not report cache writes by how long they are kept; only "
                 f"these providers' models take this price: {takers}."
             ]
+        errors.update(self._long_context_errors())
         try:
             self.options = clean_options(spec.options, self.options or {})
         except ValidationError as error:
@@ -177,6 +182,24 @@ class ModelConfig(models.Model):
             ]
         if errors:
             raise ValidationError(errors)
+
+    def _long_context_errors(self) -> dict[str, list[str]]:
+        """Long-context pricing needs its threshold and both its prices, or none of them."""
+        values = {name: getattr(self, name) for name in LONG_CONTEXT_FIELDS}
+        if all(value is None for value in values.values()):
+            return {}
+        if values["long_context_threshold"] is None:
+            return {
+                "long_context_threshold": [
+                    "Enter the prompt size above which the long-context prices apply, or "
+                    "clear those prices."
+                ]
+            }
+        return {
+            name: [f"Enter the {_label(name).lower()} too, or clear the threshold."]
+            for name, value in values.items()
+            if value is None
+        }
 
     @property
     def prices(self) -> dict[str, Decimal | None]:

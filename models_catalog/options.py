@@ -118,6 +118,32 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             min=0,
             max=1_000_000,
         ),
+        OptionSpec(
+            "long_context_threshold",
+            "Long-context threshold",
+            K.INTEGER,
+            "Optional: the prompt size in tokens (cache reads and writes included) above which "
+            "a call is priced at the long-context prices, e.g. 200000.",
+            min=1,
+            max=100_000_000,
+        ),
+        OptionSpec(
+            "long_context_input_price",
+            "Long-context input price",
+            K.DECIMAL,
+            "USD per 1M input tokens of a call above the threshold; its cache prices scale "
+            "by the same factor, as the providers price them.",
+            min=0,
+            max=1_000_000,
+        ),
+        OptionSpec(
+            "long_context_output_price",
+            "Long-context output price",
+            K.DECIMAL,
+            "USD per 1M output tokens of a call above the threshold.",
+            min=0,
+            max=1_000_000,
+        ),
     )
 }
 PRICE_FIELDS = (
@@ -126,6 +152,14 @@ PRICE_FIELDS = (
     "cache_read_price",
     "cache_write_price",
     "cache_write_1h_price",
+    "long_context_input_price",
+    "long_context_output_price",
+)
+# Set all three or none: above the threshold, a call is priced at the long-context prices.
+LONG_CONTEXT_FIELDS = (
+    "long_context_threshold",
+    "long_context_input_price",
+    "long_context_output_price",
 )
 # Only the Anthropic API reports cache writes by how long they are kept, so only models of
 # the provider types that speak it are asked for this price (in their provider options).

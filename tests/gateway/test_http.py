@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -368,6 +369,53 @@ def test_cache_writes_kept_an_hour_are_billed_at_the_hour_price(
         assert row.cache_write_tokens == CACHE_WRITE_TOKENS
         assert row.cost_usd == expected_cost(*tokens, CACHE_WRITE_TOKENS, CACHE_WRITE_TOKENS)
     assert unpriced.cache_write_tokens == CACHE_WRITE_TOKENS and unpriced.cost_usd is None
+
+
+@pytest.mark.parametrize("provider_type", ["anthropic", "openai", "google"])
+def test_a_call_over_the_long_context_threshold_is_billed_at_the_long_context_prices(
+    gateway_server, deployment, provider_type
+):
+    """Claude's 1M context, Gemini Pro and some OpenAI models charge more for a long prompt
+    (about 2x in, 1.5x out). With a threshold below the fake's prompt, the row prices the call at the
+    model's long-context prices and its cache at twice its price, the same streamed or not;
+    a changed threshold applies from the next call."""
+    from decimal import Decimal
+
+    import httpx
+
+    ModelConfig.objects.filter(provider__type=provider_type).update(
+        long_context_threshold=5, long_context_input_price=6, long_context_output_price="22.5"
+    )
+    wire = REGISTRY[ProviderType(provider_type)].wire_format
+    headers = token_header(wire, deployment.token.secret)
+    base = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1"
+    body: dict[str, Any]
+    streaming: tuple[str, dict[str, Any]]
+    if wire == WireFormat.GOOGLE:
+        url, body = f"{base}/models/{MODELS[provider_type]}:generateContent", GOOGLE_BODY
+        streaming = (f"{base}/models/{MODELS[provider_type]}:streamGenerateContent", body)
+    else:
+        url = f"{base}/messages" if wire == WireFormat.ANTHROPIC else f"{base}/chat/completions"
+        body = {"model": MODELS[provider_type], "max_tokens": 64, "messages": MESSAGES}
+        streaming = (url, {**body, "stream": True})
+    for target, sent in ((url, body), streaming):
+        response = httpx.post(target, json=sent, headers=headers)
+        assert response.status_code == 200, response.text
+    plain, streamed = wait_for_usage(2)
+    ModelConfig.objects.filter(provider__type=provider_type).update(long_context_threshold=10**6)
+    assert httpx.post(url, json=body, headers=headers).status_code == 200
+    *_, short = wait_for_usage(3)
+
+    assert streamed.streamed and not plain.streamed
+    for row in (plain, streamed, short):
+        assert row.input_tokens + row.cache_read_tokens + row.cache_write_tokens > 5
+    tokens = (plain.input_tokens, plain.output_tokens, plain.cache_read_tokens)
+    cache = plain.cache_read_tokens * Decimal("0.3") + plain.cache_write_tokens * 4
+    long_cost = plain.input_tokens * 6 + plain.output_tokens * Decimal("22.5") + cache * 2
+    for row in (plain, streamed):
+        assert (row.input_tokens, row.output_tokens, row.cache_read_tokens) == tokens
+        assert row.cost_usd == (long_cost / 1_000_000).quantize(Decimal("0.000000001"))
+    assert short.cost_usd == expected_cost(*tokens, plain.cache_write_tokens)
 
 
 @pytest.mark.parametrize("provider_type", ["openrouter", "vercel-ai-gateway"])

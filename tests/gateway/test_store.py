@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from gateway.store import DjangoThreadStore, PostgresStore, SharedLookups, store
+from models_catalog.models import ModelConfig
 from providers.models import Provider
 from tokens.services import token_create
 from userkeys.services import user_key_save
@@ -94,6 +95,9 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     openai = Provider.objects.get(type="openai")
     user_key_save(user=deployment.developer, provider=openai, raw_key="sk-own-key", actor=None)
     lookup_id = deployment.token.secret.split("_")[1]
+    ModelConfig.objects.filter(identifier="claude-fake").update(
+        long_context_threshold=200_000, long_context_input_price=6, long_context_output_price="22.5"
+    )
     cases = [
         ("openai", "fake-gpt"),
         ("anthropic", "not-a-model"),
@@ -116,6 +120,8 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     assert with_key.user_key_ciphertext and with_key.model_id is not None
     assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, None)  # micro-USD
     assert claude.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, 6_000_000)
+    assert claude.long_context == (200_000, 6_000_000, 22_500_000)
+    assert with_key.long_context == no_provider.long_context == (None, None, None)
     assert with_key.expires_at is not None and with_key.expires_at.tzinfo is not None
     assert no_model.model_id is None and no_model.user_key_ciphertext is None
     assert no_provider.provider_id is None and no_provider.provider_enabled is False

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from fractions import Fraction
 
 import orjson
 import pytest
@@ -47,6 +48,29 @@ def test_cache_writes_kept_an_hour_are_priced_at_their_own_price():
     assert cost_of(every_write_an_hour, (*PRICES[:4], None)) is None
 
 
+# Claude Sonnet with its 1M-token context: over 200k prompt tokens, 6 in and 22.50 out.
+LONG_CONTEXT = (200_000, 6_000_000, 22_500_000)
+
+
+def test_a_prompt_over_the_long_context_threshold_is_priced_at_the_long_context_prices():
+    """Over the threshold, input and output take the long-context prices and the cache
+    prices scale with the input price (here 2x); the prompt counts its cache reads and
+    writes. At the threshold itself, the usual prices still apply."""
+    over = Usage(input_tokens=150_000, output_tokens=1_000, cache_read_tokens=60_000)
+    # 150,000 x 6 + 1,000 x 22.5 + 60,000 x 0.3 x 2, per million.
+    assert cost_of(over, PRICES, LONG_CONTEXT) == Decimal("0.958500000")
+    assert cost_of(over, PRICES) == Decimal("0.483000000")  # no threshold: one price
+    at = Usage(input_tokens=140_000, output_tokens=1_000, cache_read_tokens=60_000)
+    assert cost_of(at, PRICES, LONG_CONTEXT) == Decimal("0.453000000")
+    writes = Usage(input_tokens=200_000, cache_write_tokens=500, cache_write_1h_tokens=100)
+    # 200,000 x 6 + 400 x 3.75 x 2 + 100 x 6 x 2, per million.
+    assert cost_of(writes, PRICES, LONG_CONTEXT) == Decimal("1.204200000")
+    # A price it needs and does not have: unknown.
+    assert cost_of(over, PRICES, (200_000, None, 22_500_000)) is None
+    assert cost_of(over, (None, *PRICES[1:]), LONG_CONTEXT) is None  # no factor for the cache
+    assert cost_of(over, (*PRICES[:2], None, *PRICES[3:]), LONG_CONTEXT) is None
+
+
 def test_unknown_prices_give_an_unknown_cost_never_zero():
     usage = Usage(input_tokens=10, output_tokens=10)
     assert cost_of(usage, NO_PRICES) is None
@@ -81,6 +105,52 @@ def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
         if expected >= 10**9:  # more than the cost column holds: unknown
             expected = None
     assert cost_of(usage, micro) == expected
+
+
+@given(
+    counts=st.tuples(*[st.integers(min_value=0, max_value=10**9)] * 5),
+    prices=st.tuples(*[st.none() | st.integers(min_value=0, max_value=10**12)] * 5),
+    long_context=st.tuples(
+        st.integers(min_value=1, max_value=10**9),
+        st.none() | st.integers(min_value=0, max_value=10**12),
+        st.none() | st.integers(min_value=0, max_value=10**12),
+    ),
+)
+@example(  # 500 + 1/3 pico-USD: just over half a nano-USD, so 1 (500 alone rounds to 0)
+    counts=(500, 0, 1, 0, 0), prices=(3, None, 1, None, None), long_context=(1, 1, 0)
+)
+@example(  # free cache reads need no factor, even with no input price
+    counts=(0, 5, 7, 0, 0), prices=(None, 1, 0, None, None), long_context=(1, 1, 9)
+)
+def test_the_long_context_cost_is_the_exact_fraction_rounded_once(counts, prices, long_context):
+    """Prices in micro-USD as the lookup gives them. Over the threshold the cost is the
+    exact sum with the cache prices scaled by long input / input, rounded half to even to
+    the nano-USD once; unknown where a price it needs is missing."""
+    usage = Usage(*counts)
+    threshold, long_input, long_output = long_context
+    hour = min(counts[4], counts[3])
+    cache = (counts[2], counts[3] - hour, hour)
+    result = cost_of(usage, prices, long_context)
+    if all(p is None for p in prices):
+        assert result is None
+        return
+    if counts[0] + sum(cache) <= threshold:
+        assert result == cost_of(usage, prices)
+        return
+    needed = [long_input if counts[0] else 0, long_output if counts[1] else 0]
+    needed += [p if n else 0 for n, p in zip(cache, prices[2:], strict=True)]
+    priced_cache = any(n and p for n, p in zip(cache, prices[2:], strict=True))
+    if priced_cache:  # a cache price to scale, by long input / input
+        needed += [prices[0] or None, long_input]
+    if any(p is None for p in needed):
+        assert result is None
+        return
+    factor = Fraction(long_input, prices[0]) if priced_cache else Fraction(0)
+    pico = counts[0] * long_input if counts[0] else 0
+    pico += counts[1] * long_output if counts[1] else 0
+    pico += sum((n * p * factor for n, p in zip(cache, prices[2:], strict=True) if n), Fraction(0))
+    nano = round(pico / 1000)  # Python rounds a Fraction half to even
+    assert result == (None if nano >= 10**18 else Decimal(nano).scaleb(-9))
 
 
 def event(**overrides) -> tuple:

@@ -102,6 +102,10 @@ def test_set_default_none_and_delete(make_model):
             ("model_set", "anthropic", "c", "--context-limit", "9", "--option", "effort=ultra"),
             "Effort must be one of",
         ),
+        (
+            ("model_set", "anthropic", "c", "--context-limit", "9", "--long-context-threshold", "9"),
+            "long_context_input_price: Enter the long-context input price too",
+        ),
         (("model_set_default", "anthropic", "nope"), "Anthropic has no model 'nope'"),
         (("model_set_default",), "give PROVIDER IDENTIFIER, or --none"),
         (("model_delete", "anthropic", "claude-sonnet-4-5"), "add --yes to confirm"),

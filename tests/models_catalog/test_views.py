@@ -211,6 +211,17 @@ BAD_INPUT = [
     ({"cache_read_price": "0.0000001"}, "cache_read_price", "decimal places"),
     ({"cache_write_price": "cheap"}, "cache_write_price", "Enter a number."),
     ({"cache_write_1h_price": "-0.5"}, "cache_write_1h_price", "1 hour must be at least 0."),
+    ({"long_context_threshold": "0"}, "long_context_threshold", "must be at least 1."),
+    (
+        {"long_context_input_price": "6", "long_context_output_price": "22.5"},
+        "long_context_threshold",
+        "Enter the prompt size above which the long-context prices apply",
+    ),
+    (
+        {"long_context_threshold": "200000", "long_context_input_price": "6"},
+        "long_context_output_price",
+        "Enter the long-context output price too, or clear the threshold.",
+    ),
     ({"provider": "999"}, "provider", "Select a valid choice"),
     ({"provider": "abc"}, "provider", "Select a valid choice"),
     ({"option_effort": "ultra"}, "option_effort", "Effort must be one of low, medium"),
@@ -303,6 +314,24 @@ def test_a_duplicate_identifier_is_reported_at_the_identifier_field(staff_client
     assert form.errors["identifier"] == ["This provider already has a model with this identifier."]
     assert not form.non_field_errors()
     assert 'aria-invalid="true"' in response.content.decode()
+
+
+def test_long_context_prices_are_saved_with_their_threshold(staff_client, make_provider):
+    provider = make_provider("google")
+    long_context = {
+        "long_context_threshold": "200000",
+        "long_context_input_price": "2.5",
+        "long_context_output_price": "15",
+    }
+    response = staff_client.post(
+        ADD, model_data(provider, identifier="gemini-2.5-pro", input_price="1.25", **long_context)
+    )
+    assert response.status_code == 302
+    model = ModelConfig.objects.get()
+    assert model.long_context_threshold == 200_000
+    assert (model.long_context_input_price, model.long_context_output_price) == (2.5, 15)
+    content = staff_client.get(reverse("models:edit", args=[model.pk])).content.decode()
+    assert 'name="long_context_input_price" value="2.5"' in content
 
 
 def test_prices_show_as_they_were_entered(staff_client, make_model):
