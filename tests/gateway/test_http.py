@@ -376,9 +376,9 @@ def test_a_call_over_the_long_context_threshold_is_billed_at_the_long_context_pr
     gateway_server, deployment, provider_type
 ):
     """Claude's 1M context, Gemini Pro and some OpenAI models charge more for a long prompt
-    (about 2x in, 1.5x out). With a threshold below the fake's prompt, the row prices the call at the
-    model's long-context prices and its cache at twice its price, the same streamed or not;
-    a changed threshold applies from the next call."""
+    (about 2x in, 1.5x out). With a threshold below the fake's prompt, the row prices the
+    call at the model's long-context prices and its cache at twice its price, the same
+    streamed or not; a changed threshold applies from the next call."""
     from decimal import Decimal
 
     import httpx

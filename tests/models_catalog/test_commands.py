@@ -103,7 +103,7 @@ def test_set_default_none_and_delete(make_model):
             "Effort must be one of",
         ),
         (
-            ("model_set", "anthropic", "c", "--context-limit", "9", "--long-context-threshold", "9"),
+            ("model_set", "anthropic", "c", "--context-limit", "9", "--long-context-threshold=9"),
             "long_context_input_price: Enter the long-context input price too",
         ),
         (("model_set_default", "anthropic", "nope"), "Anthropic has no model 'nope'"),
