@@ -83,7 +83,7 @@ def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url)
             "--calls",
             "30",
             "--rounds",
-            "2",
+            "1",  # one round proves the run; more only steady the figure (~18 s each here)
         ],
         cwd=ROOT,
         env=environment,
@@ -92,7 +92,7 @@ def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url)
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("  gateway ") == 3  # each round, and the medians
+    assert result.stdout.count("  gateway ") == 2  # the round, and the medians
     found = re.search(r"gateway ([\d.]+)k, floor ([\d.]+)k: this project's", result.stdout)
     assert found, result.stdout
     gateway, floor = float(found.group(1)), float(found.group(2))

@@ -195,12 +195,17 @@ def test_finding_3_commands_refuse_a_key_that_is_not_printable_ascii(
     key_file.write_bytes(key)
     invocations = [
         (("provider_set_key", "anthropic"), key),
-        (("provider_set_key", "anthropic", "--key-file", str(key_file)), b""),
-        (("provider_set", "google", "--key-stdin"), key),
-        (("provider_set", "google", "--key-file", str(key_file)), b""),
-        (("user_key_set", "dev", "openai"), key),
         (("user_key_set", "dev", "openai", "--key-file", str(key_file)), b""),
     ]
+    if key in (NOT_PRINTABLE_ASCII[0], NOT_PRINTABLE_ASCII[2]):
+        # Every command and way in, for one key that is not UTF-8 and one that is: the other
+        # keys take the same path once read (each start of manage.py costs ~1 s in CI).
+        invocations += [
+            (("provider_set_key", "anthropic", "--key-file", str(key_file)), b""),
+            (("provider_set", "google", "--key-stdin"), key),
+            (("provider_set", "google", "--key-file", str(key_file)), b""),
+            (("user_key_set", "dev", "openai"), key),
+        ]
     for args, stdin in invocations:
         result = run_command_line(*args, stdin=stdin)
         assert result.returncode != 0, args
