@@ -223,12 +223,13 @@ def openai_usage(usage: Any) -> Usage:
     else:  # responses
         total_in, out = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
         details = usage.get("input_tokens_details") or {}
-    if not isinstance(details, dict):
-        details = {}
-    cached = _int(details.get("cached_tokens"))
-    # OpenRouter and Vercel (for models that cache on request, such as Claude) also say how
-    # much of the prompt was written to the cache: priced as cache writes, not as input.
-    written = _int(details.get("cache_write_tokens"))
+    cached = written = 0
+    if isinstance(details, dict):
+        cached = _int(details.get("cached_tokens"))
+        # OpenRouter and Vercel (for models that cache on request, such as Claude) also say
+        # how much of the prompt was written to the cache: priced as cache writes, not input.
+        reported = details.get("cache_write_tokens")
+        written = _int(reported) if reported else 0  # no call when absent, as from OpenAI
     return Usage(max(total_in - cached - written, 0), out, cached, written)
 
 
