@@ -265,11 +265,6 @@ def cache_controls(body: Any) -> list[dict[str, Any]]:
     return []
 
 
-def asks_hour_cache(body: Any) -> bool:
-    """Whether an Anthropic request marks anything ``cache_control: {"ttl": "1h"}``."""
-    return any(control.get("ttl") == "1h" for control in cache_controls(body))
-
-
 def google_usage(answer: Answer, output: int | None = None, tool_prompt: int = 0) -> dict[str, Any]:
     prompt = answer.input_tokens + CACHE_READ_TOKENS
     candidates = answer.output_tokens if output is None else output
@@ -396,7 +391,9 @@ class Exchange:
         self.control = Control.read(record.headers, prompt, fake.chunk_delay)
         self.answer = compose_answer(prompt, system, self.control.chunks)
         self.model = str(self.body.get("model") or self._model_in_path() or "fake-model")
-        self.cache_writes = CACHE_WRITE_TOKENS if cache_controls(self.body) else 0
+        controls = cache_controls(self.body)
+        self.cache_writes = CACHE_WRITE_TOKENS if controls else 0
+        self.hour_cache = any(control.get("ttl") == "1h" for control in controls)
 
     def _model_in_path(self) -> str:
         match = re.search(r"/models?/([^/:]+)", self.record.path)
@@ -731,7 +728,7 @@ class Exchange:
             "content": [{"type": "text", "text": self.answer.text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": anthropic_usage(self.answer, hour_cache=asks_hour_cache(self.body)),
+            "usage": anthropic_usage(self.answer, hour_cache=self.hour_cache),
         }
 
     async def messages(self) -> None:
@@ -739,9 +736,7 @@ class Exchange:
 
     def _message_events(self) -> list[dict[str, Any]]:
         start = {**self._message(), "content": [], "stop_reason": None}
-        start["usage"] = anthropic_usage(
-            self.answer, output=1, hour_cache=asks_hour_cache(self.body)
-        )
+        start["usage"] = anthropic_usage(self.answer, output=1, hour_cache=self.hour_cache)
         events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},
             {

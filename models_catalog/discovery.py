@@ -108,9 +108,10 @@ def _unsign(value: str) -> list[DiscoveredModel] | None:
         rows = signing.loads(value, salt=SIGNING_SALT, max_age=6 * 3600)
     except signing.BadSignature:
         return None
+    # Rows of five: a list signed before cache prices were kept (a page open across an
+    # upgrade); its models are added without them.
     return [
         DiscoveredModel(r[0], r[1], r[2], *(_decimal(price) for price in r[3:]))
-        # Five: a list signed before cache prices were kept (a page open across an upgrade).
         for r in rows
         if isinstance(r, list) and len(r) in (5, 3 + len(_PRICES))
     ]
