@@ -62,6 +62,9 @@ CACHE_WRITE_TOKENS = 2
 # the prompt as toolUsePromptTokenCount, when the request turns such a tool on.
 GOOGLE_TOOL_PROMPT_TOKENS = 250
 GOOGLE_SERVER_TOOLS = ("googleSearch", "google_search", "urlContext", "url_context")
+# The searches the "model" runs when a request turns a web search tool on: Anthropic's
+# web_search_*, OpenAI's web_search (Responses), Google Search grounding.
+WEB_SEARCH_QUERIES = ("fake search one", "fake search two")
 TAG = re.compile(r"\[\[fake:([^\]]*)\]\]")
 
 
@@ -394,6 +397,17 @@ class Exchange:
         controls = cache_controls(self.body)
         self.cache_writes = CACHE_WRITE_TOKENS if controls else 0
         self.hour_cache = any(control.get("ttl") == "1h" for control in controls)
+        self.searches = WEB_SEARCH_QUERIES if self._asks_for_web_search() else ()
+
+    def _asks_for_web_search(self) -> bool:
+        tools = self.body.get("tools")
+        for tool in tools if isinstance(tools, list) else ():
+            if not isinstance(tool, dict):
+                continue
+            kind = str(tool.get("type", ""))
+            if kind.startswith("web_search") or "googleSearch" in tool or "google_search" in tool:
+                return True
+        return False
 
     def _model_in_path(self) -> str:
         match = re.search(r"/models?/([^/:]+)", self.record.path)
@@ -578,6 +592,7 @@ class Exchange:
                         "completion": "0.00001",
                         "input_cache_read": "0.00000025",
                         "input_cache_write": "0.000003125",
+                        "web_search": "0.01",
                     },
                 },
             ],
@@ -653,7 +668,7 @@ class Exchange:
 
     def _response(self, status: str, usage: bool) -> dict[str, Any]:
         text = self.answer.text if status == "completed" else ""
-        output = (
+        output: list[dict[str, Any]] = (
             [
                 {
                     "type": "message",
@@ -666,6 +681,16 @@ class Exchange:
             if text
             else []
         )
+        if status == "completed":  # each search the model ran is an item of the output
+            output[:0] = [
+                {
+                    "type": "web_search_call",
+                    "id": f"ws_fake_{index}",
+                    "status": "completed",
+                    "action": {"type": "search", "query": query},
+                }
+                for index, query in enumerate(self.searches)
+            ]
         return {
             "id": "resp_fake",
             "object": "response",
@@ -728,7 +753,15 @@ class Exchange:
             "content": [{"type": "text", "text": self.answer.text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": anthropic_usage(self.answer, hour_cache=self.hour_cache),
+            "usage": {**anthropic_usage(self.answer, hour_cache=self.hour_cache), **self._tools()},
+        }
+
+    def _tools(self) -> dict[str, Any]:
+        """The Messages API's count of server tool calls, when the model ran any."""
+        if not self.searches:
+            return {}
+        return {
+            "server_tool_use": {"web_search_requests": len(self.searches), "web_fetch_requests": 0}
         }
 
     async def messages(self) -> None:
@@ -736,6 +769,7 @@ class Exchange:
 
     def _message_events(self) -> list[dict[str, Any]]:
         start = {**self._message(), "content": [], "stop_reason": None}
+        # The searches are counted in message_delta, once they have run.
         start["usage"] = anthropic_usage(self.answer, output=1, hour_cache=self.hour_cache)
         events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},
@@ -759,7 +793,7 @@ class Exchange:
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": self.answer.output_tokens},
+                "usage": {"output_tokens": self.answer.output_tokens, **self._tools()},
             },
             {"type": "message_stop"},
         ]
@@ -847,13 +881,19 @@ class Exchange:
 
     # -- Google ---------------------------------------------------------------------------
 
-    def _candidate(self, text: str, finished: bool) -> dict[str, Any]:
+    def _candidate(self, text: str, finished: bool, searched: int = 0) -> dict[str, Any]:
+        """``searched``: how many of the search queries to name in its grounding metadata."""
         candidate: dict[str, Any] = {
             "content": {"parts": [{"text": text}], "role": "model"},
             "index": 0,
         }
         if finished:
             candidate["finishReason"] = "STOP"
+        if searched:
+            candidate["groundingMetadata"] = {
+                "webSearchQueries": list(self.searches[:searched]),
+                "groundingChunks": [],
+            }
         return candidate
 
     def _tool_prompt(self) -> int:
@@ -869,7 +909,9 @@ class Exchange:
             self.send,
             200,
             {
-                "candidates": [self._candidate(self.answer.text, finished=True)],
+                "candidates": [
+                    self._candidate(self.answer.text, finished=True, searched=len(self.searches))
+                ],
                 "usageMetadata": google_usage(self.answer, tool_prompt=self._tool_prompt()),
                 "modelVersion": self.model,
             },
@@ -878,10 +920,14 @@ class Exchange:
     async def generate_stream(self) -> None:
         parts = self.answer.chunks
         tool_prompt = self._tool_prompt()
+        # The grounding metadata grows over the last chunks, each naming the queries so far.
+        searched = [max(len(self.searches) - (len(parts) - 1 - i), 0) for i in range(len(parts))]
         events = [
             sse(
                 {
-                    "candidates": [self._candidate(part, finished=i == len(parts) - 1)],
+                    "candidates": [
+                        self._candidate(part, finished=i == len(parts) - 1, searched=searched[i])
+                    ],
                     "usageMetadata": google_usage(self.answer, i + 1, tool_prompt),
                     "modelVersion": self.model,
                 }

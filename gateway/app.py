@@ -780,6 +780,7 @@ class Call:
                 usage.output_tokens,  # output_tokens
                 usage.cache_read_tokens,  # cache_read_tokens
                 usage.cache_write_tokens,  # cache_write_tokens
+                usage.web_searches,  # web_searches
                 self._cost(row),  # cost_usd
             )
         )

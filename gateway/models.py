@@ -28,6 +28,7 @@ def _call_sums() -> dict[str, Any]:
         "output": Coalesce(Sum("output_tokens"), 0),
         "cache_read": Coalesce(Sum("cache_read_tokens"), 0),
         "cache_write": Coalesce(Sum("cache_write_tokens"), 0),
+        "web_searches": Coalesce(Sum("web_searches"), 0),
         # NULL when no call had a known price; the calls that spent tokens at unknown
         # prices are counted apart, so a total is never shown as complete when it is not.
         "cost": Sum("cost_usd"),
@@ -133,6 +134,9 @@ class UsageRecord(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     cache_read_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
+    # Web searches the provider ran for the call, billed per search. A default in the database
+    # too: a worker of the version before, still running during an upgrade, leaves it out.
+    web_searches = models.PositiveIntegerField(default=0, db_default=0)
     # USD; NULL when the model's prices are unknown (never a made-up 0).
     cost_usd = models.DecimalField(max_digits=18, decimal_places=9, null=True)
 
@@ -157,6 +161,7 @@ def _day_sums() -> dict[str, Any]:
         "output": Coalesce(Sum("output_tokens"), 0),
         "cache_read": Coalesce(Sum("cache_read_tokens"), 0),
         "cache_write": Coalesce(Sum("cache_write_tokens"), 0),
+        "web_searches": Coalesce(Sum("web_searches"), 0),
         "cost": Sum("cost_usd", filter=Q(priced_calls__gt=0)),
         "unpriced": Coalesce(Sum("unpriced_calls"), 0),
     }
@@ -203,6 +208,7 @@ class UsageDayQuerySet(_UsageReport["UsageDay"]):
                 summed_output_tokens=Sum("output_tokens"),
                 summed_cache_read_tokens=Sum("cache_read_tokens"),
                 summed_cache_write_tokens=Sum("cache_write_tokens"),
+                summed_web_searches=Sum("web_searches"),
                 summed_cost_usd=Coalesce(Sum("cost_usd"), Decimal(0)),
                 summed_priced_calls=Count("cost_usd"),
                 summed_unpriced_calls=Count("id", filter=UNPRICED),
@@ -245,6 +251,7 @@ class UsageDay(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
+    web_searches = models.BigIntegerField(default=0, db_default=0)
     # The known costs' sum; ``priced_calls`` says whether there was any (else it is unknown).
     cost_usd = models.DecimalField(max_digits=24, decimal_places=9, default=0)
     priced_calls = models.BigIntegerField(default=0)

@@ -35,8 +35,9 @@ PRICE_COLUMNS = (
     "cache_read_price",
     "cache_write_price",
     "cache_write_1h_price",
+    "web_search_price",
 )
-Prices = tuple[int | None, int | None, int | None, int | None, int | None]
+Prices = tuple[int | None, int | None, int | None, int | None, int | None, int | None]
 # The prompt size above which the long-context prices (input, output; micro-USD per 1M)
 # apply; all None when the model has one price.
 LongContext = tuple[int | None, int | None, int | None]
@@ -119,6 +120,7 @@ USAGE_COLUMNS = (
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "web_searches",
     "cost_usd",
 )
 INSERT_USAGE = (
@@ -154,7 +156,7 @@ class CallRow:
     model_id: int | None
     model_enabled: bool
     # Micro-USD per 1M tokens, in PRICE_COLUMNS order (input, output, cache read, cache
-    # write, one-hour cache write); None: not set.
+    # write, one-hour cache write), then micro-USD per 1,000 web searches; None: not set.
     prices: Prices
     long_context: LongContext
 
@@ -187,8 +189,9 @@ class CallRow:
                 _whole(row[20]),
                 _whole(row[21]),
                 _whole(row[22]),
+                _whole(row[23]),
             ),
-            long_context=(row[23], _whole(row[24]), _whole(row[25])),
+            long_context=(row[24], _whole(row[25]), _whole(row[26])),
         )
 
     @classmethod
@@ -215,8 +218,8 @@ class CallRow:
             row[15] or None,
             row[16],
             bool(row[17]),
-            (row[18], row[19], row[20], row[21], row[22]),
-            (row[23], row[24], row[25]),
+            (row[18], row[19], row[20], row[21], row[22], row[23]),
+            (row[24], row[25], row[26]),
         )
 
     def inactive(self, now: datetime) -> bool:

@@ -38,7 +38,7 @@ def cost_of(
 
     A call whose prompt (cache reads and writes included) is over the model's long-context
     threshold is priced at the long-context input and output prices, its cache prices scaled
-    by the same factor as its input price.
+    by the same factor as its input price. Web searches are priced per search, on top.
 
     In whole numbers of 10^-12 USD (micro-USD x tokens / 1M), exact like Decimal, which cost
     ~18k instructions more per call (callgrind). One Decimal is made, for the row."""
@@ -56,11 +56,19 @@ def cost_of(
     if threshold is not None and usage.input_tokens + read + write > threshold:
         return _long_context_cost(usage, prices, long_context, cache)
     total = 0
-    for count, price in zip((usage.input_tokens, usage.output_tokens, *cache), prices, strict=True):
+    # (The prices' last, per search, has no token count to pair with.)
+    for count, price in zip(
+        (usage.input_tokens, usage.output_tokens, *cache), prices, strict=False
+    ):
         if count:
             if price is None:
                 return None
             total += price * count
+    if usage.web_searches:
+        searches = _searches_cost(usage.web_searches, prices)
+        if searches is None:
+            return None
+        total += searches
     # Rounded inline, not by _usd: this runs on every call. Under callgrind the pricing by
     # cache ttl and context length first cost ~5k instructions a call; no extra calls here
     # and in openai_usage took that back.
@@ -77,12 +85,14 @@ def _long_context_cost(
 ) -> Decimal | None:
     _, long_input, long_output = long_context
     cache_total = 0
-    for count, price in zip(cache, prices[2:], strict=True):
+    for count, price in zip(cache, prices[2:5], strict=True):
         if count:
             if price is None:
                 return None
             cache_total += price * count
-    plain = 0
+    plain = _searches_cost(usage.web_searches, prices) if usage.web_searches else 0
+    if plain is None:
+        return None
     for count, price in ((usage.input_tokens, long_input), (usage.output_tokens, long_output)):
         if count:
             if price is None:
@@ -97,6 +107,13 @@ def _long_context_cost(
     return _usd(plain * base_input + cache_total * long_input, base_input)
 
 
+def _searches_cost(searches: int, prices: Prices) -> int | None:
+    """Web searches at the model's price per 1,000 (micro-USD), in pico-USD; None when the
+    price is not set. The same whatever the prompt's length."""
+    price = prices[5]
+    return None if price is None else price * searches * 1000
+
+
 def _usd(pico_numerator: int, denominator: int) -> Decimal | None:
     """pico_numerator / denominator pico-USD, to the nano-USD, half to even."""
     nano, rest = divmod(pico_numerator, 1000 * denominator)
@@ -107,7 +124,7 @@ def _usd(pico_numerator: int, denominator: int) -> Decimal | None:
     return Decimal(nano).scaleb(-9)
 
 
-_NO_PRICES = (None, None, None, None, None)
+_NO_PRICES = (None, None, None, None, None, None)
 # What the usage table's cost column holds (numeric(18, 9)), in nano-USD: under $1e9.
 _COST_LIMIT_NANO = 10**18
 

@@ -39,6 +39,7 @@ CSV_COLUMNS = [
     ("output_tokens", "output tokens"),
     ("cache_read_tokens", "cache read tokens"),
     ("cache_write_tokens", "cache write tokens"),
+    ("web_searches", "web searches"),
     ("cost_usd", "cost USD"),
     ("user_agent", "client"),
 ]

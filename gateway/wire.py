@@ -27,6 +27,9 @@ class Usage:
     cache_write_tokens: int = 0
     # Of the cache writes, those kept for an hour (Anthropic's ttl "1h"), priced apart.
     cache_write_1h_tokens: int = 0
+    # Web searches the provider ran for the call (its search tool, or Google Search
+    # grounding): billed per search, on top of the tokens the results add.
+    web_searches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,19 @@ def _end_of_last_event(data: bytes, before: int | None = None) -> int:
     return max(blank + 2 if blank >= 0 else -1, blank_crlf + 3 if blank_crlf >= 0 else -1)
 
 
+def _data_of(events: list[bytes]) -> list[Any]:
+    """The JSON data lines of server-sent events (any that does not parse is passed over)."""
+    parsed = []
+    for event in events:
+        for line in event.splitlines():
+            if line.startswith(b"data:"):
+                try:
+                    parsed.append(orjson.loads(line[5:]))
+                except ValueError:
+                    continue
+    return parsed
+
+
 class StreamReader:
     """Watches a stream go by: returns what to forward, keeps the usage-bearing events."""
 
@@ -181,15 +197,7 @@ class StreamReader:
         return b""
 
     def events(self) -> list[Any]:
-        parsed = []
-        for event in self.kept:
-            for line in event.splitlines():
-                if line.startswith(b"data:"):
-                    try:
-                        parsed.append(orjson.loads(line[5:]))
-                    except ValueError:
-                        continue
-        return parsed
+        return _data_of(self.kept)
 
     def usage(self) -> Usage:
         raise NotImplementedError
@@ -214,15 +222,17 @@ OPENAI_ERROR_TYPES = {
 }
 
 
-def openai_usage(usage: Any) -> Usage:
-    if not isinstance(usage, dict):
+def openai_usage(usage_block: Any) -> Usage:
+    if not isinstance(usage_block, dict):
         return Usage()
-    if "prompt_tokens" in usage:  # chat completions
-        total_in, out = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
-        details = usage.get("prompt_tokens_details") or {}
+    if "prompt_tokens" in usage_block:  # chat completions
+        total_in = _int(usage_block.get("prompt_tokens"))
+        out = _int(usage_block.get("completion_tokens"))
+        details = usage_block.get("prompt_tokens_details") or {}
     else:  # responses
-        total_in, out = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
-        details = usage.get("input_tokens_details") or {}
+        total_in = _int(usage_block.get("input_tokens"))
+        out = _int(usage_block.get("output_tokens"))
+        details = usage_block.get("input_tokens_details") or {}
     cached = written = 0
     if isinstance(details, dict):
         cached = _int(details.get("cached_tokens"))
@@ -230,7 +240,26 @@ def openai_usage(usage: Any) -> Usage:
         # how much of the prompt was written to the cache: priced as cache writes, not input.
         reported = details.get("cache_write_tokens")
         written = _int(reported) if reported else 0  # no call when absent, as from OpenAI
-    return Usage(max(total_in - cached - written, 0), out, cached, written)
+    usage = Usage(max(total_in - cached - written, 0), out, cached, written)
+    # OpenRouter counts the web searches a call ran (its own, or the model's) here.
+    server_tools = usage_block.get("server_tool_use")
+    if isinstance(server_tools, dict):
+        usage.web_searches = _int(server_tools.get("web_search_requests"))
+    return usage
+
+
+def openai_answer_usage(answer: Any) -> Usage:
+    """The usage of a whole answer (chat completion, or response): its usage block, and for
+    a response the web searches it ran, each one an item of its output."""
+    if not isinstance(answer, dict):
+        return Usage()
+    usage = openai_usage(answer.get("usage"))
+    output = answer.get("output")  # none in a chat completion
+    if isinstance(output, list) and not usage.web_searches:  # counted once, not twice
+        for item in output:
+            if isinstance(item, dict) and item.get("type") == "web_search_call":
+                usage.web_searches += 1
+    return usage
 
 
 class OpenAIStreamReader(StreamReader):
@@ -283,7 +312,7 @@ class OpenAIStreamReader(StreamReader):
                 found = openai_usage(event["usage"])
             response = event.get("response")
             if isinstance(response, dict) and isinstance(response.get("usage"), dict):
-                found = openai_usage(response["usage"])
+                found = openai_answer_usage(response)
         return found
 
 
@@ -327,7 +356,7 @@ class OpenAIWire(WireAdapter):
         return {**body, "stream_options": {**extra, "include_usage": True}}, False
 
     def usage_from_body(self, data: Any) -> Usage:
-        return openai_usage(data.get("usage") if isinstance(data, dict) else None)
+        return openai_answer_usage(data)
 
     def stream_reader(self, client_wants_usage: bool) -> StreamReader:
         return OpenAIStreamReader(client_wants_usage)
@@ -364,12 +393,15 @@ def anthropic_usage(usage: Any) -> Usage:
     # The writes by how long their entries are kept; in the total above, never beyond it.
     by_ttl = usage.get("cache_creation")
     hour = _int(by_ttl.get("ephemeral_1h_input_tokens")) if isinstance(by_ttl, dict) else 0
+    server_tools = usage.get("server_tool_use")
+    searches = server_tools.get("web_search_requests") if isinstance(server_tools, dict) else 0
     return Usage(
         _int(usage.get("input_tokens")),
         _int(usage.get("output_tokens")),
         _int(usage.get("cache_read_input_tokens")),
         cache_write,
         min(hour, cache_write),
+        _int(searches),
     )
 
 
@@ -394,6 +426,7 @@ class AnthropicStreamReader(StreamReader):
                 seen.cache_write_tokens or found.cache_write_tokens,
                 # message_delta repeats the total but not its split by ttl.
                 seen.cache_write_1h_tokens or found.cache_write_1h_tokens,
+                seen.web_searches or found.web_searches,
             )
         return found
 
@@ -484,17 +517,51 @@ def google_usage(usage: Any) -> Usage:
     return Usage(fresh, output, cached, 0)
 
 
+def google_search_queries(answer: Any) -> set[tuple[int, str]]:
+    """The Google Search queries run for an answer or a stream's chunk (Google bills grounding
+    per query), as (candidate, query) pairs, from its candidates' grounding metadata."""
+    queries: set[tuple[int, str]] = set()
+    candidates = answer.get("candidates") if isinstance(answer, dict) else None
+    for position, candidate in enumerate(candidates if isinstance(candidates, list) else ()):
+        grounding = candidate.get("groundingMetadata") if isinstance(candidate, dict) else None
+        asked = grounding.get("webSearchQueries") if isinstance(grounding, dict) else None
+        if isinstance(asked, list):
+            index = candidate.get("index")
+            index = index if type(index) is int else position
+            queries.update((index, query) for query in asked if isinstance(query, str))
+    return queries
+
+
 class GoogleStreamReader(StreamReader):
     usage_marker = b'"usageMetadata"'
     usage_pattern = re.compile(rb'"usageMetadata":\s*\{')
     # Each chunk carries the running total: the last one is the final usage.
     keep_last_only = True
+    searches_marker = b'"webSearchQueries"'
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The search queries named so far. A stream may name them in one chunk or spread
+        # over several, and may repeat them: each distinct query counts once.
+        self.queries: set[tuple[int, str]] = set()
+
+    def feed(self, chunk: bytes) -> bytes:
+        complete = self._complete_events(chunk)
+        start = self._usage_start(complete)
+        if start >= 0:
+            self._keep_usage(complete[start:])
+        if self.searches_marker in complete:  # a byte search on every chunk; rarely true
+            named = [e for e in EVENT_BOUNDARY.split(complete) if self.searches_marker in e]
+            for event in _data_of(named):
+                self.queries |= google_search_queries(event)
+        return chunk
 
     def usage(self) -> Usage:
         found = Usage()
         for event in self.events():
             if isinstance(event, dict):
                 found = google_usage(event.get("usageMetadata"))
+        found.web_searches = min(len(self.queries), TOKEN_COUNT_MAX)
         return found
 
 
@@ -544,7 +611,12 @@ class GoogleWire(WireAdapter):
         return orjson.dumps({"error": error})
 
     def usage_from_body(self, data: Any) -> Usage:
-        return google_usage(data.get("usageMetadata") if isinstance(data, dict) else None)
+        if not isinstance(data, dict):
+            return Usage()
+        usage = google_usage(data.get("usageMetadata"))
+        if "candidates" in data:
+            usage.web_searches = min(len(google_search_queries(data)), TOKEN_COUNT_MAX)
+        return usage
 
     def stream_reader(self, client_wants_usage: bool) -> StreamReader:
         return GoogleStreamReader()

@@ -87,7 +87,13 @@ def _readable(identifier: str) -> str:
 
 
 # A discovered model's prices, in the order they are signed and saved.
-_PRICES = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+_PRICES = (
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "cache_write_price",
+    "web_search_price",
+)
 
 
 def _sign(models: list[DiscoveredModel]) -> str:
@@ -108,12 +114,12 @@ def _unsign(value: str) -> list[DiscoveredModel] | None:
         rows = signing.loads(value, salt=SIGNING_SALT, max_age=6 * 3600)
     except signing.BadSignature:
         return None
-    # Rows of five: a list signed before cache prices were kept (a page open across an
-    # upgrade); its models are added without them.
+    # Shorter rows: a list signed before cache (5) or search (7) prices were kept, on a page
+    # open across an upgrade; its models are added without them.
     return [
         DiscoveredModel(r[0], r[1], r[2], *(_decimal(price) for price in r[3:]))
         for r in rows
-        if isinstance(r, list) and len(r) in (5, 3 + len(_PRICES))
+        if isinstance(r, list) and len(r) in (5, 7, 3 + len(_PRICES))
     ]
 
 

@@ -101,6 +101,7 @@ class ModelConfig(models.Model):
     cache_read_price = _price_field("cache_read_price")
     cache_write_price = _price_field("cache_write_price")
     cache_write_1h_price = _price_field("cache_write_1h_price")
+    web_search_price = _price_field("web_search_price")
     long_context_threshold = _optional(models.PositiveIntegerField, "long_context_threshold")
     long_context_input_price = _price_field("long_context_input_price")
     long_context_output_price = _price_field("long_context_output_price")

@@ -119,6 +119,15 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             max=1_000_000,
         ),
         OptionSpec(
+            "web_search_price",
+            "Web search price",
+            K.DECIMAL,
+            "Optional USD per 1,000 searches the model runs (web search tools, Google Search "
+            "grounding), e.g. 10. Leave blank when unknown (blank is not 0).",
+            min=0,
+            max=1_000_000,
+        ),
+        OptionSpec(
             "long_context_threshold",
             "Long-context threshold",
             K.INTEGER,
@@ -152,6 +161,7 @@ PRICE_FIELDS = (
     "cache_read_price",
     "cache_write_price",
     "cache_write_1h_price",
+    "web_search_price",
     "long_context_input_price",
     "long_context_output_price",
 )

@@ -28,6 +28,7 @@ from .models import Provider
 from .registry import AZURE_API_VERSION, ProviderTypeSpec, UpstreamStyle, WireFormat
 
 MILLION = Decimal(1_000_000)
+THOUSAND = Decimal(1_000)
 MAX_BODY = 4 * 1024 * 1024  # a models list is far smaller; stop reading a runaway answer
 
 
@@ -61,6 +62,7 @@ class DiscoveredModel:
     output_price: Decimal | None = None
     cache_read_price: Decimal | None = None
     cache_write_price: Decimal | None = None
+    web_search_price: Decimal | None = None  # per 1,000 searches
 
 
 @dataclass
@@ -262,6 +264,8 @@ def _parse_models(spec: ProviderTypeSpec, body: bytes) -> list[DiscoveredModel]:
                     # Without these, a call that reads or writes the cache has no known cost.
                     _per_million(pricing.get("input_cache_read")),
                     _per_million(pricing.get("input_cache_write")),
+                    # Per search (OpenRouter's, Vercel's); the catalog prices per 1,000.
+                    _per_million(pricing.get("web_search"), THOUSAND),
                 )
             )
     return sorted(
@@ -279,10 +283,11 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and 0 < value < 2**31 else None
 
 
-def _per_million(value: Any) -> Decimal | None:
-    """OpenRouter and Vercel price per token, as strings; the catalog prices per million."""
+def _per_million(value: Any, scale: Decimal = MILLION) -> Decimal | None:
+    """OpenRouter and Vercel price per token (or per search), as strings; the catalog prices
+    per million tokens (per thousand searches: ``scale``)."""
     try:
-        price = Decimal(str(value)) * MILLION
+        price = Decimal(str(value)) * scale
     except (InvalidOperation, ValueError):
         return None
     if not price.is_finite() or price < 0 or price >= Decimal(10) ** 8:

@@ -51,13 +51,15 @@ MODELS = {
     "openrouter": "fake/router-model",
     "vercel-ai-gateway": "fake/vercel-model",
 }
-# Prices per 1M tokens: input, output, cache read, cache write, cache write kept an hour.
+# Prices per 1M tokens: input, output, cache read, cache write, cache write kept an hour;
+# and per 1,000 web searches.
 PRICES = {
     "input_price": 3,
     "output_price": 15,
     "cache_read_price": "0.3",
     "cache_write_price": 4,
     "cache_write_1h_price": 6,
+    "web_search_price": 10,
 }
 
 
@@ -164,12 +166,18 @@ def wait_for_usage(count: int, timeout: float = 10) -> list[UsageRecord]:
 
 
 def expected_cost(
-    input_tokens: int, output_tokens: int, read: int, write: int, write_1h: int = 0
+    input_tokens: int,
+    output_tokens: int,
+    read: int,
+    write: int,
+    write_1h: int = 0,
+    searches: int = 0,
 ) -> Decimal:
     """At PRICES; ``write_1h`` of the ``write`` cache writes were kept an hour."""
     prices = (Decimal(3), Decimal(15), Decimal("0.3"), Decimal(4), Decimal(6))
     counts = (input_tokens, output_tokens, read, write - write_1h, write_1h)
     total = sum((Decimal(n) * p for n, p in zip(counts, prices, strict=True)), Decimal(0))
+    total += searches * 10 * 1_000  # 10 per 1,000 searches is 10,000 per million
     return (total / Decimal(1_000_000)).quantize(Decimal("0.000000001"))
 
 

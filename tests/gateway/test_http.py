@@ -326,7 +326,9 @@ def test_a_grounded_google_call_is_billed_for_what_its_tools_fed_the_model(
     assert plain.input_tokens > GOOGLE_TOOL_PROMPT_TOKENS
     for row in (plain, streamed):
         assert (row.input_tokens, row.output_tokens) == (plain.input_tokens, plain.output_tokens)
-        assert row.cost_usd == expected_cost(row.input_tokens, row.output_tokens, 4, 0)
+        # The queries it searched are billed too (test_web_searches_are_billed_per_search...).
+        searches = row.web_searches
+        assert row.cost_usd == expected_cost(row.input_tokens, row.output_tokens, 4, 0, 0, searches)
 
 
 @pytest.mark.parametrize("provider_type", ["anthropic", "aws-bedrock"])
@@ -457,6 +459,87 @@ def test_cache_writes_reported_in_the_openai_format_are_billed_as_cache_writes(
         assert row.input_tokens == rows[0].input_tokens  # the writes taken out of the prompt
         tokens = (row.input_tokens, row.output_tokens, 4, CACHE_WRITE_TOKENS)
         assert row.cost_usd == expected_cost(*tokens)
+
+
+SEARCH_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    # Claude's web search tool, counted in usage.server_tool_use (the stream's message_delta).
+    "anthropic": (
+        "messages",
+        {
+            "model": MODELS["anthropic"],
+            "max_tokens": 64,
+            "messages": MESSAGES,
+            "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
+        },
+    ),
+    # OpenAI's web search tool: each search an output item of the response.
+    "openai": (
+        "responses",
+        {"model": MODELS["openai"], "input": "hi", "tools": [{"type": "web_search"}]},
+    ),
+    # Google Search grounding: the queries in the candidates' grounding metadata.
+    "google": (
+        f"models/{MODELS['google']}:generateContent",
+        {**GOOGLE_BODY, "tools": [{"googleSearch": {}}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("provider_type", list(SEARCH_CALLS))
+def test_web_searches_are_billed_per_search_streamed_or_not(
+    gateway_server, deployment, provider_type
+):
+    """Claude Code's and Codex's web searches and Gemini's Search grounding run on the
+    provider, billed per search on top of the tokens (10 USD per 1,000 here); before, they
+    cost nothing in the rows. Each row counts the fake's two searches and prices them, the
+    same streamed or not; with the model's search price cleared, the cost is unknown."""
+    import httpx
+
+    from fakeprovider.app import WEB_SEARCH_QUERIES
+
+    wire = REGISTRY[ProviderType(provider_type)].wire_format
+    headers = token_header(wire, deployment.token.secret)
+    base = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1"
+    path, body = SEARCH_CALLS[provider_type]
+    if wire == WireFormat.GOOGLE:
+        streaming = (path.replace(":generateContent", ":streamGenerateContent"), body)
+    else:
+        streaming = (path, {**body, "stream": True})
+    plain_call = (path, body)
+    for target, sent in (plain_call, streaming):
+        response = httpx.post(f"{base}/{target}", json=sent, headers=headers)
+        assert response.status_code == 200, response.text
+    plain, streamed = wait_for_usage(2)
+    ModelConfig.objects.filter(provider__type=provider_type).update(web_search_price=None)
+    for target, sent in (plain_call, streaming):
+        assert httpx.post(f"{base}/{target}", json=sent, headers=headers).status_code == 200
+    *_, unpriced_plain, unpriced_streamed = wait_for_usage(4)
+
+    searches = len(WEB_SEARCH_QUERIES)
+    assert streamed.streamed and not plain.streamed
+    for row in (plain, streamed, unpriced_plain, unpriced_streamed):
+        assert row.web_searches == searches
+    tokens = (plain.input_tokens, plain.output_tokens, plain.cache_read_tokens)
+    assert (streamed.input_tokens, streamed.output_tokens, streamed.cache_read_tokens) == tokens
+    for row in (plain, streamed):
+        writes = (row.cache_write_tokens, 0)
+        assert row.cost_usd == expected_cost(*tokens, *writes, searches=searches)
+        assert row.cost_usd > expected_cost(*tokens, *writes)
+    assert unpriced_plain.cost_usd is None and unpriced_streamed.cost_usd is None
+
+
+def test_a_call_without_web_searches_needs_no_search_price(gateway_server, deployment):
+    import httpx
+
+    ModelConfig.objects.filter(provider__type="anthropic").update(web_search_price=None)
+    headers = token_header(WireFormat.ANTHROPIC, deployment.token.secret)
+    body = {"model": MODELS["anthropic"], "max_tokens": 64, "messages": MESSAGES}
+    url = f"{gateway_server}/api/v2/aibridge/anthropic/v1/messages"
+    assert httpx.post(url, json=body, headers=headers).status_code == 200
+    (row,) = wait_for_usage(1)
+    assert row.web_searches == 0
+    tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
+    assert row.cost_usd == expected_cost(*tokens)
 
 
 def test_a_byok_key_is_refused_where_user_keys_are_not_allowed(gateway_server, deployment):

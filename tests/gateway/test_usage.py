@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -22,9 +23,10 @@ from providers.registry import WireFormat
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Micro-USD per 1M tokens: input 3, output 15, cache read 0.3, cache write 3.75, and 6 for a
-# cache write kept an hour (Anthropic's Claude Sonnet prices).
-PRICES = (3_000_000, 15_000_000, 300_000, 3_750_000, 6_000_000)
-NO_PRICES = (None,) * 5
+# cache write kept an hour (Anthropic's Claude Sonnet prices); then micro-USD per 1,000 web
+# searches: 10.
+PRICES = (3_000_000, 15_000_000, 300_000, 3_750_000, 6_000_000, 10_000_000)
+NO_PRICES = (None,) * 6
 
 
 def test_cost_is_tokens_times_price_per_million_for_each_kind():
@@ -44,8 +46,24 @@ def test_cache_writes_kept_an_hour_are_priced_at_their_own_price():
     every_write_an_hour = Usage(cache_write_tokens=400, cache_write_1h_tokens=400)
     assert cost_of(every_write_an_hour, PRICES) == Decimal("0.0024")
     # Only hour-long writes: the five-minute price is not needed, the hour's is.
-    assert cost_of(every_write_an_hour, (*PRICES[:3], None, PRICES[4])) == Decimal("0.0024")
-    assert cost_of(every_write_an_hour, (*PRICES[:4], None)) is None
+    assert cost_of(every_write_an_hour, (*PRICES[:3], None, *PRICES[4:])) == Decimal("0.0024")
+    assert cost_of(every_write_an_hour, (*PRICES[:4], None, PRICES[5])) is None
+
+
+def test_web_searches_are_priced_per_search_on_top_of_the_tokens():
+    """Anthropic, OpenAI and Google bill a search their model runs at a price per 1,000
+    searches (10 USD for Claude's web search), besides the tokens its results add."""
+    usage = Usage(input_tokens=1_000, output_tokens=100, web_searches=3)
+    # 1,000 x 3 + 100 x 15 per million, and 3 x 10 per thousand.
+    assert cost_of(usage, PRICES) == Decimal("0.034500000")
+    # Searches while the model has no search price: unknown, never the tokens alone.
+    assert cost_of(usage, (*PRICES[:5], None)) is None
+    # A search price is not needed by a call that did not search.
+    assert cost_of(Usage(input_tokens=1_000), (*PRICES[:5], None)) == Decimal("0.003")
+    # Over the long-context threshold the tokens take the long prices; a search costs the same.
+    long = Usage(input_tokens=300_000, web_searches=2)
+    assert cost_of(long, PRICES, (200_000, 6_000_000, 22_500_000)) == Decimal("1.820000000")
+    assert cost_of(long, (*PRICES[:5], None), (200_000, 6_000_000, 22_500_000)) is None
 
 
 # Claude Sonnet with its 1M-token context: over 200k prompt tokens, 6 in and 22.50 out.
@@ -74,28 +92,32 @@ def test_a_prompt_over_the_long_context_threshold_is_priced_at_the_long_context_
 def test_unknown_prices_give_an_unknown_cost_never_zero():
     usage = Usage(input_tokens=10, output_tokens=10)
     assert cost_of(usage, NO_PRICES) is None
-    assert cost_of(usage, (3_000_000, None, None, None, None)) is None  # output used, unpriced
+    assert cost_of(usage, (3_000_000, *NO_PRICES[1:])) is None  # output used, unpriced
     assert cost_of(Usage(input_tokens=10), (3_000_000, *NO_PRICES[1:])) == Decimal("0.00003")
     assert cost_of(Usage(), PRICES) == Decimal(0)
 
 
 @given(
-    counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 5),
-    prices=st.tuples(*[st.none() | st.decimals(min_value=0, max_value=10**8 - 1, places=6)] * 5),
+    counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 5, st.integers(0, 10**9)),
+    prices=st.tuples(*[st.none() | st.decimals(min_value=0, max_value=10**8 - 1, places=6)] * 6),
 )
-@example(counts=(1, 0, 0, 0, 0), prices=(Decimal("0.0005"), *NO_PRICES[1:]))  # half: to even
-@example(counts=(3, 0, 0, 0, 0), prices=(Decimal("0.0005"), *NO_PRICES[1:]))
-@example(counts=(1, 0, 0, 0, 0), prices=(Decimal("0.0015"), *NO_PRICES[1:]))
-@example(counts=(0, 0, 0, 5, 9), prices=(None, None, None, None, Decimal(2)))  # all an hour
+@example(counts=(1, 0, 0, 0, 0, 0), prices=(Decimal("0.0005"), *NO_PRICES[1:]))  # half: even
+@example(counts=(3, 0, 0, 0, 0, 0), prices=(Decimal("0.0005"), *NO_PRICES[1:]))
+@example(counts=(1, 0, 0, 0, 0, 0), prices=(Decimal("0.0015"), *NO_PRICES[1:]))
+@example(counts=(0, 0, 0, 5, 9, 0), prices=(*NO_PRICES[:4], Decimal(2), None))  # all an hour
+@example(counts=(0, 0, 0, 0, 0, 3), prices=(*NO_PRICES[:5], Decimal(10)))  # searches alone
 def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
     """Prices as the lookup gives them (micro-USD) and whole-number arithmetic give exactly
-    what Decimal arithmetic gives: the sum per million tokens, rounded half to even to the
-    nano-USD. Hour-long cache writes are part of the cache writes (never more than them)."""
+    what Decimal arithmetic gives: the sum per million tokens and per thousand searches,
+    rounded half to even to the nano-USD. Hour-long cache writes are part of the cache writes
+    (never more than them)."""
     usage = Usage(*counts)
     micro = tuple(None if p is None else int(p.scaleb(6)) for p in prices)
     hour = min(counts[4], counts[3])
-    kinds = (*counts[:3], counts[3] - hour, hour)
-    used = [(n, p) for n, p in zip(kinds, prices, strict=True) if n]
+    # Searches at a price per thousand are tokens at a thousand times that price per million.
+    kinds = (*counts[:3], counts[3] - hour, hour, counts[5])
+    per_million = (*prices[:5], None if prices[5] is None else prices[5] * 1000)
+    used = [(n, p) for n, p in zip(kinds, per_million, strict=True) if n]
     if all(p is None for p in prices) or any(p is None for _, p in used):
         expected = None
     else:
@@ -108,8 +130,8 @@ def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
 
 
 @given(
-    counts=st.tuples(*[st.integers(min_value=0, max_value=10**9)] * 5),
-    prices=st.tuples(*[st.none() | st.integers(min_value=0, max_value=10**12)] * 5),
+    counts=st.tuples(*[st.integers(min_value=0, max_value=10**9)] * 5, st.integers(0, 10**6)),
+    prices=st.tuples(*[st.none() | st.integers(min_value=0, max_value=10**12)] * 6),
     long_context=st.tuples(
         st.integers(min_value=1, max_value=10**9),
         st.none() | st.integers(min_value=0, max_value=10**12),
@@ -117,10 +139,10 @@ def test_the_cost_in_whole_numbers_is_the_cost_in_decimals(counts, prices):
     ),
 )
 @example(  # 500 + 1/3 pico-USD: just over half a nano-USD, so 1 (500 alone rounds to 0)
-    counts=(500, 0, 1, 0, 0), prices=(3, None, 1, None, None), long_context=(1, 1, 0)
+    counts=(500, 0, 1, 0, 0, 0), prices=(3, None, 1, None, None, None), long_context=(1, 1, 0)
 )
 @example(  # free cache reads need no factor, even with no input price
-    counts=(0, 5, 7, 0, 0), prices=(None, 1, 0, None, None), long_context=(1, 1, 9)
+    counts=(0, 5, 7, 0, 0, 0), prices=(None, 1, 0, None, None, None), long_context=(1, 1, 9)
 )
 def test_the_long_context_cost_is_the_exact_fraction_rounded_once(counts, prices, long_context):
     """Prices in micro-USD as the lookup gives them. Over the threshold the cost is the
@@ -138,8 +160,9 @@ def test_the_long_context_cost_is_the_exact_fraction_rounded_once(counts, prices
         assert result == cost_of(usage, prices)
         return
     needed = [long_input if counts[0] else 0, long_output if counts[1] else 0]
-    needed += [p if n else 0 for n, p in zip(cache, prices[2:], strict=True)]
-    priced_cache = any(n and p for n, p in zip(cache, prices[2:], strict=True))
+    needed += [p if n else 0 for n, p in zip(cache, prices[2:5], strict=True)]
+    needed += [prices[5] if counts[5] else 0]
+    priced_cache = any(n and p for n, p in zip(cache, prices[2:5], strict=True))
     if priced_cache:  # a cache price to scale, by long input / input
         needed += [prices[0] or None, long_input]
     if any(p is None for p in needed):
@@ -148,7 +171,8 @@ def test_the_long_context_cost_is_the_exact_fraction_rounded_once(counts, prices
     factor = Fraction(long_input, prices[0]) if priced_cache else Fraction(0)
     pico = counts[0] * long_input if counts[0] else 0
     pico += counts[1] * long_output if counts[1] else 0
-    pico += sum((n * p * factor for n, p in zip(cache, prices[2:], strict=True) if n), Fraction(0))
+    pico += sum((n * p * factor for n, p in zip(cache, prices[2:5], strict=True) if n), Fraction(0))
+    pico += counts[5] * prices[5] * 1000 if counts[5] else 0  # per thousand, not scaled
     nano = round(pico / 1000)  # Python rounds a Fraction half to even
     assert result == (None if nano >= 10**18 else Decimal(nano).scaleb(-9))
 
@@ -177,6 +201,7 @@ def event(**overrides) -> tuple:
         output_tokens=1,
         cache_read_tokens=0,
         cache_write_tokens=0,
+        web_searches=0,
         cost_usd=None,
     )
     values.update(overrides)
@@ -224,7 +249,7 @@ def test_a_provider_reporting_absurd_usage_costs_no_one_their_rows():
     )
     assert (usage.input_tokens, usage.output_tokens) == (TOKEN_COUNT_MAX, TOKEN_COUNT_MAX)
     top_price = 10**12  # $1M per 1M tokens, the most a model's price may be, in micro-USD
-    assert cost_of(usage, (top_price,) * 5) is None
+    assert cost_of(usage, (top_price,) * 6) is None
     largest = cost_of(Usage(input_tokens=TOKEN_COUNT_MAX), (400_000 * 10**6, *NO_PRICES[1:]))
     assert largest == Decimal("858993458.800000000")
     rows = [
@@ -391,6 +416,116 @@ def test_google_counts_what_its_tools_fed_the_model_as_input():
     assert usage == Usage(input_tokens=100 + 18329, output_tokens=1089 + 1120, cache_read_tokens=51)
     counted = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens
     assert counted == block["totalTokenCount"]
+
+
+def _sse(*events: object) -> bytes:
+    return b"".join(b"data: " + orjson.dumps(event) + b"\n\n" for event in events)
+
+
+def test_each_format_counts_the_web_searches_a_call_ran():
+    """As each API reports them: Anthropic counts them in usage.server_tool_use (a stream, in
+    message_delta); an OpenAI response lists each as a web_search_call item of its output (a
+    stream, in response.completed); Gemini names each Google Search query in its candidates'
+    grounding metadata (a stream may repeat them over several chunks: each counts once)."""
+    anthropic = ADAPTERS[WireFormat.ANTHROPIC]
+    tools = {"web_search_requests": 3, "web_fetch_requests": 2}
+    body = {"usage": {"input_tokens": 10, "output_tokens": 5, "server_tool_use": tools}}
+    assert anthropic.usage_from_body(body).web_searches == 3
+    reader = anthropic.stream_reader(client_wants_usage=True)
+    start = {"type": "message_start", "message": {"usage": {"input_tokens": 10}}}
+    delta = {"type": "message_delta", "usage": {"output_tokens": 5, "server_tool_use": tools}}
+    reader.feed(_sse(start, delta))
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=3)
+
+    openai = ADAPTERS[WireFormat.OPENAI]
+    searched = {"type": "web_search_call", "id": "ws_1", "status": "completed"}
+    response = {
+        "output": [searched, {**searched, "id": "ws_2"}, {"type": "message", "content": []}],
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+    assert openai.usage_from_body(response).web_searches == 2
+    reader = openai.stream_reader(client_wants_usage=True)
+    reader.feed(_sse({"type": "response.completed", "response": response}))
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
+    chat = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+    assert openai.usage_from_body(chat).web_searches == 0
+    # OpenRouter counts them in usage.server_tool_use, chat completions or responses; a
+    # response that also lists them as items is not counted twice.
+    routed = {"prompt_tokens": 10, "server_tool_use": {"web_search_requests": 4}}
+    assert openai.usage_from_body({"choices": [], "usage": routed}).web_searches == 4
+    listed = {
+        **response,
+        "usage": {"input_tokens": 10, "server_tool_use": {"web_search_requests": 2}},
+    }
+    assert openai.usage_from_body(listed).web_searches == 2
+
+    google = ADAPTERS[WireFormat.GOOGLE]
+    usage = {"promptTokenCount": 10, "candidatesTokenCount": 5}
+
+    def chunk(*queries: str) -> dict:
+        grounding = {"webSearchQueries": list(queries)}
+        return {
+            "candidates": [{"index": 0, "groundingMetadata": grounding}],
+            "usageMetadata": usage,
+        }
+
+    assert google.usage_from_body(chunk("weather", "news")).web_searches == 2
+    reader = google.stream_reader(client_wants_usage=True)
+    reader.feed(_sse(chunk("weather")))
+    reader.feed(_sse(chunk("weather", "news"), {"candidates": [], "usageMetadata": usage}))
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
+
+
+ANYTHING = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=8,
+)
+
+
+@given(
+    server_tool_use=ANYTHING | st.fixed_dictionaries({"web_search_requests": ANYTHING}),
+    output=ANYTHING | st.lists(st.fixed_dictionaries({"type": st.just("web_search_call")})),
+    candidates=ANYTHING
+    | st.lists(
+        st.fixed_dictionaries(
+            {
+                "index": ANYTHING,
+                "groundingMetadata": st.fixed_dictionaries({"webSearchQueries": ANYTHING}),
+            }
+        ),
+        max_size=3,
+    ),
+)
+def test_a_search_count_is_always_a_whole_number_the_table_holds(
+    server_tool_use, output, candidates
+):
+    """Whatever an answer says where the searches are counted, the count is a whole number
+    from 0 to the most the column holds, and reading it never fails."""
+    usages = [
+        ADAPTERS[WireFormat.ANTHROPIC].usage_from_body(
+            {"usage": {"server_tool_use": server_tool_use}}
+        ),
+        ADAPTERS[WireFormat.OPENAI].usage_from_body(
+            {"output": output, "usage": {"server_tool_use": server_tool_use}}
+        ),
+        ADAPTERS[WireFormat.GOOGLE].usage_from_body({"candidates": candidates}),
+    ]
+    for wire, answer in (
+        (
+            WireFormat.OPENAI,
+            {"type": "response.completed", "response": {"output": output, "usage": {}}},
+        ),
+        (
+            WireFormat.GOOGLE,
+            {"candidates": candidates, "usageMetadata": {}, "x": "webSearchQueries"},
+        ),
+    ):
+        reader = ADAPTERS[wire].stream_reader(client_wants_usage=True)
+        reader.feed(b"data: " + json.dumps(answer).encode() + b"\n\n")  # any integer
+        usages.append(reader.usage())
+    for usage in usages:
+        assert type(usage.web_searches) is int and 0 <= usage.web_searches <= TOKEN_COUNT_MAX
 
 
 @pytest.mark.postgres

@@ -40,6 +40,7 @@ ROWS = st.lists(
             "output_tokens": st.integers(0, 1_000),
             "cache_read_tokens": st.integers(0, 1_000),
             "cache_write_tokens": st.integers(0, 1_000),
+            "web_searches": st.integers(0, 20),
             # Four places: SQLite sums decimals as floats, exact only far from a rounding edge.
             "cost_usd": st.none() | st.decimals(0, 1000, places=4, allow_nan=False),
         }
@@ -188,6 +189,61 @@ def test_workers_writing_the_same_days_at_once_neither_deadlock_nor_lose_a_call(
     assert_days_sum_the_rows()
     assert UsageDay.objects.totals()["cost"] == Decimal("1.440")
     assert ApiToken.objects.filter(last_used_at__isnull=False).count() == 4
+
+
+# A usage row's columns as both migrations know them.
+ROW = {
+    "created_at": NOW,
+    "user_id": 1,
+    "username": "ana",
+    "provider_type": "anthropic",
+    "model_identifier": "m1",
+    "endpoint": "messages",
+    "streamed": False,
+    "credential_source": "central",
+    "route": "external",
+    "user_agent": "",
+    "status": 200,
+    "error_kind": "",
+    "latency_ms": 1,
+    "input_tokens": 10,
+    "output_tokens": 1,
+    "cache_read_tokens": 0,
+    "cache_write_tokens": 0,
+    "cost_usd": Decimal("0.5"),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_days_keep_summing_across_the_migration_that_counts_web_searches():
+    """Migration 0004 adds the searches to the rows and the daily sums. On SQLite adding a
+    column builds the table anew, which drops the trigger keeping the sums: rows inserted
+    before and after it, and after migrating back, are all summed."""
+    from django.core.management import call_command
+
+    insert = (
+        f"INSERT INTO gateway_usagerecord ({', '.join(ROW)}) "
+        f"VALUES ({', '.join(['%s'] * len(ROW))})"
+    )
+    call_command("migrate", "gateway", "0003", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(insert, list(ROW.values()))
+    finally:
+        call_command("migrate", "gateway", verbosity=0)
+    UsageRecord.objects.create(**ROW, web_searches=3)
+    assert_days_sum_the_rows()
+    assert UsageDay.objects.totals()["web_searches"] == 3
+    assert UsageDay.objects.totals()["calls"] == 2
+    call_command("migrate", "gateway", "0003", verbosity=0)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(insert, list(ROW.values()))
+            cursor.execute("SELECT sum(call_count) FROM gateway_usageday")
+            assert cursor.fetchone()[0] == 3
+    finally:
+        call_command("migrate", "gateway", verbosity=0)
+    assert_days_sum_the_rows()
 
 
 @pytest.mark.django_db(transaction=True)

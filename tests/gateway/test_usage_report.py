@@ -41,6 +41,18 @@ def test_a_table_per_person_with_a_total_over_the_last_30_days(calls):
     assert (total[0], total[1], total[-2], total[-1]) == ("TOTAL", "3", "0.7500", "1")
 
 
+def test_the_web_searches_are_counted_per_group(calls):
+    call(username="ana", model_identifier="claude", web_searches=2, cost_usd=Decimal("0.05"))
+    lines = run().splitlines()
+    headers = lines[0].split()
+    assert "SEARCHES" in headers
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    # Columns from the right: cost, unpriced, and the searches before them.
+    assert rows["ana"][-3] == "2" and rows["dev"][-3] == "0" and rows["TOTAL"][-3] == "2"
+    report = json.loads(run("--json"))
+    assert report["totals"]["web_searches"] == 2
+
+
 def test_json_per_model_and_chosen_days(calls):
     since = (NOW - timedelta(days=60)).date().isoformat()
     report = json.loads(run("--by", "model", "--since", since, "--json"))

@@ -91,6 +91,23 @@ def test_totals_per_person_and_per_model_over_the_last_30_days(staff_client, cal
     assert "Anthropic" in text  # the provider's label, not its type
 
 
+def test_web_searches_are_summed_shown_per_call_and_exported(staff_client, calls):
+    """A call's cost includes its searches; the tab says how many ran, so a costly call is
+    explained."""
+    assert "Web searches" not in page_text(staff_client)  # none ran: not a row of zeros
+    call(username="ana", provider_type="anthropic", model_identifier="claude", web_searches=3)
+    call(username="ana", provider_type="anthropic", model_identifier="claude", web_searches=1)
+    response = staff_client.get(URL)
+    assert response.context["totals"]["web_searches"] == 4
+    text = response.content.decode()
+    assert "<dt>Web searches</dt><dd>4</dd>" in text
+    assert "+ 3 searches" in text and "+ 1 search<" in text
+    exported = staff_client.get(URL + "?format=csv&person=ana")
+    table = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    column = table[0].index("web searches")
+    assert sorted(row[column] for row in table[1:]) == ["0", "0", "1", "3"]
+
+
 def test_each_filter_narrows_the_totals_and_the_calls(staff_client, calls):
     def counted(query: str) -> int:
         return staff_client.get(URL + query).context["totals"]["calls"]

@@ -80,6 +80,7 @@ def test_several_models_are_added_at_once_with_their_identifiers(staff_client, o
     assert added["fake-gpt"].input_price == Decimal("2.5")  # the listing's price per million
     assert added["fake-gpt"].cache_read_price == Decimal("0.25")
     assert added["fake-gpt"].cache_write_price == Decimal("3.125")
+    assert added["fake-gpt"].web_search_price == Decimal(10)  # 0.01 a search, per 1,000
     assert (
         AuditEntry.objects.filter(
             action=AuditAction.CREATE, object_type="models_catalog.modelconfig"
@@ -133,15 +134,20 @@ def test_a_list_that_was_not_signed_here_is_refused(staff_client, openai):
     assert not ModelConfig.objects.exists()
 
 
-def test_a_list_signed_before_cache_prices_were_kept_still_adds_its_models(staff_client, openai):
-    """A discovery page left open across the upgrade posts the older five-field rows."""
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["fake-gpt", "Fake GPT", 128_000, "2.5", "10"],  # before cache prices
+        ["fake-gpt", "Fake GPT", 128_000, "2.5", "10", "0.25", "3.125"],  # before search
+    ],
+)
+def test_a_list_signed_before_an_upgrade_still_adds_its_models(staff_client, openai, row):
+    """A discovery page left open across an upgrade posts the older, shorter rows."""
     from django.core import signing
 
     from models_catalog.discovery import SIGNING_SALT
 
-    older = signing.dumps(
-        [["fake-gpt", "Fake GPT", 128_000, "2.5", "10"]], salt=SIGNING_SALT, compress=True
-    )
+    older = signing.dumps([row], salt=SIGNING_SALT, compress=True)
     response = staff_client.post(
         reverse("models:discover-add", args=["openai"]),
         {"discovered": older, "m0-add": "on", "m0-display_name": "GPT", "m0-context_limit": "9"},
@@ -149,7 +155,9 @@ def test_a_list_signed_before_cache_prices_were_kept_still_adds_its_models(staff
     assert response.status_code == 302
     model = ModelConfig.objects.get()
     assert (model.input_price, model.output_price) == (Decimal("2.5"), Decimal(10))
-    assert model.cache_read_price is None and model.cache_write_price is None
+    cache = (model.cache_read_price, model.cache_write_price)
+    assert cache == ((None, None) if len(row) == 5 else (Decimal("0.25"), Decimal("3.125")))
+    assert model.web_search_price is None
 
 
 def test_without_a_central_key_discovery_says_what_to_do(staff_client, make_provider):

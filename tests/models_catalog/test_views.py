@@ -211,6 +211,8 @@ BAD_INPUT = [
     ({"cache_read_price": "0.0000001"}, "cache_read_price", "decimal places"),
     ({"cache_write_price": "cheap"}, "cache_write_price", "Enter a number."),
     ({"cache_write_1h_price": "-0.5"}, "cache_write_1h_price", "1 hour must be at least 0."),
+    ({"web_search_price": "-10"}, "web_search_price", "Web search price must be at least 0."),
+    ({"web_search_price": "ten"}, "web_search_price", "Enter a number."),
     ({"long_context_threshold": "0"}, "long_context_threshold", "must be at least 1."),
     (
         {"long_context_input_price": "6", "long_context_output_price": "22.5"},
@@ -332,6 +334,23 @@ def test_long_context_prices_are_saved_with_their_threshold(staff_client, make_p
     assert (model.long_context_input_price, model.long_context_output_price) == (2.5, 15)
     content = staff_client.get(reverse("models:edit", args=[model.pk])).content.decode()
     assert 'name="long_context_input_price" value="2.5"' in content
+
+
+@pytest.mark.parametrize("provider_type", ["anthropic", "openai", "google", "openrouter"])
+def test_a_web_search_price_is_asked_for_and_saved_for_every_provider_type(
+    staff_client, make_provider, provider_type
+):
+    """Searches are billed per search wherever a model runs them; the price sits with the
+    general prices, for every provider type."""
+    provider = make_provider(provider_type)
+    form = staff_client.get(ADD, {"provider": provider.pk}).content.decode()
+    assert 'name="web_search_price"' in form
+    response = staff_client.post(ADD, model_data(provider, web_search_price="10"))
+    assert response.status_code == 302
+    model = ModelConfig.objects.get()
+    assert model.web_search_price == 10
+    content = staff_client.get(reverse("models:edit", args=[model.pk])).content.decode()
+    assert 'name="web_search_price" value="10"' in content
 
 
 def test_prices_show_as_they_were_entered(staff_client, make_model):

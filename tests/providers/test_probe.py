@@ -93,6 +93,7 @@ def test_discovery_fills_names_context_and_prices_when_the_provider_gives_them(f
     assert (str(gpt.input_price), str(gpt.output_price)) == ("2.5", "10")
     # Cache prices too: without them a call that reads or writes the cache has no known cost.
     assert (str(gpt.cache_read_price), str(gpt.cache_write_price)) == ("0.25", "3.125")
+    assert str(gpt.web_search_price) == "10"  # 0.01 a search: 10 per 1,000
     google = probe(provider_at(url + "/v1beta", "google"), "g-key", discover=True)
     assert google.models[0].context_limit == 1_000_000
 

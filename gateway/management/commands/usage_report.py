@@ -73,7 +73,7 @@ class Command(OperatorCommand):
             self.stdout.write(f"No calls through the AI Gateway since {since}.")
             return
         headers = [f.replace("_", " ").upper() for f in fields]
-        headers += ["CALLS", "FAILED", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE"]
+        headers += ["CALLS", "FAILED", "INPUT", "OUTPUT", "CACHE READ", "CACHE WRITE", "SEARCHES"]
         headers += ["COST USD", "UNPRICED"]
         rows = [[*(group[f] or "(none)" for f in fields), *self._sums(group)] for group in groups]
         rows.append(["TOTAL", *[""] * (len(fields) - 1), *self._sums(totals)])
@@ -81,5 +81,5 @@ class Command(OperatorCommand):
 
     @staticmethod
     def _sums(group: dict[str, Any]) -> list[Any]:
-        counts = ("calls", "failed", "input", "output", "cache_read", "cache_write")
+        counts = ("calls", "failed", "input", "output", "cache_read", "cache_write", "web_searches")
         return [*(group[name] for name in counts), _usd(group["cost"]), group["unpriced"]]
