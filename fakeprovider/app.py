@@ -398,6 +398,9 @@ class Exchange:
         self.cache_writes = CACHE_WRITE_TOKENS if controls else 0
         self.hour_cache = any(control.get("ttl") == "1h" for control in controls)
         self.searches = WEB_SEARCH_QUERIES if self._asks_for_web_search() else ()
+        # The tier OpenAI says a call ran on: the one asked for, if it offers it.
+        asked = self.body.get("service_tier")
+        self.service_tier = asked if asked in ("flex", "priority") else "default"
 
     def _asks_for_web_search(self) -> bool:
         tools = self.body.get("tools")
@@ -628,6 +631,7 @@ class Exchange:
                 "model": self.model,
                 "choices": [choice],
                 "usage": openai_usage(self.answer, self.cache_writes),
+                "service_tier": self.service_tier,
             },
         )
 
@@ -648,7 +652,13 @@ class Exchange:
         and the usage chunk only if the request's stream_options asked for it."""
         options = self.body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        base = {"id": answer_id, "object": kind, "created": int(time.time()), "model": self.model}
+        base = {
+            "id": answer_id,
+            "object": kind,
+            "created": int(time.time()),
+            "model": self.model,
+            "service_tier": self.service_tier,  # on every chunk, as OpenAI sends it
+        }
         extra = {"usage": None} if include_usage else {}
 
         def chunk(part: str | None, finish: str | None = None) -> bytes:
@@ -697,6 +707,7 @@ class Exchange:
             "created_at": int(time.time()),
             "status": status,
             "model": self.model,
+            "service_tier": self.service_tier,
             "output": output,
             "parallel_tool_calls": True,
             "tool_choice": "auto",

@@ -794,7 +794,10 @@ class Call:
         )
         if self.status >= 400 and not any(tokens):
             return None  # nothing was generated: no cost to know
-        return cost_of(self.usage, row.prices, row.long_context)
+        # Only where the provider type prices by it: elsewhere a tier named in passing (an
+        # OpenAI-compatible server echoing OpenAI's answer) changes nothing.
+        tiers = row.tier_factors if self.spec.prices_by_service_tier else None  # type: ignore[union-attr]
+        return cost_of(self.usage, row.prices, row.long_context, tiers)
 
 
 class DisconnectWatch:

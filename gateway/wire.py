@@ -30,6 +30,9 @@ class Usage:
     # Web searches the provider ran for the call (its search tool, or Google Search
     # grounding): billed per search, on top of the tokens the results add.
     web_searches: int = 0
+    # The service tier a call ran on, where it changes its price (OpenAI's "flex" and
+    # "priority"); "" for the usual prices.
+    service_tier: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,11 +252,15 @@ def openai_usage(usage_block: Any) -> Usage:
 
 
 def openai_answer_usage(answer: Any) -> Usage:
-    """The usage of a whole answer (chat completion, or response): its usage block, and for
-    a response the web searches it ran, each one an item of its output."""
+    """The usage of a whole answer (chat completion, or response; or a stream's chunk that
+    carries the usage): its usage block, the service tier it ran on, and for a response the
+    web searches it ran, each one an item of its output."""
     if not isinstance(answer, dict):
         return Usage()
     usage = openai_usage(answer.get("usage"))
+    tier = answer.get("service_tier")  # OpenAI names it on every answer, "default" mostly
+    if tier == "flex" or tier == "priority":  # any other tier at the usual prices
+        usage.service_tier = tier
     output = answer.get("output")  # none in a chat completion
     if isinstance(output, list) and not usage.web_searches:  # counted once, not twice
         for item in output:
@@ -308,8 +315,8 @@ class OpenAIStreamReader(StreamReader):
         for event in self.events():
             if not isinstance(event, dict):
                 continue
-            if isinstance(event.get("usage"), dict):
-                found = openai_usage(event["usage"])
+            if isinstance(event.get("usage"), dict):  # chat: the last chunk
+                found = openai_answer_usage(event)
             response = event.get("response")
             if isinstance(response, dict) and isinstance(response.get("usage"), dict):
                 found = openai_answer_usage(response)

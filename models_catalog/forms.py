@@ -20,7 +20,7 @@ from .options import (
     GENERAL_OPTIONS,
     LONG_CONTEXT_FIELDS,
     PRICE_FIELDS,
-    TTL_PRICE_FIELDS,
+    PROVIDER_PRICES,
     SpecValidator,
 )
 
@@ -36,7 +36,7 @@ GENERAL_FIELDS = (
     "top_k",
     "presence_penalty",
     "frequency_penalty",
-    *(name for name in PRICE_FIELDS if name not in TTL_PRICE_FIELDS + LONG_CONTEXT_FIELDS),
+    *(name for name in PRICE_FIELDS if name not in (*PROVIDER_PRICES, *LONG_CONTEXT_FIELDS)),
     *LONG_CONTEXT_FIELDS,
 )
 OPTION_PREFIX = "option_"
@@ -150,7 +150,7 @@ class ModelConfigForm(forms.ModelForm):
         data = super().clean() or {}
         # Set before the model's clean(), which validates options against the schema again.
         self.instance.options = self.options()
-        for name in TTL_PRICE_FIELDS:
+        for name in PROVIDER_PRICES:
             setattr(self.instance, name, self.provider_column_value(name))
         return data
 
@@ -162,13 +162,14 @@ class ModelConfigForm(forms.ModelForm):
 
     def fields_to_save(self) -> dict[str, Any]:
         fields = {name: self.cleaned_data[name] for name in GENERAL_FIELDS}
-        for name in TTL_PRICE_FIELDS:
+        for name in PROVIDER_PRICES:
             fields[name] = self.provider_column_value(name)
         return fields
 
     def provider_column_value(self, name: str) -> Any:
         """A column this provider type does not ask for is cleared: a model moved from
-        Anthropic to OpenAI keeps no one-hour cache price that nothing would show."""
+        Anthropic to OpenAI keeps no one-hour cache price that nothing would show (nor the
+        other way round, a price for the priority tier)."""
         return self.cleaned_data.get(name) if name in self.provider_columns else None
 
 
@@ -181,12 +182,14 @@ def model_form_for(provider_type: str | None) -> type[ModelConfigForm]:
     specs = provider_spec.options
     attrs: dict[str, Any] = {f"{OPTION_PREFIX}{spec.name}": OptionField(spec) for spec in specs}
     attrs["option_specs"] = specs
-    if provider_spec.prices_cache_writes_by_ttl:
-        for name in TTL_PRICE_FIELDS:
-            attrs[name] = general_option_formfield(
-                ModelConfig._meta.get_field(name), widget=forms.NumberInput(attrs={"step": "any"})
-            )
-        attrs["provider_columns"] = TTL_PRICE_FIELDS
+    columns = tuple(
+        name for name, (reported, _) in PROVIDER_PRICES.items() if getattr(provider_spec, reported)
+    )
+    for name in columns:
+        attrs[name] = general_option_formfield(
+            ModelConfig._meta.get_field(name), widget=forms.NumberInput(attrs={"step": "any"})
+        )
+    attrs["provider_columns"] = columns
     name = "".join(part.title() for part in provider_type.split("-")) + "ModelConfigForm"
     return type(name, (ModelConfigForm,), attrs)
 

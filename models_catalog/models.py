@@ -16,6 +16,7 @@ from .options import (
     GENERAL_OPTIONS,
     LONG_CONTEXT_FIELDS,
     PRICE_FIELDS,
+    PROVIDER_PRICES,
     SpecValidator,
     validate_display_name,
     validate_identifier,
@@ -102,6 +103,8 @@ class ModelConfig(models.Model):
     cache_write_price = _price_field("cache_write_price")
     cache_write_1h_price = _price_field("cache_write_1h_price")
     web_search_price = _price_field("web_search_price")
+    flex_price_factor = _price_field("flex_price_factor")
+    priority_price_factor = _price_field("priority_price_factor")
     long_context_threshold = _optional(models.PositiveIntegerField, "long_context_threshold")
     long_context_input_price = _price_field("long_context_input_price")
     long_context_output_price = _price_field("long_context_output_price")
@@ -166,12 +169,13 @@ class ModelConfig(models.Model):
             return
         spec = self.provider.spec
         errors: dict[str, list[str]] = {}
-        if self.cache_write_1h_price is not None and not spec.prices_cache_writes_by_ttl:
-            takers = ", ".join(s.label for s in REGISTRY.values() if s.prices_cache_writes_by_ttl)
-            errors["cache_write_1h_price"] = [
-                f"{spec.label} does not report cache writes by how long they are kept; only "
-                f"these providers' models take this price: {takers}."
-            ]
+        for name, (reports, what) in PROVIDER_PRICES.items():
+            if getattr(self, name) is not None and not getattr(spec, reports):
+                takers = ", ".join(s.label for s in REGISTRY.values() if getattr(s, reports))
+                errors[name] = [
+                    f"{spec.label} does not report {what}; only these providers' models take "
+                    f"this price: {takers}."
+                ]
         errors.update(self._long_context_errors())
         try:
             self.options = clean_options(spec.options, self.options or {})

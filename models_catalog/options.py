@@ -128,6 +128,25 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             max=1_000_000,
         ),
         OptionSpec(
+            "flex_price_factor",
+            "Flex price factor",
+            K.DECIMAL,
+            'Optional: what a call on the flex tier (service_tier "flex") costs against the '
+            "prices above, e.g. 0.5. Leave blank when unknown (such calls count as unpriced).",
+            min=0,
+            max=100,
+        ),
+        OptionSpec(
+            "priority_price_factor",
+            "Priority price factor",
+            K.DECIMAL,
+            'Optional: what a call on the priority tier (service_tier "priority") costs '
+            "against the prices above, e.g. 2 for GPT-5. Leave blank when unknown (such calls "
+            "count as unpriced).",
+            min=0,
+            max=100,
+        ),
+        OptionSpec(
             "long_context_threshold",
             "Long-context threshold",
             K.INTEGER,
@@ -162,6 +181,8 @@ PRICE_FIELDS = (
     "cache_write_price",
     "cache_write_1h_price",
     "web_search_price",
+    "flex_price_factor",
+    "priority_price_factor",
     "long_context_input_price",
     "long_context_output_price",
 )
@@ -171,9 +192,18 @@ LONG_CONTEXT_FIELDS = (
     "long_context_input_price",
     "long_context_output_price",
 )
-# Only the Anthropic API reports cache writes by how long they are kept, so only models of
-# the provider types that speak it are asked for this price (in their provider options).
-TTL_PRICE_FIELDS = ("cache_write_1h_price",)
+# Prices asked for among a provider type's options, only where its API reports what they
+# price: the column, the ProviderTypeSpec property that says so, and what that API reports.
+# Only the Anthropic API splits cache writes by how long they are kept; only OpenAI's says
+# which service tier (flex, priority) a call ran on.
+PROVIDER_PRICES: dict[str, tuple[str, str]] = {
+    "cache_write_1h_price": (
+        "prices_cache_writes_by_ttl",
+        "cache writes by how long they are kept",
+    ),
+    "flex_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
+    "priority_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
+}
 # The general options that become request parameters (the others are the platform's own).
 REQUEST_OPTION_NAMES = (
     "max_output_tokens",

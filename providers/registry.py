@@ -150,6 +150,10 @@ class ProviderTypeSpec:
     # A cheap call that needs a valid key, for "Test connection" when listing models does not
     # (OpenRouter and Vercel list their models to anyone). None: the models listing is it.
     key_check_path: str | None = None
+    # Whether the API says which service tier a call ran on (OpenAI's ``service_tier``: flex
+    # at about half the usual prices, priority at more), so its models take a price factor
+    # for each.
+    prices_by_service_tier: bool = False
 
     @property
     def label(self) -> str:
@@ -210,6 +214,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             WireFormat.OPENAI,
             OPENAI_OPTIONS,
             computer_use_rank=2,
+            prices_by_service_tier=True,
         ),
         ProviderTypeSpec(
             ProviderType.GOOGLE,

@@ -34,6 +34,8 @@ def test_an_admin_adds_a_model_switching_providers_and_stars_it(
     # The general fields kept what was typed while the options swapped.
     assert page.locator("input[name=identifier]").input_value() == "claude-opus-4-6"
     page.select_option("select[name=option_reasoning_effort]", "high")
+    # OpenAI names the service tier a call ran on: its models take a factor for each.
+    page.get_by_label("Priority price factor").fill("2")
     screenshot("2-openai-options")
 
     page.locator("input[name=identifier]").fill("gpt-5")
@@ -42,6 +44,7 @@ def test_an_admin_adds_a_model_switching_providers_and_stars_it(
     page.get_by_text("GPT-5 saved.").wait_for()
     gpt5 = ModelConfig.objects.get(identifier="gpt-5")
     assert gpt5.options == {"reasoning_effort": "high"}
+    assert gpt5.priority_price_factor == 2 and gpt5.flex_price_factor is None
 
     page.get_by_role("button", name="Make GPT-5 the default").click()
     page.get_by_role("button", name="GPT-5 is the default model").wait_for()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -526,6 +527,48 @@ def test_web_searches_are_billed_per_search_streamed_or_not(
         assert row.cost_usd == expected_cost(*tokens, *writes, searches=searches)
         assert row.cost_usd > expected_cost(*tokens, *writes)
     assert unpriced_plain.cost_usd is None and unpriced_streamed.cost_usd is None
+
+
+def test_a_call_on_the_flex_or_priority_tier_is_billed_at_that_tier(gateway_server, deployment):
+    """OpenAI bills a call on the flex tier at half its prices and one on the priority tier
+    at more (twice for GPT-5); its answer names the tier it ran on. Each row costs the
+    tokens times the model's factor for that tier, chat or responses, streamed or not; a
+    tier without a factor is unknown; OpenRouter naming a tier in passing changes nothing."""
+    import httpx
+
+    ModelConfig.objects.filter(provider__type="openai").update(
+        flex_price_factor="0.5", priority_price_factor=2
+    )
+    headers = token_header(WireFormat.OPENAI, deployment.token.secret)
+    base = f"{gateway_server}/api/v2/aibridge/openai/v1"
+    chat = {"model": MODELS["openai"], "messages": MESSAGES}
+    responses = {"model": MODELS["openai"], "input": "hi"}
+    calls = [
+        (path, {**body, "service_tier": tier, **streamed})
+        for tier in ("flex", "priority")
+        for path, body in (("chat/completions", chat), ("responses", responses))
+        for streamed in ({}, {"stream": True})
+    ]
+    for path, body in calls:
+        response = httpx.post(f"{base}/{path}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    rows = wait_for_usage(len(calls))
+    ModelConfig.objects.filter(provider__type="openai").update(priority_price_factor=None)
+    response = httpx.post(f"{base}/chat/completions", json=calls[4][1], headers=headers)
+    assert response.status_code == 200
+    routed = {**chat, "model": MODELS["openrouter"], "service_tier": "priority"}
+    router = f"{gateway_server}/api/v2/aibridge/openrouter/v1/chat/completions"
+    assert httpx.post(router, json=routed, headers=headers).status_code == 200
+    *_, unpriced, via_router = wait_for_usage(len(calls) + 2)
+
+    for row, (_, body) in zip(rows, calls, strict=True):
+        tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, 0)
+        factor = Decimal("0.5") if body["service_tier"] == "flex" else 2
+        assert row.streamed == bool(body.get("stream"))
+        assert row.cost_usd == (expected_cost(*tokens) * factor).quantize(Decimal("1e-9"))
+    assert unpriced.cost_usd is None and unpriced.input_tokens > 0
+    tokens = (via_router.input_tokens, via_router.output_tokens, via_router.cache_read_tokens, 0)
+    assert via_router.cost_usd == expected_cost(*tokens)
 
 
 def test_a_call_without_web_searches_needs_no_search_price(gateway_server, deployment):

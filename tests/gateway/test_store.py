@@ -98,6 +98,9 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     ModelConfig.objects.filter(identifier="claude-fake").update(
         long_context_threshold=200_000, long_context_input_price=6, long_context_output_price="22.5"
     )
+    ModelConfig.objects.filter(identifier="fake-gpt").update(
+        flex_price_factor="0.5", priority_price_factor="1.75"
+    )
     cases = [
         ("openai", "fake-gpt"),
         ("anthropic", "not-a-model"),
@@ -118,14 +121,17 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     assert through_asyncpg == through_django
     with_key, no_model, no_provider, claude = through_asyncpg
     assert with_key.user_key_ciphertext and with_key.model_id is not None
-    assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, None)  # micro-USD
-    assert claude.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, 6_000_000)
+    # Micro-USD per 1M tokens, then per 1,000 searches.
+    assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, None, 10_000_000)
+    assert claude.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, 6_000_000, 10_000_000)
+    assert with_key.tier_factors == (500_000, 1_750_000)  # millionths
+    assert claude.tier_factors == no_provider.tier_factors == (None, None)
     assert claude.long_context == (200_000, 6_000_000, 22_500_000)
     assert with_key.long_context == no_provider.long_context == (None, None, None)
     assert with_key.expires_at is not None and with_key.expires_at.tzinfo is not None
     assert no_model.model_id is None and no_model.user_key_ciphertext is None
     assert no_provider.provider_id is None and no_provider.provider_enabled is False
-    assert no_provider.central_ciphertext == "" and no_provider.prices == (None,) * 5
+    assert no_provider.central_ciphertext == "" and no_provider.prices == (None,) * 6
 
 
 @pytest.mark.postgres

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
@@ -68,6 +69,94 @@ def test_web_searches_are_priced_per_search_on_top_of_the_tokens():
 
 # Claude Sonnet with its 1M-token context: over 200k prompt tokens, 6 in and 22.50 out.
 LONG_CONTEXT = (200_000, 6_000_000, 22_500_000)
+
+
+# OpenAI's flex tier at half the usual prices, its priority tier at twice (GPT-5), in
+# millionths as the lookup gives them.
+TIERS = (500_000, 2_000_000)
+
+
+def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_factor():
+    usage = Usage(input_tokens=1_000, output_tokens=100, cache_read_tokens=1_000)
+    usual = cost_of(usage, PRICES, tier_factors=TIERS)
+    assert usual == Decimal("0.004800000")  # no tier named: the usual prices
+    assert cost_of(replace(usage, service_tier="flex"), PRICES, tier_factors=TIERS) == Decimal(
+        "0.002400000"
+    )
+    priority = replace(usage, service_tier="priority")
+    assert cost_of(priority, PRICES, tier_factors=TIERS) == Decimal("0.009600000")
+    # A tier whose factor is not set: unknown, not the usual prices.
+    assert cost_of(priority, PRICES, tier_factors=(500_000, None)) is None
+    # A provider type whose prices do not depend on the tier: the usual prices.
+    assert cost_of(priority, PRICES, tier_factors=None) == usual
+    # Searches are not scaled; over the long-context threshold the factor scales those prices.
+    searched = replace(priority, web_searches=1)
+    assert cost_of(searched, PRICES, tier_factors=TIERS) == Decimal("0.019600000")
+    long = replace(priority, input_tokens=300_000)
+    long_context = (200_000, 6_000_000, 22_500_000)
+    # (300,000 x 6 + 100 x 22.5 + 1,000 x 0.3 x 2) per million, times 2.
+    assert cost_of(long, PRICES, long_context, TIERS) == Decimal("3.605700000")
+
+
+@given(
+    counts=st.tuples(*[st.integers(0, 10**9)] * 5, st.integers(0, 10**6)),
+    prices=st.tuples(*[st.none() | st.integers(0, 10**12)] * 6),
+    long_context=st.tuples(
+        st.integers(min_value=1, max_value=10**10),
+        st.none() | st.integers(min_value=0, max_value=10**12),
+        st.none() | st.integers(min_value=0, max_value=10**12),
+    ),
+    tier=st.sampled_from(["", "flex", "priority"]),
+    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 2),
+)
+def test_the_tier_factor_scales_the_exact_token_cost_and_rounds_once(
+    counts, prices, long_context, tier, factors
+):
+    """Against the cost with no tier and no searches, computed exactly: the tier's factor
+    scales it, the searches add to it, and the sum is rounded half to even once."""
+    usage = replace(Usage(*counts), service_tier=tier)
+    result = cost_of(usage, prices, long_context, factors)
+    tokens_only = cost_of(replace(usage, web_searches=0, service_tier=""), prices, long_context)
+    applies = bool(tier) and factors is not None
+    factor = (factors[0] if tier == "flex" else factors[1]) if applies else 1_000_000
+    searches_unpriced = counts[5] and prices[5] is None
+    if all(p is None for p in prices) or factor is None or searches_unpriced:
+        assert result is None
+        return
+    exact = _exact_token_cost(usage, prices, long_context)
+    if exact is None:
+        assert result is None and tokens_only is None
+        return
+    pico = exact * Fraction(factor, 1_000_000) + (counts[5] * prices[5] * 1000 if counts[5] else 0)
+    nano = round(pico / 1000)
+    assert result == (None if nano >= 10**18 else Decimal(nano).scaleb(-9))
+
+
+def _exact_token_cost(usage: Usage, prices, long_context) -> Fraction | None:
+    """The tokens' cost in pico-USD as an exact fraction, or None where a price is missing."""
+    hour = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
+    cache = (usage.cache_read_tokens, usage.cache_write_tokens - hour, hour)
+    threshold, long_input, long_output = long_context
+    plain_prices = prices[:2]
+    factor = Fraction(1)
+    if usage.input_tokens + sum(cache) > threshold:
+        plain_prices = (long_input, long_output)
+        if any(n and p for n, p in zip(cache, prices[2:5], strict=True)):
+            if not prices[0] or long_input is None:
+                return None
+            factor = Fraction(long_input, prices[0])
+    total = Fraction(0)
+    for count, price, scale in zip(
+        (usage.input_tokens, usage.output_tokens, *cache),
+        (*plain_prices, *prices[2:5]),
+        (1, 1, factor, factor, factor),
+        strict=True,
+    ):
+        if count:
+            if price is None:
+                return None
+            total += count * price * scale
+    return total
 
 
 def test_a_prompt_over_the_long_context_threshold_is_priced_at_the_long_context_prices():
@@ -474,6 +563,28 @@ def test_each_format_counts_the_web_searches_a_call_ran():
     reader.feed(_sse(chunk("weather")))
     reader.feed(_sse(chunk("weather", "news"), {"candidates": [], "usageMetadata": usage}))
     assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
+
+
+def test_openai_answers_say_which_service_tier_they_ran_on():
+    """OpenAI names the tier on every answer: a chat completion, each chunk of its stream (the
+    usage chunk included), a response and its response.completed event. Only flex and
+    priority change the price; anything else (default, scale, garbage) is the usual."""
+    openai = ADAPTERS[WireFormat.OPENAI]
+    usage = {"prompt_tokens": 10, "completion_tokens": 5}
+    chat = {"choices": [], "usage": usage, "service_tier": "priority"}
+    assert openai.usage_from_body(chat).service_tier == "priority"
+    for other in ("default", "scale", "auto", None, ["flex"], {"flex": 1}, 7):
+        assert openai.usage_from_body({**chat, "service_tier": other}).service_tier == ""
+    reader = openai.stream_reader(client_wants_usage=False)
+    reader.feed(
+        _sse({"choices": [{"delta": {}}], "service_tier": "flex"}, {**chat, "service_tier": "flex"})
+    )
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, service_tier="flex")
+    response = {"output": [], "usage": {"input_tokens": 10}, "service_tier": "flex"}
+    assert openai.usage_from_body(response).service_tier == "flex"
+    reader = openai.stream_reader(client_wants_usage=True)
+    reader.feed(_sse({"type": "response.completed", "response": response}))
+    assert reader.usage().service_tier == "flex"
 
 
 ANYTHING = st.recursive(

@@ -1,5 +1,6 @@
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -124,6 +125,23 @@ def test_a_disabled_model_cannot_become_the_default(make_model):
     make_model(enabled=False)
     with pytest.raises(CommandError, match="is disabled"):
         run("model_set_default", "anthropic", "claude-sonnet-4-5")
+
+
+def test_service_tier_price_factors_are_for_openai_models_only(make_provider):
+    make_provider("openai")
+    make_provider("openrouter")
+    factors = ("--context-limit", "400000", "--flex-price-factor", "0.5")
+    run("model_set", "openai", "gpt-5", *factors, "--priority-price-factor", "2")
+    model = ModelConfig.objects.get()
+    assert (model.flex_price_factor, model.priority_price_factor) == (Decimal("0.5"), 2)
+    with pytest.raises(CommandError) as error:
+        run("model_set", "openrouter", "openai/gpt-5", *factors)
+    assert str(error.value) == (
+        "flex_price_factor: OpenRouter does not report the service tier a call ran on; only "
+        "these providers' models take this price: OpenAI."
+    )
+    with pytest.raises(CommandError, match="Priority price factor must be at least 0"):
+        run("model_set", "openai", "gpt-5", "--priority-price-factor", "-1")
 
 
 def test_the_one_hour_cache_write_price_is_for_anthropic_format_models_only(make_provider):

@@ -52,6 +52,8 @@ EXPECTED_BOUNDS = {
     "cache_write_price": (0, 1_000_000),
     "cache_write_1h_price": (0, 1_000_000),
     "web_search_price": (0, 1_000_000),
+    "flex_price_factor": (0, 100),
+    "priority_price_factor": (0, 100),
     "long_context_threshold": (1, 100_000_000),
     "long_context_input_price": (0, 1_000_000),
     "long_context_output_price": (0, 1_000_000),

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -154,6 +156,34 @@ def test_the_one_hour_cache_write_price_is_asked_for_where_the_api_reports_it(
     staff_client.post(edit, model_data(openai, input_price="3"))
     model.refresh_from_db()
     assert model.provider == openai and model.cache_write_1h_price is None
+
+
+def test_service_tier_price_factors_are_asked_for_openai_models_only(staff_client, make_provider):
+    """Only OpenAI's API says which service tier (flex, priority) a call ran on: its models
+    are asked for a factor for each among their provider options; others are not, and a
+    model moved away loses them."""
+    openai = make_provider("openai")
+    anthropic = make_provider("anthropic")
+    options = staff_client.get(
+        ADD,
+        {"provider": openai.pk},
+        headers={"HX-Request": "true", "HX-Target": "provider-options"},
+    ).content.decode()
+    assert 'name="flex_price_factor"' in options and 'name="priority_price_factor"' in options
+    assert "Priority price factor" in options
+    page = staff_client.get(ADD, {"provider": anthropic.pk}).content.decode()
+    assert "flex_price_factor" not in page and "priority_price_factor" not in page
+
+    factors = {"flex_price_factor": "0.5", "priority_price_factor": "2"}
+    assert staff_client.post(ADD, model_data(openai, **factors)).status_code == 302
+    model = ModelConfig.objects.get()
+    assert (model.flex_price_factor, model.priority_price_factor) == (Decimal("0.5"), 2)
+    edit = reverse("models:edit", args=[model.pk])
+    assert 'name="priority_price_factor" value="2"' in staff_client.get(edit).content.decode()
+    staff_client.post(edit, model_data(anthropic, **factors))
+    model.refresh_from_db()
+    assert model.provider == anthropic
+    assert model.flex_price_factor is None and model.priority_price_factor is None
 
 
 def test_adding_a_model_saves_general_and_provider_options(staff_client, make_provider):
