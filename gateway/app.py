@@ -214,6 +214,8 @@ class Call:
     lookup_id = ""  # of the platform token, once its shape is checked
     response_started = False
     in_flight = 0  # class-wide: the calls this worker process is serving now
+    held = 0  # bytes of request body this call holds
+    held_by_all = 0  # class-wide: what all calls of this worker process hold
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -239,6 +241,8 @@ class Call:
             await self._interrupted()
         finally:
             Call.in_flight -= 1
+            if self.held:
+                Call.held_by_all -= self.held
             self._record()
 
     async def _run(self) -> None:
@@ -357,12 +361,14 @@ class Call:
                     "request_too_large",
                     "too_large",
                 )
+            self._hold(len(chunk))
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
         raw = b"".join(chunks)
         if codings and raw:
             raw = await _decoded(raw, codings, limit)
+            self._hold(len(raw))
         if self.scope["method"] != "POST":
             return raw, None
         try:
@@ -376,6 +382,25 @@ class Call:
                 400, "The request body must be a JSON object.", "invalid_json", "bad_request"
             )
         return raw, body
+
+    def _hold(self, size: int) -> None:
+        """Count ``size`` more bytes of request body held until the call ends; 503 when the
+        worker holds as much as it may already, unless all of it is this call's (a call alone
+        always gets its whole body: a client is never refused for ever)."""
+        if (
+            Call.held_by_all + size > cached_settings.AI_GATEWAY_MAX_BUFFERED_BYTES
+            and Call.held_by_all > self.held
+        ):
+            _overloaded_log.count()
+            raise Refused(
+                503,
+                "The AI Gateway is holding as many requests as it may right now. "
+                "Try again in a moment.",
+                "overloaded",
+                "overloaded",
+            )
+        self.held += size
+        Call.held_by_all += size
 
     def _content_codings(self) -> list[str]:
         # A repeated header is one list (RFC 9110), so read every line of it.
@@ -928,25 +953,37 @@ def _bad_model(model: object) -> Refused:
     return Refused(400, message, code, "bad_request")
 
 
-class _OutageLog:
-    """During a database outage: one log line every ``every`` seconds with the number of calls
-    turned away since the last, not a line (or a traceback) per call."""
+class _RefusalLog:
+    """While calls are turned away for one cause (a database outage, a full worker): one log
+    line every ``every`` seconds with the number since the last, not a line (or a traceback)
+    per call."""
 
     every = 10.0
-    last = -every
-    refused = 0
+
+    def __init__(self, cause: str) -> None:
+        self.cause, self.last, self.refused = cause, -self.every, 0
+
+    def count(self, detail: object = None) -> None:
+        self.refused += 1
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            logger.error(
+                "%s; %d call(s) answered 503 since the last report%s",
+                self.cause,
+                self.refused,
+                "" if detail is None else f" ({detail})",
+            )
+            self.last, self.refused = now, 0
+
+
+_outage_log = _RefusalLog("the database did not answer")
+_overloaded_log = _RefusalLog(
+    "the request bodies held reached AI_GATEWAY_MAX_BUFFERED_BYTES on this worker"
+)
 
 
 def _database_unavailable(error: DatabaseUnavailable) -> Refused:
-    _OutageLog.refused += 1
-    now = time.monotonic()
-    if now - _OutageLog.last >= _OutageLog.every:
-        logger.error(
-            "the database did not answer; %d call(s) answered 503 since the last report (%s)",
-            _OutageLog.refused,
-            error,
-        )
-        _OutageLog.last, _OutageLog.refused = now, 0
+    _outage_log.count(error)
     if error.busy:
         message = "The AI Gateway's database is too busy to answer right now."
     else:

@@ -44,6 +44,10 @@ AI_GATEWAY_DB_POOL_SIZE = env.int("AI_GATEWAY_DB_POOL_SIZE", default=4)
 # migration or a stuck transaction holds); past it a call is answered 503.
 AI_GATEWAY_DB_STATEMENT_TIMEOUT = env.float("AI_GATEWAY_DB_STATEMENT_TIMEOUT", default=15.0)
 AI_GATEWAY_MAX_BODY_BYTES = env.int("AI_GATEWAY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# The request bodies one worker process holds at once, all calls together: past it a call
+# is answered 503 (the SDKs try again) rather than the process running out of memory. A
+# call alone may always hold a whole body.
+AI_GATEWAY_MAX_BUFFERED_BYTES = env.int("AI_GATEWAY_MAX_BUFFERED_BYTES", default=256 * 1024 * 1024)
 # Usage rows wait here before being written in batches; beyond it a row is dropped, counted
 # and logged.
 AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_000)

@@ -4,6 +4,8 @@ usage row for each call that got as far as a user."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import json
 import time
 from datetime import timedelta
@@ -129,6 +131,71 @@ def test_a_streamed_body_over_the_limit_is_a_413_without_reading_it_all(deployme
     response = run(call)
     assert response.status_code == 413
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_past_the_bodies_a_worker_may_hold_a_call_is_a_503_and_memory_is_given_back(
+    deployment, settings
+):
+    """A worker holds at most AI_GATEWAY_MAX_BUFFERED_BYTES of request bodies, all calls
+    together: while one call's 6,000 bytes arrive slowly (5,000 so far), another's 6,000
+    would pass the 10,000 allowed and is answered 503 in its format (the SDKs try again),
+    without waiting. A call alone may hold more than that, and whatever a call ended with
+    (an answer, a 413, bad JSON, a bad token, cancelled halfway), what it held is given
+    back."""
+    from gateway.app import Call
+
+    settings.AI_GATEWAY_MAX_BUFFERED_BYTES = 10_000
+    settings.AI_GATEWAY_MAX_BODY_BYTES = 20_000
+    padded = json.dumps({**MESSAGE, "metadata": {"user_id": "p" * 5_900}}).encode()
+    headers = {"x-api-key": deployment.token.secret, "anthropic-version": "2023-06-01"}
+    path = "/api/v2/aibridge/anthropic/v1/messages"
+
+    async def main():
+        arrived, finish = asyncio.Event(), asyncio.Event()
+
+        async def slowly():
+            yield padded[:5_000]
+            arrived.set()
+            await finish.wait()
+            yield padded[5_000:]
+
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            first = asyncio.create_task(client.post(path, content=slowly(), headers=headers))
+            await asyncio.wait_for(arrived.wait(), 10)
+            await asyncio.sleep(0.05)
+            refused = await client.post(path, content=padded, headers=headers)
+            # A compressed body is small as sent; what counts is what it holds decoded.
+            zipped = {**headers, "content-encoding": "gzip"}
+            unzipped = await client.post(path, content=gzip.compress(padded), headers=zipped)
+            finish.set()
+            answered = await first
+            alone = await client.post(path, content=padded + b" " * 8_000, headers=headers)
+            failing = [
+                await client.post(path, content=b"x" * 25_000, headers=headers),  # 413
+                await client.post(path, content=b"{not json", headers=headers),
+                await client.post(path, content=padded, headers={"x-api-key": "llmcp_x_y"}),
+            ]
+            arrived.clear()
+            finish.clear()
+            halfway = asyncio.create_task(client.post(path, content=slowly(), headers=headers))
+            await asyncio.wait_for(arrived.wait(), 10)
+            await asyncio.sleep(0.05)
+            held_halfway = Call.held_by_all
+            halfway.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await halfway
+            await asyncio.sleep(0.05)
+            return [refused, unzipped], answered, alone, failing, held_halfway, Call.held_by_all
+
+    refused, answered, alone, failing, held_halfway, held_after = run(main)
+    for response in refused:
+        assert response.status_code == 503
+        assert response.json()["error"]["type"] == "overloaded_error"  # Anthropic's, retried
+        assert "Try again in a moment" in response.json()["error"]["message"]
+    assert answered.status_code == 200 and alone.status_code == 200
+    assert [r.status_code for r in failing] == [413, 400, 401]
+    assert held_halfway == 5_000 and held_after == 0
 
 
 @pytest.mark.parametrize("case", ["garbage", "unknown", "revoked", "expired", "deactivated"])
