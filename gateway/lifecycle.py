@@ -9,7 +9,7 @@ import time
 
 from lib import outbound
 
-from .app import Call
+from .app import worker
 from .store import close_store
 from .usage import close_writer, writer
 
@@ -40,12 +40,12 @@ async def shutdown() -> None:
     app down at once: those calls first get the moment they need to answer and queue their
     rows, or the rows would miss the last batch."""
     deadline = time.monotonic() + CALLS_SETTLE_SECONDS
-    while Call.in_flight and time.monotonic() < deadline:
+    while worker.calls_in_flight and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-    if Call.in_flight:
+    if worker.calls_in_flight:
         logger.error(
             "%d gateway call(s) still running at shutdown: their usage rows are lost",
-            Call.in_flight,
+            worker.calls_in_flight,
         )
     await close_writer()
     await close_store()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway import app as gateway_app
-from gateway.app import Call, application
+from gateway.app import application, worker
 
 from .conftest import run
 
@@ -19,14 +19,14 @@ CHAT = {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]}
 
 def yields_counted(monkeypatch) -> list[int]:
     counted: list[int] = []
-    monkeypatch.setattr(gateway_app, "_sched_yield", lambda: counted.append(Call.in_flight))
+    monkeypatch.setattr(gateway_app, "_sched_yield", lambda: counted.append(worker.calls_in_flight))
     return counted
 
 
 def test_the_cpu_is_given_away_only_by_a_worker_with_one_call_in_flight(monkeypatch):
     counted = yields_counted(monkeypatch)
     for in_flight in (1, 2, 16):
-        monkeypatch.setattr(Call, "in_flight", in_flight)
+        monkeypatch.setattr(gateway_app.worker, "calls_in_flight", in_flight)
         gateway_app._let_the_reader_run()
     assert counted == [1]
 
@@ -54,7 +54,7 @@ def test_calls_are_counted_while_they_run_and_never_after(deployment, monkeypatc
 
     alone, together = run(calls)
     assert alone == [200, 200, 401] and together == [200] * 5
-    assert Call.in_flight == 0
+    assert worker.calls_in_flight == 0
     # Each lone answer yielded once (the refused call has no answer to hurry); of the five
     # at once, only a call that found itself alone could.
     assert counted[:2] == [1, 1]
@@ -107,7 +107,7 @@ def test_two_people_calling_at_once_over_http_are_counted_and_only_a_lone_call_y
         together, before_alone = asyncio.run(calls(base))
 
     assert together == [200] * 40
-    assert Call.in_flight == 0
+    assert worker.calls_in_flight == 0
     received = deployment.fake.calls("/chat/completions")
     assert len(received) == 41
     for request in received:
