@@ -259,13 +259,13 @@ def _parse_models(spec: ProviderTypeSpec, body: bytes) -> list[DiscoveredModel]:
                     item["id"],
                     str(item.get("display_name") or item.get("name") or ""),
                     _int(item.get("context_length") or item.get("context_window")),
-                    _per_million(pricing.get("prompt", pricing.get("input"))),
-                    _per_million(pricing.get("completion", pricing.get("output"))),
+                    _catalog_price(pricing.get("prompt", pricing.get("input"))),
+                    _catalog_price(pricing.get("completion", pricing.get("output"))),
                     # Without these, a call that reads or writes the cache has no known cost.
-                    _per_million(pricing.get("input_cache_read")),
-                    _per_million(pricing.get("input_cache_write")),
+                    _catalog_price(pricing.get("input_cache_read")),
+                    _catalog_price(pricing.get("input_cache_write")),
                     # Per search (OpenRouter's, Vercel's); the catalog prices per 1,000.
-                    _per_million(pricing.get("web_search"), THOUSAND),
+                    _catalog_price(pricing.get("web_search"), per=THOUSAND),
                 )
             )
     return sorted(
@@ -283,11 +283,11 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and 0 < value < 2**31 else None
 
 
-def _per_million(value: Any, scale: Decimal = MILLION) -> Decimal | None:
+def _catalog_price(value: Any, per: Decimal = MILLION) -> Decimal | None:
     """OpenRouter and Vercel price per token (or per search), as strings; the catalog prices
-    per million tokens (per thousand searches: ``scale``)."""
+    per million tokens (per thousand searches)."""
     try:
-        price = Decimal(str(value)) * scale
+        price = Decimal(str(value)) * per
     except (InvalidOperation, ValueError):
         return None
     if not price.is_finite() or price < 0 or price >= Decimal(10) ** 8:
