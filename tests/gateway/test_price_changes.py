@@ -21,11 +21,13 @@ from .conftest import wait_for_usage
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BASE = "/api/v2/aibridge/anthropic/v1/messages"
-# Per 1M tokens. The second adds long-context prices (every call here is over 5 tokens) and
-# doubles the one-hour cache price, so a call priced with half of each shows.
-SHORT = {"cache_write_1h_price": "6"}
+# Per 1M tokens (and per 1,000 searches). The second adds long-context prices (every call
+# here is over 5 tokens), doubles the one-hour cache price and raises the search price, so a
+# call priced with part of each shows.
+SHORT = {"cache_write_1h_price": "6", "web_search_price": "10"}
 LONG = {
     "cache_write_1h_price": "12",
+    "web_search_price": "25",
     "long_context_threshold": "5",
     "long_context_input_price": "6",
     "long_context_output_price": "22.5",
@@ -40,16 +42,17 @@ def expected(row, version: dict[str, str]) -> Decimal:
         total = row.input_tokens * 6 + row.output_tokens * Decimal("22.5") + cache * 2
     else:
         total = row.input_tokens * 3 + row.output_tokens * 15 + cache
+    total += row.web_searches * Decimal(version["web_search_price"]) * 1000
     return (total / 1_000_000).quantize(Decimal("0.000000001"))
 
 
 def test_calls_during_a_price_change_are_priced_at_one_version_or_the_other(
     deployment, admin_user, other_developer, django_db_blocker
 ):
-    """Two people call a Claude model (caching for an hour) through two worker processes
-    while an admin switches its prices back and forth on the Models tab. The prices come
-    with the token in one query, so every row is priced at one version; and the call after
-    the last change is priced at it."""
+    """Two people call a Claude model (caching for an hour, searching the web) through two
+    worker processes while an admin switches its prices back and forth on the Models tab.
+    The prices come with the token in one query, so every row is priced at one version; and
+    the call after the last change is priced at it."""
     model = ModelConfig.objects.get(provider__type="anthropic")
     edit = reverse("models:edit", args=[model.pk])
     form = {
@@ -73,6 +76,7 @@ def test_calls_during_a_price_change_are_priced_at_one_version_or_the_other(
             {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
         ],
         "messages": [{"role": "user", "content": "hello"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
     }
 
     async def call_all(base: str) -> list[int]:
@@ -126,7 +130,7 @@ def test_calls_during_a_price_change_are_priced_at_one_version_or_the_other(
     for row in rows:
         if row is after:
             continue
-        assert row.cache_write_tokens > 0  # the hour's price is in every cost
+        assert row.cache_write_tokens > 0 and row.web_searches > 0  # every price counts
         versions = {
             name
             for name, version in (("short", SHORT), ("long", LONG))
