@@ -200,8 +200,8 @@ class WorkerLoad:
     """What this worker process is doing now, all its calls together.
 
     Not class attributes of Call: CPython caches attribute lookups per type, and a write to
-    a class attribute clears those caches for every Call (measured: ~8k instructions a call
-    for two such writes)."""
+    a class attribute clears those caches for every Call (callgrind: the four such writes a
+    call made cost 37k instructions of the project's own ~260k)."""
 
     __slots__ = ("bytes_held", "calls_in_flight")
 
