@@ -27,6 +27,16 @@ def model_data(provider_obj: Provider, **overrides):
     return {k: v for k, v in data.items() if v is not None}
 
 
+def provider_options(client, provider_obj: Provider) -> str:
+    """The options fieldset as HTMX swaps it in when the form's provider changes."""
+    response = client.get(
+        ADD,
+        {"provider": provider_obj.pk},
+        headers={"HX-Request": "true", "HX-Target": "provider-options"},
+    )
+    return response.content.decode()
+
+
 @pytest.fixture
 def model(make_model):
     return make_model()
@@ -117,12 +127,7 @@ def test_add_asks_for_a_provider_then_shows_its_options(staff_client, make_provi
 def test_switching_the_provider_swaps_only_the_options_fieldset(staff_client, make_provider):
     make_provider("anthropic")
     openai = make_provider("openai")
-    response = staff_client.get(
-        ADD,
-        {"provider": openai.pk},
-        headers={"HX-Request": "true", "HX-Target": "provider-options"},
-    )
-    content = response.content.decode().strip()
+    content = provider_options(staff_client, openai).strip()
     assert content.startswith('<fieldset id="provider-options">')
     assert "Reasoning effort" in content and "Thinking budget" not in content
     assert 'name="identifier"' not in content
@@ -137,11 +142,7 @@ def test_the_one_hour_cache_write_price_is_asked_for_where_the_api_reports_it(
     other providers' models are not asked at all."""
     provider = make_provider(provider_type)
     openai = make_provider("openai")
-    options = staff_client.get(
-        ADD,
-        {"provider": provider.pk},
-        headers={"HX-Request": "true", "HX-Target": "provider-options"},
-    ).content.decode()
+    options = provider_options(staff_client, provider)
     assert options.strip().startswith('<fieldset id="provider-options">')
     assert 'name="cache_write_1h_price"' in options and "Cache write price, 1 hour" in options
     page = staff_client.get(ADD, {"provider": openai.pk}).content.decode()
@@ -164,11 +165,7 @@ def test_service_tier_price_factors_are_asked_for_openai_models_only(staff_clien
     model moved away loses them."""
     openai = make_provider("openai")
     anthropic = make_provider("anthropic")
-    options = staff_client.get(
-        ADD,
-        {"provider": openai.pk},
-        headers={"HX-Request": "true", "HX-Target": "provider-options"},
-    ).content.decode()
+    options = provider_options(staff_client, openai)
     assert 'name="flex_price_factor"' in options and 'name="priority_price_factor"' in options
     assert "Priority price factor" in options
     page = staff_client.get(ADD, {"provider": anthropic.pk}).content.decode()
