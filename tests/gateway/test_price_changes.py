@@ -91,8 +91,13 @@ def test_calls_during_a_price_change_are_priced_at_one_version_or_the_other(
                 return response.status_code
 
             statuses: list[int] = []
-            for _ in range(8):  # waves, so that calls meet the admin's changes all along
+            # Waves, so that calls meet the admin's changes all along: at least 8, and on
+            # until the admin has saved four changes (two windows at each version). A fixed
+            # number of waves could all end before the first save (seen in CI).
+            waves = 0
+            while waves < 8 or (len(saved) < 4 and waves < 2_000):
                 statuses += await asyncio.gather(*(one(i) for i in range(8)))
+                waves += 1
             return statuses
 
     saved: list[int] = []
@@ -122,9 +127,9 @@ def test_calls_during_a_price_change_are_priced_at_one_version_or_the_other(
             timeout=30,
         ).status_code
 
-    assert statuses == [200] * 64 and last == 200
+    assert statuses == [200] * len(statuses) and len(statuses) >= 64 and last == 200
     assert saved and set(saved) == {302}, saved  # each change saved, none refused
-    rows = wait_for_usage(65)
+    rows = wait_for_usage(len(statuses) + 1)
     (after,) = [row for row in rows if row.user_agent == "after-the-last-change"]
     seen: set[str] = set()
     for row in rows:
