@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -794,6 +795,10 @@ class Call:
         if row is None or spec is None or not self.endpoint:
             return  # not authenticated, or not a model call
         usage = self.usage
+        if usage.web_searches:  # as the provider bills them (Gemini 2.x: once per prompt)
+            billed = self.adapter.billed_searches(self.model_identifier, usage.web_searches)
+            if billed != usage.web_searches:
+                usage = self.usage = dataclasses.replace(usage, web_searches=billed)
         # A plain tuple in USAGE_COLUMNS order: the row the batch writes as it is (building
         # a 22-field dataclass and reading it back cost ~19k instructions a call more).
         writer().record(

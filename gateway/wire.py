@@ -105,6 +105,10 @@ class WireAdapter:
     def stream_reader(self, client_wants_usage: bool) -> StreamReader:
         raise NotImplementedError
 
+    def billed_searches(self, model: str, searches: int) -> int:
+        """Of the web searches a call to ``model`` ran, how many the provider bills."""
+        return searches
+
     def prepare_body(
         self, match: Match, body: dict[str, Any] | None
     ) -> tuple[dict[str, Any] | None, bool]:
@@ -508,6 +512,8 @@ GOOGLE_MODEL_CALL = re.compile(
     r"^/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$"
 )
 GOOGLE_MODEL = re.compile(r"^/models/([^/:]+)/?$")
+# Gemini 1.x and 2.x: Google bills Search grounding per grounded prompt, not per query.
+GEMINI_BILLED_PER_PROMPT = re.compile(r"^(?:models/)?gemini-[12](?:[.-]|$)")
 
 
 def google_usage(usage: Any) -> Usage:
@@ -627,6 +633,14 @@ class GoogleWire(WireAdapter):
 
     def stream_reader(self, client_wants_usage: bool) -> StreamReader:
         return GoogleStreamReader()
+
+    def billed_searches(self, model: str, searches: int) -> int:
+        """Gemini 3 and later are billed per search query; Gemini 2.x and older per prompt
+        grounded, however many queries it ran (an alias such as ``gemini-flash-latest``
+        names the newest models, billed per query)."""
+        if searches > 1 and GEMINI_BILLED_PER_PROMPT.match(model):
+            return 1
+        return searches
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
         return {"models": [self.model_entry(*model) for model in models]}

@@ -123,7 +123,8 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             "Web search price",
             K.DECIMAL,
             "Optional USD per 1,000 searches the model runs (web search tools, Google Search "
-            "grounding), e.g. 10. Leave blank when unknown (blank is not 0).",
+            "grounding; Gemini 2.x is billed per grounded call), e.g. 10. Leave blank when unknown "
+            "(blank is not 0).",
             min=0,
             max=1_000_000,
         ),

@@ -529,6 +529,34 @@ def test_web_searches_are_billed_per_search_streamed_or_not(
     assert unpriced_plain.cost_usd is None and unpriced_streamed.cost_usd is None
 
 
+def test_gemini_2_grounding_is_billed_once_per_prompt_gemini_3_per_query(
+    gateway_server, deployment
+):
+    """Google bills Search grounding per query on Gemini 3, but per grounded prompt on
+    Gemini 2.x and older: a 2.x call that ran the fake's two queries is one search on its
+    row and in its cost, streamed or not; a Gemini 3 model's call is two."""
+    import httpx
+
+    headers = token_header(WireFormat.GOOGLE, deployment.token.secret)
+    base = f"{gateway_server}/api/v2/aibridge/google/v1beta/models"
+    body = {**GOOGLE_BODY, "tools": [{"googleSearch": {}}]}
+    counted: dict[str, list[Any]] = {}
+    for identifier in ("gemini-2.5-flash", "gemini-3-pro-preview"):
+        ModelConfig.objects.filter(provider__type="google").update(identifier=identifier)
+        for method in ("generateContent", "streamGenerateContent"):
+            url = f"{base}/{identifier}:{method}"
+            assert httpx.post(url, json=body, headers=headers).status_code == 200
+        counted[identifier] = wait_for_usage(2 * len(counted) + 2)[-2:]
+
+    for identifier, billed in (("gemini-2.5-flash", 1), ("gemini-3-pro-preview", 2)):
+        plain, streamed = counted[identifier]
+        assert streamed.streamed and not plain.streamed
+        for row in (plain, streamed):
+            assert row.model_identifier == identifier and row.web_searches == billed
+            tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, 0)
+            assert row.cost_usd == expected_cost(*tokens, searches=billed)
+
+
 def test_a_call_on_the_flex_or_priority_tier_is_billed_at_that_tier(gateway_server, deployment):
     """OpenAI bills a call on the flex tier at half its prices and one on the priority tier
     at more (twice for GPT-5); its answer names the tier it ran on. Each row costs the

@@ -594,6 +594,31 @@ ANYTHING = st.recursive(
 )
 
 
+@pytest.mark.parametrize(
+    ("model", "billed"),
+    [
+        ("gemini-2.5-flash", 1),
+        ("gemini-2.0-flash-001", 1),
+        ("gemini-1.5-pro", 1),
+        ("models/gemini-2.5-pro", 1),
+        ("gemini-2", 1),
+        ("gemini-3-pro-preview", 3),
+        ("gemini-3.1-flash-lite", 3),
+        ("gemini-flash-latest", 3),  # an alias of the newest models
+        ("gemini-25-custom", 3),
+        ("my-gemini-2.5-tune", 3),
+    ],
+)
+def test_google_bills_gemini_2_searches_per_prompt_and_later_models_per_query(model, billed):
+    google = ADAPTERS[WireFormat.GOOGLE]
+    assert google.billed_searches(model, 3) == billed
+    assert google.billed_searches(model, 1) == 1
+    assert google.billed_searches(model, 0) == 0
+    # Anthropic and OpenAI bill every search, whatever the model.
+    for wire in (WireFormat.ANTHROPIC, WireFormat.OPENAI):
+        assert ADAPTERS[wire].billed_searches("gemini-2.5-flash", 3) == 3
+
+
 @given(
     server_tool_use=ANYTHING | st.fixed_dictionaries({"web_search_requests": ANYTHING}),
     output=ANYTHING | st.lists(st.fixed_dictionaries({"type": st.just("web_search_call")})),
