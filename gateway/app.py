@@ -204,12 +204,22 @@ class WorkerLoad:
     a class attribute clears those caches for every Call (callgrind: the four such writes a
     call made cost 37k instructions of the project's own ~260k)."""
 
-    __slots__ = ("bytes_held", "calls_in_flight")
+    __slots__ = ("bytes_held", "calls_in_flight", "unchecked_bytes")
 
     def __init__(self) -> None:
         self.calls_in_flight = 0
         # Bytes of request body the calls hold (AI_GATEWAY_MAX_BUFFERED_BYTES).
         self.bytes_held = 0
+        # Of those, the parts of bodies still arriving whose call's token is not checked yet.
+        self.unchecked_bytes = 0
+
+
+# The share of AI_GATEWAY_MAX_BUFFERED_BYTES that bodies still arriving, on calls whose
+# platform token is not checked yet, may hold together. Past it, a call's token is checked
+# before more of its body is read, so clients without a valid token cannot fill a worker's
+# budget by sending bodies slowly. (A body that arrives whole is held unchecked only for the
+# lookup's few milliseconds: it is not counted, and costs nothing more.)
+UNCHECKED_SHARE = 4
 
 
 worker = WorkerLoad()
@@ -233,6 +243,7 @@ class Call:
     lookup_id = ""  # of the platform token, once its shape is checked
     response_started = False
     held = 0  # bytes of request body this call holds
+    held_unchecked = 0  # of those, held while its body arrived, before its token was checked
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -260,6 +271,7 @@ class Call:
             worker.calls_in_flight -= 1
             if self.held:
                 worker.bytes_held -= self.held
+                worker.unchecked_bytes -= self.held_unchecked
             self._record()
 
     async def _run(self) -> None:
@@ -267,7 +279,7 @@ class Call:
             raise Refused(404, "The AI Gateway is disabled on this deployment.", "disabled")
         match = self._route()
         identity, token_text, byok_key = self._credentials()
-        body_raw, body = await self._read_body()
+        body_raw, body = await self._read_body(token_text if identity is None else None)
         if match.endpoint.model_in != "none":
             model = match.model or (body or {}).get("model")
             if not isinstance(model, str) or not model or len(model) > 255 or "\x00" in model:
@@ -351,7 +363,9 @@ class Call:
         self.lookup_id = lookup_id
         return value
 
-    async def _read_body(self) -> tuple[bytes, dict[str, Any] | None]:
+    async def _read_body(self, unchecked_token: str | None) -> tuple[bytes, dict[str, Any] | None]:
+        """The request body, raw and parsed. ``unchecked_token``: the caller's platform
+        token, not checked yet (None for in-process calls)."""
         limit = cached_settings.AI_GATEWAY_MAX_BODY_BYTES
         declared = self.headers.get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
@@ -378,10 +392,15 @@ class Call:
                     "request_too_large",
                     "too_large",
                 )
-            self._hold(len(chunk))
-            chunks.append(chunk)
             if not message.get("more_body"):
+                self._hold(len(chunk))
+                chunks.append(chunk)
                 break
+            if unchecked_token is not None:  # more to come, maybe slowly
+                unchecked_token = await self._hold_unchecked(len(chunk), unchecked_token)
+            else:
+                self._hold(len(chunk))
+            chunks.append(chunk)
         raw = b"".join(chunks)
         if codings and raw:
             raw = await _decoded(raw, codings, limit)
@@ -419,6 +438,22 @@ class Call:
         self.held += size
         worker.bytes_held += size
 
+    async def _hold_unchecked(self, size: int, token_text: str) -> str | None:
+        """Hold ``size`` more bytes of a body still arriving on a call whose token is not
+        checked yet; but first, if that passes the share such calls may hold, check the
+        token (a 401 now if bad). Returns the token while it is still unchecked."""
+        share = cached_settings.AI_GATEWAY_MAX_BUFFERED_BYTES // UNCHECKED_SHARE
+        if worker.unchecked_bytes + size > share:
+            _early_check_log.count()
+            await self._authenticate(None, token_text)  # moves what it held to checked
+            self.row = None  # looked up again, with the model, once the body is read
+            self._hold(size)
+            return None
+        self._hold(size)
+        self.held_unchecked += size
+        worker.unchecked_bytes += size
+        return token_text
+
     def _content_codings(self) -> list[str]:
         # A repeated header is one list (RFC 9110), so read every line of it.
         header = b",".join(v for k, v in self.scope["headers"] if k == b"content-encoding")
@@ -449,6 +484,9 @@ class Call:
                     401, "This account is deactivated.", "user_deactivated", "unauthorized"
                 )
             raise _invalid_token()
+        if self.held_unchecked:  # no longer unchecked
+            worker.unchecked_bytes -= self.held_unchecked
+            self.held_unchecked = 0
         self.row = row
         return row
 
@@ -981,17 +1019,22 @@ class _RefusalLog:
 
     every = 10.0
 
-    def __init__(self, cause: str) -> None:
-        self.cause, self.last, self.refused = cause, -self.every, 0
+    def __init__(
+        self, cause: str, outcome: str = "answered 503", level: int = logging.ERROR
+    ) -> None:
+        self.cause, self.outcome, self.level = cause, outcome, level
+        self.last, self.refused = -self.every, 0
 
     def count(self, detail: object = None) -> None:
         self.refused += 1
         now = time.monotonic()
         if now - self.last >= self.every:
-            logger.error(
-                "%s; %d call(s) answered 503 since the last report%s",
+            logger.log(
+                self.level,
+                "%s; %d call(s) %s since the last report%s",
                 self.cause,
                 self.refused,
+                self.outcome,
                 "" if detail is None else f" ({detail})",
             )
             self.last, self.refused = now, 0
@@ -1000,6 +1043,12 @@ class _RefusalLog:
 _outage_log = _RefusalLog("the database did not answer")
 _overloaded_log = _RefusalLog(
     "the request bodies held reached AI_GATEWAY_MAX_BUFFERED_BYTES on this worker"
+)
+_early_check_log = _RefusalLog(
+    "the bodies still arriving on calls whose platform token was not checked yet reached "
+    f"their share (1/{UNCHECKED_SHARE}) of AI_GATEWAY_MAX_BUFFERED_BYTES on this worker",
+    "had their token checked before the rest of their body was read",
+    logging.WARNING,
 )
 
 

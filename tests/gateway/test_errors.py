@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import logging
 import time
 from datetime import timedelta
 
@@ -196,6 +197,107 @@ def test_past_the_bodies_a_worker_may_hold_a_call_is_a_503_and_memory_is_given_b
     assert answered.status_code == 200 and alone.status_code == 200
     assert [r.status_code for r in failing] == [413, 400, 401]
     assert held_halfway == 5_000 and held_after == 0
+
+
+def test_bodies_sent_with_tokens_not_yet_checked_cannot_fill_a_workers_budget(
+    deployment, settings, caplog, monkeypatch
+):
+    """The body is read before the one query, since the model is in it: so clients without
+    a valid token could fill a worker's budget by sending bodies slowly, and every other
+    caller would get 503s. Bodies still arriving on calls whose token is not checked yet may
+    hold a quarter of it (2,500 of 10,000 bytes here) together; past that, a call's token is
+    checked before more of its body is read. A bad token is a 401 at once, the rest of its
+    body unread; a good one goes on, its bytes counted as checked, and is answered as
+    usual."""
+    from gateway import app
+    from gateway.app import worker
+
+    caplog.set_level(logging.WARNING)
+    # The line is written at most once per 10 s: not skipped for an earlier test's.
+    monkeypatch.setattr(app._early_check_log, "last", float("-inf"))
+    settings.AI_GATEWAY_MAX_BUFFERED_BYTES = 10_000
+    settings.AI_GATEWAY_MAX_BODY_BYTES = 20_000
+    padded = json.dumps({**MESSAGE, "metadata": {"user_id": "p" * 5_900}}).encode()
+    good = {"x-api-key": deployment.token.secret, "anthropic-version": "2023-06-01"}
+    bad = {**good, "x-api-key": deployment.token.secret[:-6] + "AAAAAA"}  # well-formed
+    path = "/api/v2/aibridge/anthropic/v1/messages"
+
+    async def main():
+        release = asyncio.Event()
+
+        def slowly(first: int, sent: asyncio.Event, before: int = 0):
+            async def body():
+                if before:  # a first part that fits in the share, held unchecked
+                    yield padded[:before]
+                yield padded[before:first]
+                sent.set()
+                await release.wait()
+                yield padded[first:]
+
+            return body()
+
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            # Within the share, checked by the one query as usual: while it waits for the
+            # provider, its body is held as checked.
+            small = json.dumps(MESSAGE).encode()
+
+            async def in_two_parts():
+                yield small[:50]
+                yield small[50:]
+
+            delayed = {**good, "x-fake-delay": "0.5"}
+            waiting = asyncio.create_task(
+                client.post(path, content=in_two_parts(), headers=delayed)
+            )
+            await asyncio.sleep(0.25)
+            while_answered = (worker.bytes_held, worker.unchecked_bytes)
+            assert (await waiting).status_code == 200
+            holding = asyncio.Event()
+            unchecked = asyncio.create_task(
+                client.post(path, content=slowly(2_000, holding), headers=bad)
+            )
+            await asyncio.wait_for(holding.wait(), 10)
+            held_unchecked = worker.unchecked_bytes
+            # Past the share: answered before the rest of its body is sent.
+            refused = await asyncio.wait_for(
+                client.post(path, content=slowly(1_000, asyncio.Event()), headers=bad), 10
+            )
+            sent = asyncio.Event()
+            checked = asyncio.create_task(
+                client.post(path, content=slowly(1_400, sent, before=400), headers=good)
+            )
+            await asyncio.wait_for(sent.wait(), 10)
+            await asyncio.sleep(0.05)
+            while_checked = (worker.bytes_held, worker.unchecked_bytes)
+
+            async def not_json():
+                yield b"{" + b"x" * 999
+                yield b"!"
+
+            broken = await client.post(path, content=not_json(), headers=good)
+            release.set()
+            answers = await asyncio.gather(unchecked, checked)
+            return while_answered, held_unchecked, refused, while_checked, broken, answers
+
+    while_answered, held_unchecked, refused, while_checked, broken, answers = run(main)
+    unchecked, checked = answers
+    assert while_answered == (len(json.dumps(MESSAGE)), 0)
+    assert held_unchecked == 2_000
+    assert refused.status_code == 401
+    assert refused.json()["error"]["type"] == "authentication_error"
+    # The good call's 1,400 bytes are held, none of them as unchecked any more.
+    assert while_checked == (3_400, 2_000)
+    assert checked.status_code == 200 and checked.json()["type"] == "message"
+    assert unchecked.status_code == 401  # checked, as usual, once its body was read
+    # Checked early, then not JSON: a 400 and, like any call refused before its lookup, no
+    # usage row; the two calls answered have theirs.
+    assert broken.status_code == 400
+    assert [row.status for row in deployment.usage()] == [200, 200]
+    assert worker.bytes_held == 0 and worker.unchecked_bytes == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("had their token checked before the rest" in line for line in warnings)
+    assert deployment.token.secret not in caplog.text
 
 
 @pytest.mark.parametrize("case", ["garbage", "unknown", "revoked", "expired", "deactivated"])
