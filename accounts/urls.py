@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import oidc, people, views
+from . import health, oidc, people, views
 from .access import staff_required
 from .forms import SignInForm
 
@@ -51,7 +51,7 @@ sign_in_patterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("oidc/authenticate/", oidc.SignInView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
 ]

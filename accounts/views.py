@@ -5,7 +5,6 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -31,14 +30,6 @@ def locked_out(request: HttpRequest, original_response: Any = None, credentials:
         {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": minutes},
         status=429,
     )
-
-
-@never_cache
-def healthz(request: HttpRequest) -> HttpResponse:
-    """For load balancers: the process answers and reaches its database."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok\n", content_type="text/plain")
 
 
 class SignInView(auth_views.LoginView):

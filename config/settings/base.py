@@ -89,6 +89,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: load balancers' probes name a replica's own address as the host.
+    "accounts.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lib.nul.RefuseNulBytesMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -135,3 +135,19 @@ def test_finding_8_a_403_is_one_log_line(developer_client, developer, caplog):
         f"GET /admin/providers/ 403 user={developer.pk} "
         "reason='Only administrators can open this page.'"
     )
+
+
+def test_a_load_balancers_probe_naming_a_replicas_own_address_is_answered(client, settings):
+    """Load balancers and Kubernetes probes call a replica by its address (Host:
+    10.0.3.7:8000), which ALLOWED_HOSTS does not list: /healthz answers them (a 400 would
+    take every replica out of service), while every page still refuses that host."""
+    settings.ALLOWED_HOSTS = ["llm.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    client.raise_request_exception = False
+    for host in ("10.0.3.7:8000", "llm.example.com"):
+        probe = client.get("/healthz", HTTP_HOST=host)
+        assert probe.status_code == 200 and probe.content == b"ok\n"
+        assert "no-cache" in probe["Cache-Control"]
+    assert client.head("/healthz", HTTP_HOST="[fd00::7]:8000").status_code == 200
+    assert client.get("/login/", HTTP_HOST="10.0.3.7:8000").status_code == 400
+    assert client.get("/healthz/x", HTTP_HOST="10.0.3.7:8000").status_code == 400
