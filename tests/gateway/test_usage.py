@@ -620,6 +620,17 @@ def test_google_bills_gemini_2_searches_per_prompt_and_later_models_per_query(mo
 
 
 @given(
+    model=st.text(max_size=60) | st.from_regex(r"(models/)?gemini-[0-9.]{1,4}-[a-z-]{0,12}"),
+    searches=st.integers(min_value=0, max_value=TOKEN_COUNT_MAX),
+)
+def test_whatever_model_a_caller_names_the_searches_billed_are_some_of_those_run(model, searches):
+    """The model is the caller's text: whatever it is, a call is billed for at most the
+    searches it ran, and for at least one if it ran any."""
+    billed = ADAPTERS[WireFormat.GOOGLE].billed_searches(model, searches)
+    assert min(searches, 1) <= billed <= searches
+
+
+@given(
     server_tool_use=ANYTHING | st.fixed_dictionaries({"web_search_requests": ANYTHING}),
     output=ANYTHING | st.lists(st.fixed_dictionaries({"type": st.just("web_search_call")})),
     candidates=ANYTHING
