@@ -401,6 +401,9 @@ class Exchange:
         # The tier OpenAI says a call ran on: the one asked for, if it offers it.
         asked = self.body.get("service_tier")
         self.service_tier = asked if asked in ("flex", "priority") else "default"
+        # Where Anthropic says a call's inference ran, when the request asked (inference_geo).
+        geography = self.body.get("inference_geo")
+        self.geography = {"inference_geo": geography} if geography in ("us", "global") else {}
 
     def _asks_for_web_search(self) -> bool:
         tools = self.body.get("tools")
@@ -764,7 +767,11 @@ class Exchange:
             "content": [{"type": "text", "text": self.answer.text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {**anthropic_usage(self.answer, hour_cache=self.hour_cache), **self._tools()},
+            "usage": {
+                **anthropic_usage(self.answer, hour_cache=self.hour_cache),
+                **self._tools(),
+                **self.geography,
+            },
         }
 
     def _tools(self) -> dict[str, Any]:
@@ -781,7 +788,10 @@ class Exchange:
     def _message_events(self) -> list[dict[str, Any]]:
         start = {**self._message(), "content": [], "stop_reason": None}
         # The searches are counted in message_delta, once they have run.
-        start["usage"] = anthropic_usage(self.answer, output=1, hour_cache=self.hour_cache)
+        start["usage"] = {
+            **anthropic_usage(self.answer, output=1, hour_cache=self.hour_cache),
+            **self.geography,  # in message_start only: message_delta does not repeat it
+        }
         events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},
             {

@@ -41,9 +41,9 @@ Prices = tuple[int | None, int | None, int | None, int | None, int | None, int |
 # The prompt size above which the long-context prices (input, output; micro-USD per 1M)
 # apply; all None when the model has one price.
 LongContext = tuple[int | None, int | None, int | None]
-# What the flex and the priority service tiers cost against the usual prices, in millionths
-# (500000: half); None: not set.
-TierFactors = tuple[int | None, int | None]
+# What a call costs against the usual prices, in millionths (500000: half), on OpenAI's flex
+# and priority service tiers and under Anthropic's US-only inference; None: not set.
+PriceFactors = tuple[int | None, int | None, int | None]
 
 
 def _micro(price: str) -> str:
@@ -60,7 +60,8 @@ _CALL_COLUMNS = f"""
     m.id, m.enabled, {", ".join(_micro(f"m.{price}") for price in PRICE_COLUMNS)},
     m.long_context_threshold, {_micro("m.long_context_input_price")},
     {_micro("m.long_context_output_price")},
-    {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")}
+    {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")},
+    {_micro("m.us_inference_price_factor")}
 """
 
 
@@ -163,7 +164,7 @@ class CallRow:
     # write, one-hour cache write), then micro-USD per 1,000 web searches; None: not set.
     prices: Prices
     long_context: LongContext
-    tier_factors: TierFactors
+    price_factors: PriceFactors
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -197,7 +198,7 @@ class CallRow:
                 _whole(row[23]),
             ),
             long_context=(row[24], _whole(row[25]), _whole(row[26])),
-            tier_factors=(_whole(row[27]), _whole(row[28])),
+            price_factors=(_whole(row[27]), _whole(row[28]), _whole(row[29])),
         )
 
     @classmethod
@@ -226,7 +227,7 @@ class CallRow:
             bool(row[17]),
             (row[18], row[19], row[20], row[21], row[22], row[23]),
             (row[24], row[25], row[26]),
-            (row[27], row[28]),
+            (row[27], row[28], row[29]),
         )
 
     def inactive(self, now: datetime) -> bool:

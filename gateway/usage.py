@@ -19,7 +19,7 @@ from django.conf import settings
 
 from lib.loops import PerLoop
 
-from .store import USAGE_COLUMNS, DatabaseUnavailable, LongContext, Prices, TierFactors, store
+from .store import USAGE_COLUMNS, DatabaseUnavailable, LongContext, PriceFactors, Prices, store
 from .wire import Usage
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def cost_of(
     usage: Usage,
     prices: Prices,
     long_context: LongContext = (None, None, None),
-    tier_factors: TierFactors | None = None,
+    price_factors: PriceFactors | None = None,
 ) -> Decimal | None:
     """USD for these tokens at the model's prices (micro-USD per 1M tokens, see CallRow), to
     the nano-USD, half to even; None (unknown, never 0) when the model has no prices or a
@@ -41,9 +41,10 @@ def cost_of(
 
     A call whose prompt (cache reads and writes included) is over the model's long-context
     threshold is priced at the long-context input and output prices, its cache prices scaled
-    by the same factor as its input price. A call on OpenAI's flex or priority tier costs
-    its tokens times that tier's factor (``tier_factors``; None: the provider type's prices do
-    not depend on the tier). Web searches are priced per search, on top.
+    by the same factor as its input price. A call on OpenAI's flex or priority tier, or run
+    only in the US at Anthropic, costs its tokens times that variant's factor
+    (``price_factors``; None: the provider type's prices have no variants). Web searches are
+    priced per search, on top.
 
     In whole numbers of 10^-12 USD (micro-USD x tokens / 1M), exact like Decimal, which cost
     ~18k instructions more per call (callgrind). One Decimal is made, for the row."""
@@ -59,7 +60,7 @@ def cost_of(
     cache = (read, write - hour, hour)
     threshold = long_context[0]
     if threshold is not None and usage.input_tokens + read + write > threshold:
-        return _long_context_cost(usage, prices, long_context, cache, tier_factors)
+        return _long_context_cost(usage, prices, long_context, cache, price_factors)
     total = 0
     # (The prices' last, per search, has no token count to pair with.)
     for count, price in zip(
@@ -69,8 +70,8 @@ def cost_of(
             if price is None:
                 return None
             total += price * count
-    if usage.web_searches or (usage.service_tier and tier_factors is not None):
-        return _with_tier_and_searches(usage, prices, tier_factors, total, 1)
+    if usage.web_searches or (usage.price_variant and price_factors is not None):
+        return _with_variant_and_searches(usage, prices, price_factors, total, 1)
     # Rounded inline, not by _usd: this runs on every call. Under callgrind the pricing by
     # cache ttl and context length first cost ~5k instructions a call; no extra calls here
     # and in openai_usage took that back.
@@ -87,7 +88,7 @@ def _long_context_cost(
     prices: Prices,
     long_context: LongContext,
     cache: tuple[int, int, int],
-    tier_factors: TierFactors | None,
+    price_factors: PriceFactors | None,
 ) -> Decimal | None:
     _, long_input, long_output = long_context
     cache_total = 0
@@ -103,23 +104,31 @@ def _long_context_cost(
                 return None
             plain += price * count
     if not cache_total:
-        return _with_tier_and_searches(usage, prices, tier_factors, plain, 1)
+        return _with_variant_and_searches(usage, prices, price_factors, plain, 1)
     base_input = prices[0]
     if not base_input or long_input is None:
         return None  # no factor to scale the cache prices by
     # plain + cache_total x long_input / base_input, as one fraction rounded once.
     tokens = plain * base_input + cache_total * long_input
-    return _with_tier_and_searches(usage, prices, tier_factors, tokens, base_input)
+    return _with_variant_and_searches(usage, prices, price_factors, tokens, base_input)
 
 
-def _with_tier_and_searches(
-    usage: Usage, prices: Prices, tier_factors: TierFactors | None, tokens: int, denominator: int
+# The price variants a call may run under, and which of PriceFactors each takes.
+_FACTOR_OF_VARIANT = {"flex": 0, "priority": 1, "us_inference": 2}
+
+
+def _with_variant_and_searches(
+    usage: Usage,
+    prices: Prices,
+    price_factors: PriceFactors | None,
+    tokens: int,
+    denominator: int,
 ) -> Decimal | None:
     """The call's cost from its tokens' (``tokens`` / ``denominator`` pico-USD): times its
-    service tier's factor, plus its web searches at the price per 1,000 (never scaled); one
+    price variant's factor, plus its web searches at the price per 1,000 (never scaled); one
     fraction, rounded once. None when the factor or the search price it needs is not set."""
-    if usage.service_tier and tier_factors is not None:
-        factor = tier_factors[0] if usage.service_tier == "flex" else tier_factors[1]
+    if usage.price_variant and price_factors is not None:
+        factor = price_factors[_FACTOR_OF_VARIANT[usage.price_variant]]
         if factor is None:
             return None
         tokens *= factor  # in millionths

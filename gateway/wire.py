@@ -30,9 +30,9 @@ class Usage:
     # Web searches the provider ran for the call (its search tool, or Google Search
     # grounding): billed per search, on top of the tokens the results add.
     web_searches: int = 0
-    # The service tier a call ran on, where it changes its price (OpenAI's "flex" and
-    # "priority"); "" for the usual prices.
-    service_tier: str = ""
+    # What a call ran under, where that changes its price: OpenAI's "flex" and "priority"
+    # service tiers, Anthropic's US-only inference ("us_inference"); "" for the usual prices.
+    price_variant: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +264,7 @@ def openai_answer_usage(answer: Any) -> Usage:
     usage = openai_usage(answer.get("usage"))
     tier = answer.get("service_tier")  # OpenAI names it on every answer, "default" mostly
     if tier == "flex" or tier == "priority":  # any other tier at the usual prices
-        usage.service_tier = tier
+        usage.price_variant = tier
     output = answer.get("output")  # none in a chat completion
     if isinstance(output, list) and not usage.web_searches:  # counted once, not twice
         for item in output:
@@ -413,6 +413,9 @@ def anthropic_usage(usage: Any) -> Usage:
         cache_write,
         min(hour, cache_write),
         _int(searches),
+        # Where inference ran, when the request asked (inference_geo): "us" costs more on
+        # the newer models; "global", the default, and anything else the usual prices.
+        "us_inference" if usage.get("inference_geo") == "us" else "",
     )
 
 
@@ -438,6 +441,7 @@ class AnthropicStreamReader(StreamReader):
                 # message_delta repeats the total but not its split by ttl.
                 seen.cache_write_1h_tokens or found.cache_write_1h_tokens,
                 seen.web_searches or found.web_searches,
+                seen.price_variant or found.price_variant,
             )
         return found
 

@@ -148,6 +148,16 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             max=100,
         ),
         OptionSpec(
+            "us_inference_price_factor",
+            "US-only inference price factor",
+            K.DECIMAL,
+            'Optional: what a call run only in the US (inference_geo "us") costs against the '
+            "prices above, e.g. 1.1 for Claude Opus 4.6 and later. Leave blank when unknown "
+            "(such calls count as unpriced).",
+            min=0,
+            max=100,
+        ),
+        OptionSpec(
             "long_context_threshold",
             "Long-context threshold",
             K.INTEGER,
@@ -184,6 +194,7 @@ PRICE_FIELDS = (
     "web_search_price",
     "flex_price_factor",
     "priority_price_factor",
+    "us_inference_price_factor",
     "long_context_input_price",
     "long_context_output_price",
 )
@@ -195,8 +206,9 @@ LONG_CONTEXT_FIELDS = (
 )
 # Prices asked for among a provider type's options, only where its API reports what they
 # price: the column, the ProviderTypeSpec property that says so, and what that API reports.
-# Only the Anthropic API splits cache writes by how long they are kept; only OpenAI's says
-# which service tier (flex, priority) a call ran on.
+# Only the Anthropic API splits cache writes by how long they are kept, and says where a
+# call's inference ran (inference_geo); only OpenAI's says which service tier (flex,
+# priority) a call ran on.
 PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     "cache_write_1h_price": (
         "prices_cache_writes_by_ttl",
@@ -204,6 +216,7 @@ PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     ),
     "flex_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
     "priority_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
+    "us_inference_price_factor": ("prices_by_inference_geo", "where a call's inference ran"),
 }
 # The general options that become request parameters (the others are the platform's own).
 REQUEST_OPTION_NAMES = (

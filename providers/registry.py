@@ -154,6 +154,10 @@ class ProviderTypeSpec:
     # at about half the usual prices, priority at more), so its models take a price factor
     # for each.
     prices_by_service_tier: bool = False
+    # Whether the API says where a call's inference ran (Anthropic's ``inference_geo``: "us"
+    # at 1.1 times the usual prices for Claude Opus 4.6 and later), so its models take a
+    # price factor for US-only inference. Not Bedrock's: its region is the endpoint's.
+    prices_by_inference_geo: bool = False
 
     @property
     def label(self) -> str:
@@ -205,6 +209,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             request_options=ro.anthropic_options,
             api_version_path="/v1",
             computer_use_rank=0,
+            prices_by_inference_geo=True,
         ),
         ProviderTypeSpec(
             ProviderType.OPENAI,

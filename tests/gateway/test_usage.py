@@ -71,31 +71,42 @@ def test_web_searches_are_priced_per_search_on_top_of_the_tokens():
 LONG_CONTEXT = (200_000, 6_000_000, 22_500_000)
 
 
-# OpenAI's flex tier at half the usual prices, its priority tier at twice (GPT-5), in
-# millionths as the lookup gives them.
-TIERS = (500_000, 2_000_000)
+# OpenAI's flex tier at half the usual prices, its priority tier at twice (GPT-5), and
+# Anthropic's US-only inference at 1.1 times, in millionths as the lookup gives them.
+FACTORS = (500_000, 2_000_000, 1_100_000)
 
 
 def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_factor():
     usage = Usage(input_tokens=1_000, output_tokens=100, cache_read_tokens=1_000)
-    usual = cost_of(usage, PRICES, tier_factors=TIERS)
+    usual = cost_of(usage, PRICES, price_factors=FACTORS)
     assert usual == Decimal("0.004800000")  # no tier named: the usual prices
-    assert cost_of(replace(usage, service_tier="flex"), PRICES, tier_factors=TIERS) == Decimal(
+    assert cost_of(replace(usage, price_variant="flex"), PRICES, price_factors=FACTORS) == Decimal(
         "0.002400000"
     )
-    priority = replace(usage, service_tier="priority")
-    assert cost_of(priority, PRICES, tier_factors=TIERS) == Decimal("0.009600000")
+    priority = replace(usage, price_variant="priority")
+    assert cost_of(priority, PRICES, price_factors=FACTORS) == Decimal("0.009600000")
     # A tier whose factor is not set: unknown, not the usual prices.
-    assert cost_of(priority, PRICES, tier_factors=(500_000, None)) is None
+    assert cost_of(priority, PRICES, price_factors=(500_000, None, 1_100_000)) is None
     # A provider type whose prices do not depend on the tier: the usual prices.
-    assert cost_of(priority, PRICES, tier_factors=None) == usual
+    assert cost_of(priority, PRICES, price_factors=None) == usual
     # Searches are not scaled; over the long-context threshold the factor scales those prices.
     searched = replace(priority, web_searches=1)
-    assert cost_of(searched, PRICES, tier_factors=TIERS) == Decimal("0.019600000")
+    assert cost_of(searched, PRICES, price_factors=FACTORS) == Decimal("0.019600000")
     long = replace(priority, input_tokens=300_000)
     long_context = (200_000, 6_000_000, 22_500_000)
     # (300,000 x 6 + 100 x 22.5 + 1,000 x 0.3 x 2) per million, times 2.
-    assert cost_of(long, PRICES, long_context, TIERS) == Decimal("3.605700000")
+    assert cost_of(long, PRICES, long_context, FACTORS) == Decimal("3.605700000")
+
+
+def test_a_call_run_only_in_the_us_costs_its_tokens_times_that_factor():
+    """Anthropic bills a call it ran only in the US (inference_geo "us") at 1.1 times the
+    usual prices on Claude Opus 4.6 and later; a model without that factor: unknown."""
+    usage = Usage(input_tokens=1_000, output_tokens=100, price_variant="us_inference")
+    assert cost_of(usage, PRICES, price_factors=FACTORS) == Decimal("0.004950000")
+    assert cost_of(replace(usage, price_variant=""), PRICES, price_factors=FACTORS) == Decimal(
+        "0.004500000"
+    )
+    assert cost_of(usage, PRICES, price_factors=(500_000, 2_000_000, None)) is None
 
 
 @given(
@@ -106,19 +117,20 @@ def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_fac
         st.none() | st.integers(min_value=0, max_value=10**12),
         st.none() | st.integers(min_value=0, max_value=10**12),
     ),
-    tier=st.sampled_from(["", "flex", "priority"]),
-    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 2),
+    tier=st.sampled_from(["", "flex", "priority", "us_inference"]),
+    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 3),
 )
 def test_the_tier_factor_scales_the_exact_token_cost_and_rounds_once(
     counts, prices, long_context, tier, factors
 ):
     """Against the cost with no tier and no searches, computed exactly: the tier's factor
     scales it, the searches add to it, and the sum is rounded half to even once."""
-    usage = replace(Usage(*counts), service_tier=tier)
+    usage = replace(Usage(*counts), price_variant=tier)
     result = cost_of(usage, prices, long_context, factors)
-    tokens_only = cost_of(replace(usage, web_searches=0, service_tier=""), prices, long_context)
+    tokens_only = cost_of(replace(usage, web_searches=0, price_variant=""), prices, long_context)
     applies = bool(tier) and factors is not None
-    factor = (factors[0] if tier == "flex" else factors[1]) if applies else 1_000_000
+    position = {"flex": 0, "priority": 1, "us_inference": 2}.get(tier, 0)
+    factor = factors[position] if applies else 1_000_000
     searches_unpriced = counts[5] and prices[5] is None
     if all(p is None for p in prices) or factor is None or searches_unpriced:
         assert result is None
@@ -565,6 +577,26 @@ def test_each_format_counts_the_web_searches_a_call_ran():
     assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
 
 
+def test_anthropic_answers_say_where_their_inference_ran():
+    """usage.inference_geo: "us" for a call run only in the US (priced apart), in a stream's
+    message_start, which message_delta does not repeat; "global" and anything else the usual
+    prices."""
+    anthropic = ADAPTERS[WireFormat.ANTHROPIC]
+    usage = {"input_tokens": 10, "output_tokens": 5, "inference_geo": "us"}
+    assert anthropic.usage_from_body({"usage": usage}).price_variant == "us_inference"
+    for other in ("global", "eu", None, 7):
+        answer = {"usage": {**usage, "inference_geo": other}}
+        assert anthropic.usage_from_body(answer).price_variant == ""
+    reader = anthropic.stream_reader(client_wants_usage=True)
+    reader.feed(
+        _sse(
+            {"type": "message_start", "message": {"usage": {**usage, "output_tokens": 1}}},
+            {"type": "message_delta", "usage": {"output_tokens": 5}},
+        )
+    )
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variant="us_inference")
+
+
 def test_openai_answers_say_which_service_tier_they_ran_on():
     """OpenAI names the tier on every answer: a chat completion, each chunk of its stream (the
     usage chunk included), a response and its response.completed event. Only flex and
@@ -572,19 +604,19 @@ def test_openai_answers_say_which_service_tier_they_ran_on():
     openai = ADAPTERS[WireFormat.OPENAI]
     usage = {"prompt_tokens": 10, "completion_tokens": 5}
     chat = {"choices": [], "usage": usage, "service_tier": "priority"}
-    assert openai.usage_from_body(chat).service_tier == "priority"
+    assert openai.usage_from_body(chat).price_variant == "priority"
     for other in ("default", "scale", "auto", None, ["flex"], {"flex": 1}, 7):
-        assert openai.usage_from_body({**chat, "service_tier": other}).service_tier == ""
+        assert openai.usage_from_body({**chat, "service_tier": other}).price_variant == ""
     reader = openai.stream_reader(client_wants_usage=False)
     reader.feed(
         _sse({"choices": [{"delta": {}}], "service_tier": "flex"}, {**chat, "service_tier": "flex"})
     )
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, service_tier="flex")
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variant="flex")
     response = {"output": [], "usage": {"input_tokens": 10}, "service_tier": "flex"}
-    assert openai.usage_from_body(response).service_tier == "flex"
+    assert openai.usage_from_body(response).price_variant == "flex"
     reader = openai.stream_reader(client_wants_usage=True)
     reader.feed(_sse({"type": "response.completed", "response": response}))
-    assert reader.usage().service_tier == "flex"
+    assert reader.usage().price_variant == "flex"
 
 
 ANYTHING = st.recursive(

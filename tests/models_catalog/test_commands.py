@@ -144,6 +144,20 @@ def test_service_tier_price_factors_are_for_openai_models_only(make_provider):
         run("model_set", "openai", "gpt-5", "--priority-price-factor", "-1")
 
 
+def test_the_us_inference_price_factor_is_for_anthropic_models_only(make_provider):
+    make_provider("anthropic")
+    make_provider("openai")
+    factor = ("--context-limit", "1000000", "--us-inference-price-factor", "1.1")
+    run("model_set", "anthropic", "claude-opus-4-6", *factor)
+    assert ModelConfig.objects.get().us_inference_price_factor == Decimal("1.1")
+    with pytest.raises(CommandError) as error:
+        run("model_set", "openai", "gpt-5", *factor)
+    assert str(error.value) == (
+        "us_inference_price_factor: OpenAI does not report where a call's inference ran; "
+        "only these providers' models take this price: Anthropic."
+    )
+
+
 def test_the_one_hour_cache_write_price_is_for_anthropic_format_models_only(make_provider):
     """Bedrock speaks Anthropic's API and takes the price; OpenAI never reports such writes,
     so giving it one is a clear error, not a price that nothing would ever use."""

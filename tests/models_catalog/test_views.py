@@ -159,6 +159,27 @@ def test_the_one_hour_cache_write_price_is_asked_for_where_the_api_reports_it(
     assert model.provider == openai and model.cache_write_1h_price is None
 
 
+def test_the_us_inference_price_factor_is_asked_for_anthropic_models_only(
+    staff_client, make_provider
+):
+    """Only Anthropic's API says where a call's inference ran (inference_geo): its models are
+    asked for a factor for US-only inference; OpenAI's and Bedrock's are not."""
+    anthropic = make_provider("anthropic")
+    openai = make_provider("openai")
+    options = provider_options(staff_client, anthropic)
+    assert 'name="us_inference_price_factor"' in options
+    assert "US-only inference price factor" in options
+    for other in (openai, make_provider("aws-bedrock", region="us-east-1")):
+        assert "us_inference_price_factor" not in provider_options(staff_client, other)
+    factor = {"us_inference_price_factor": "1.1"}
+    assert staff_client.post(ADD, model_data(anthropic, **factor)).status_code == 302
+    model = ModelConfig.objects.get()
+    assert model.us_inference_price_factor == Decimal("1.1")
+    staff_client.post(reverse("models:edit", args=[model.pk]), model_data(openai, **factor))
+    model.refresh_from_db()
+    assert model.provider == openai and model.us_inference_price_factor is None
+
+
 def test_service_tier_price_factors_are_asked_for_openai_models_only(staff_client, make_provider):
     """Only OpenAI's API says which service tier (flex, priority) a call ran on: its models
     are asked for a factor for each among their provider options; others are not, and a
