@@ -402,8 +402,10 @@ class Exchange:
         asked = self.body.get("service_tier")
         self.service_tier = asked if asked in ("flex", "priority") else "default"
         # Where Anthropic says a call's inference ran, when the request asked (inference_geo).
-        geography = self.body.get("inference_geo")
-        self.geography = {"inference_geo": geography} if geography in ("us", "global") else {}
+        geography, speed = self.body.get("inference_geo"), self.body.get("speed")
+        self.inference = {"inference_geo": geography} if geography in ("us", "global") else {}
+        if speed in ("fast", "standard"):  # and how fast it ran (fast mode)
+            self.inference["speed"] = speed
 
     def _asks_for_web_search(self) -> bool:
         tools = self.body.get("tools")
@@ -770,7 +772,7 @@ class Exchange:
             "usage": {
                 **anthropic_usage(self.answer, hour_cache=self.hour_cache),
                 **self._tools(),
-                **self.geography,
+                **self.inference,
             },
         }
 
@@ -790,7 +792,7 @@ class Exchange:
         # The searches are counted in message_delta, once they have run.
         start["usage"] = {
             **anthropic_usage(self.answer, output=1, hour_cache=self.hour_cache),
-            **self.geography,  # in message_start only: message_delta does not repeat it
+            **self.inference,  # in message_start only: message_delta does not repeat it
         }
         events: list[dict[str, Any]] = [
             {"type": "message_start", "message": start},

@@ -878,13 +878,12 @@ class Call:
         )
         if self.status >= 400 and not any(tokens):
             return None  # nothing was generated: no cost to know
-        # Only where the provider type prices by them: elsewhere a tier or a geography named
-        # in passing (an OpenAI-compatible server echoing OpenAI's answer) changes nothing.
+        # Only where the provider type prices by them: elsewhere a tier, a geography or a
+        # speed named in passing (an OpenAI-compatible server echoing OpenAI's answer, Bedrock
+        # echoing Anthropic's) changes nothing.
         factors = None
-        if self.usage.price_variant:
-            spec = self.spec
-            if spec.prices_by_service_tier or spec.prices_by_inference_geo:  # type: ignore[union-attr]
-                factors = row.price_factors
+        if self.usage.price_variants and self.spec.has_price_variants:  # type: ignore[union-attr]
+            factors = row.price_factors
         return cost_of(self.usage, row.prices, row.long_context, factors)
 
 

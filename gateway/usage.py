@@ -41,8 +41,8 @@ def cost_of(
 
     A call whose prompt (cache reads and writes included) is over the model's long-context
     threshold is priced at the long-context input and output prices, its cache prices scaled
-    by the same factor as its input price. A call on OpenAI's flex or priority tier, or run
-    only in the US at Anthropic, costs its tokens times that variant's factor
+    by the same factor as its input price. A call on OpenAI's flex or priority tier, or in
+    Anthropic's fast mode or US-only inference, costs its tokens times the factor of each
     (``price_factors``; None: the provider type's prices have no variants). Web searches are
     priced per search, on top.
 
@@ -70,7 +70,7 @@ def cost_of(
             if price is None:
                 return None
             total += price * count
-    if usage.web_searches or (usage.price_variant and price_factors is not None):
+    if usage.web_searches or (usage.price_variants and price_factors is not None):
         return _with_variant_and_searches(usage, prices, price_factors, total, 1)
     # Rounded inline, not by _usd: this runs on every call. Under callgrind the pricing by
     # cache ttl and context length first cost ~5k instructions a call; no extra calls here
@@ -114,7 +114,7 @@ def _long_context_cost(
 
 
 # The price variants a call may run under, and which of PriceFactors each takes.
-_FACTOR_OF_VARIANT = {"flex": 0, "priority": 1, "us_inference": 2}
+_FACTOR_OF_VARIANT = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3}
 
 
 def _with_variant_and_searches(
@@ -124,15 +124,17 @@ def _with_variant_and_searches(
     tokens: int,
     denominator: int,
 ) -> Decimal | None:
-    """The call's cost from its tokens' (``tokens`` / ``denominator`` pico-USD): times its
-    price variant's factor, plus its web searches at the price per 1,000 (never scaled); one
-    fraction, rounded once. None when the factor or the search price it needs is not set."""
-    if usage.price_variant and price_factors is not None:
-        factor = price_factors[_FACTOR_OF_VARIANT[usage.price_variant]]
-        if factor is None:
-            return None
-        tokens *= factor  # in millionths
-        denominator *= 1_000_000
+    """The call's cost from its tokens' (``tokens`` / ``denominator`` pico-USD): times the
+    factor of each price variant it ran under, plus its web searches at the price per 1,000
+    (never scaled); one fraction, rounded once. None when a factor or the search price it
+    needs is not set."""
+    if price_factors is not None:
+        for variant in usage.price_variants:
+            factor = price_factors[_FACTOR_OF_VARIANT[variant]]
+            if factor is None:
+                return None
+            tokens *= factor  # in millionths
+            denominator *= 1_000_000
     if usage.web_searches:
         price = prices[5]
         if price is None:

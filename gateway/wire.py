@@ -30,9 +30,10 @@ class Usage:
     # Web searches the provider ran for the call (its search tool, or Google Search
     # grounding): billed per search, on top of the tokens the results add.
     web_searches: int = 0
-    # What a call ran under, where that changes its price: OpenAI's "flex" and "priority"
-    # service tiers, Anthropic's US-only inference ("us_inference"); "" for the usual prices.
-    price_variant: str = ""
+    # What a call ran under, where that changes its price: OpenAI's "flex" or "priority"
+    # service tier; Anthropic's fast mode ("fast") and US-only inference ("us_inference"),
+    # which multiply. Empty for the usual prices.
+    price_variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,10 @@ def openai_usage(usage_block: Any) -> Usage:
     return usage
 
 
+# The service tiers OpenAI prices apart. Newer models name the priority tier "fast".
+OPENAI_PRICED_TIERS = {"flex": ("flex",), "priority": ("priority",), "fast": ("priority",)}
+
+
 def openai_answer_usage(answer: Any) -> Usage:
     """The usage of a whole answer (chat completion, or response; or a stream's chunk that
     carries the usage): its usage block, the service tier it ran on, and for a response the
@@ -263,8 +268,8 @@ def openai_answer_usage(answer: Any) -> Usage:
         return Usage()
     usage = openai_usage(answer.get("usage"))
     tier = answer.get("service_tier")  # OpenAI names it on every answer, "default" mostly
-    if tier == "flex" or tier == "priority":  # any other tier at the usual prices
-        usage.price_variant = tier
+    if type(tier) is str and tier in OPENAI_PRICED_TIERS:  # any other at the usual prices
+        usage.price_variants = OPENAI_PRICED_TIERS[tier]
     output = answer.get("output")  # none in a chat completion
     if isinstance(output, list) and not usage.web_searches:  # counted once, not twice
         for item in output:
@@ -413,10 +418,19 @@ def anthropic_usage(usage: Any) -> Usage:
         cache_write,
         min(hour, cache_write),
         _int(searches),
-        # Where inference ran, when the request asked (inference_geo): "us" costs more on
-        # the newer models; "global", the default, and anything else the usual prices.
-        "us_inference" if usage.get("inference_geo") == "us" else "",
+        _anthropic_variants(usage),
     )
+
+
+def _anthropic_variants(usage: dict[str, Any]) -> tuple[str, ...]:
+    """Fast mode (speed "fast") and US-only inference (inference_geo "us"), where the usage
+    says the call ran so: each costs more on the models that offer it. Anything else
+    ("standard", "global", absent) is the usual prices."""
+    fast = usage.get("speed") == "fast"
+    us = usage.get("inference_geo") == "us"
+    if not (fast or us):
+        return ()
+    return ("fast",) * fast + ("us_inference",) * us
 
 
 class AnthropicStreamReader(StreamReader):
@@ -441,7 +455,9 @@ class AnthropicStreamReader(StreamReader):
                 # message_delta repeats the total but not its split by ttl.
                 seen.cache_write_1h_tokens or found.cache_write_1h_tokens,
                 seen.web_searches or found.web_searches,
-                seen.price_variant or found.price_variant,
+                # message_start says where and how fast; message_delta may say it again.
+                found.price_variants
+                + tuple(v for v in seen.price_variants if v not in found.price_variants),
             )
         return found
 

@@ -106,6 +106,7 @@ class ModelConfig(models.Model):
     flex_price_factor = _price_field("flex_price_factor")
     priority_price_factor = _price_field("priority_price_factor")
     us_inference_price_factor = _price_field("us_inference_price_factor")
+    fast_mode_price_factor = _price_field("fast_mode_price_factor")
     long_context_threshold = _optional(models.PositiveIntegerField, "long_context_threshold")
     long_context_input_price = _price_field("long_context_input_price")
     long_context_output_price = _price_field("long_context_output_price")

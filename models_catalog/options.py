@@ -141,9 +141,9 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             "priority_price_factor",
             "Priority price factor",
             K.DECIMAL,
-            'Optional: what a call on the priority tier (service_tier "priority") costs '
-            "against the prices above, e.g. 2 for GPT-5. Leave blank when unknown (such calls "
-            "count as unpriced).",
+            'Optional: what a call on the priority tier (service_tier "priority", or "fast" as '
+            "newer models name it) costs against the prices above, e.g. 2 for GPT-5. Leave "
+            "blank when unknown (such calls count as unpriced).",
             min=0,
             max=100,
         ),
@@ -154,6 +154,16 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             'Optional: what a call run only in the US (inference_geo "us") costs against the '
             "prices above, e.g. 1.1 for Claude Opus 4.6 and later. Leave blank when unknown "
             "(such calls count as unpriced).",
+            min=0,
+            max=100,
+        ),
+        OptionSpec(
+            "fast_mode_price_factor",
+            "Fast mode price factor",
+            K.DECIMAL,
+            'Optional: what a call run in fast mode (speed "fast", Claude Code\'s /fast) costs '
+            "against the prices above, e.g. 6 for Claude Opus 4.6, 2 for Opus 4.8 and later. "
+            "Leave blank when unknown (such calls count as unpriced).",
             min=0,
             max=100,
         ),
@@ -195,6 +205,7 @@ PRICE_FIELDS = (
     "flex_price_factor",
     "priority_price_factor",
     "us_inference_price_factor",
+    "fast_mode_price_factor",
     "long_context_input_price",
     "long_context_output_price",
 )
@@ -207,8 +218,8 @@ LONG_CONTEXT_FIELDS = (
 # Prices asked for among a provider type's options, only where its API reports what they
 # price: the column, the ProviderTypeSpec property that says so, and what that API reports.
 # Only the Anthropic API splits cache writes by how long they are kept, and says where a
-# call's inference ran (inference_geo); only OpenAI's says which service tier (flex,
-# priority) a call ran on.
+# call's inference ran (inference_geo) and at which speed (fast mode); only OpenAI's says
+# which service tier (flex, priority) a call ran on.
 PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     "cache_write_1h_price": (
         "prices_cache_writes_by_ttl",
@@ -217,6 +228,7 @@ PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     "flex_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
     "priority_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
     "us_inference_price_factor": ("prices_by_inference_geo", "where a call's inference ran"),
+    "fast_mode_price_factor": ("prices_by_speed", "the speed a call ran at"),
 }
 # The general options that become request parameters (the others are the platform's own).
 REQUEST_OPTION_NAMES = (

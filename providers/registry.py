@@ -158,6 +158,16 @@ class ProviderTypeSpec:
     # at 1.1 times the usual prices for Claude Opus 4.6 and later), so its models take a
     # price factor for US-only inference. Not Bedrock's: its region is the endpoint's.
     prices_by_inference_geo: bool = False
+    # Whether the API says a call ran in fast mode (Anthropic's ``speed``: 6 times the usual
+    # prices on Claude Opus 4.6, twice on Opus 4.8 and later), so its models take a factor
+    # for it.
+    prices_by_speed: bool = False
+
+    @property
+    def has_price_variants(self) -> bool:
+        """Whether a call's price depends on what its answer says it ran under (a service
+        tier, a geography, a speed), by the factors its models take."""
+        return self.prices_by_service_tier or self.prices_by_inference_geo or self.prices_by_speed
 
     @property
     def label(self) -> str:
@@ -210,6 +220,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             api_version_path="/v1",
             computer_use_rank=0,
             prices_by_inference_geo=True,
+            prices_by_speed=True,
         ),
         ProviderTypeSpec(
             ProviderType.OPENAI,

@@ -25,8 +25,9 @@ def test_an_admin_adds_a_model_switching_providers_and_stars_it(
     assert page.get_by_label("Effort").is_visible()
     # Anthropic reports hour-long cache writes apart: its models take a price for them.
     assert page.get_by_label("Cache write price, 1 hour").is_visible()
-    # And says where a call's inference ran: a factor for US-only inference.
+    # And says how fast and where a call ran: factors for fast mode and US-only inference.
     assert page.get_by_label("US-only inference price factor").is_visible()
+    assert page.get_by_label("Fast mode price factor").is_visible()
     screenshot("1-anthropic-options")
 
     page.select_option("select[name=provider]", str(openai.pk))
@@ -34,6 +35,7 @@ def test_an_admin_adds_a_model_switching_providers_and_stars_it(
     assert page.get_by_label("Thinking budget tokens").count() == 0
     assert page.get_by_label("Cache write price, 1 hour").count() == 0
     assert page.get_by_label("US-only inference price factor").count() == 0
+    assert page.get_by_label("Fast mode price factor").count() == 0
     # The general fields kept what was typed while the options swapped.
     assert page.locator("input[name=identifier]").input_value() == "claude-opus-4-6"
     page.select_option("select[name=option_reasoning_effort]", "high")

@@ -599,37 +599,44 @@ def test_a_call_on_the_flex_or_priority_tier_is_billed_at_that_tier(gateway_serv
     assert via_router.cost_usd == expected_cost(*tokens)
 
 
-def test_a_call_anthropic_ran_only_in_the_us_is_billed_at_that_factor(gateway_server, deployment):
-    """Anthropic bills a call run only in the US (inference_geo "us") at 1.1 times the usual
-    prices on Claude Opus 4.6 and later, and says so in its usage (in a stream's
-    message_start). Such a call costs its tokens times the model's factor, streamed or not;
-    a global call the usual prices; with the factor blank, unknown. Bedrock, whose region is
-    its endpoint's, is not priced by it."""
+def test_anthropics_fast_mode_and_us_only_inference_are_billed_at_their_factors(
+    gateway_server, deployment
+):
+    """Claude Code's /fast runs Claude Opus in fast mode (speed "fast"), billed at 6 times
+    the usual prices on Opus 4.6 and twice on later ones; a call run only in the US
+    (inference_geo "us") at 1.1 times; both, at both. Anthropic says so in the call's usage
+    (in a stream's message_start). Each call costs its tokens times the model's factors,
+    streamed or not; a standard, global call the usual prices; with a factor it needs blank,
+    unknown. Bedrock, whose region is its endpoint's, is not priced by them."""
     import httpx
 
-    ModelConfig.objects.filter(provider__type="anthropic").update(us_inference_price_factor="1.1")
+    factors = {"us_inference_price_factor": "1.1", "fast_mode_price_factor": 6}
+    ModelConfig.objects.filter(provider__type="anthropic").update(**factors)
     headers = token_header(WireFormat.ANTHROPIC, deployment.token.secret)
     base = f"{gateway_server}/api/v2/aibridge"
     body = {"model": MODELS["anthropic"], "max_tokens": 64, "messages": MESSAGES}
     us = {**body, "inference_geo": "us"}
-    bedrock = {**us, "model": MODELS["aws-bedrock"]}
+    fast = {**body, "speed": "fast"}
+    bedrock = {**us, "model": MODELS["aws-bedrock"], "speed": "fast"}
     calls = [
         ("anthropic", us),
         ("anthropic", {**us, "stream": True}),
-        ("anthropic", {**body, "inference_geo": "global"}),
+        ("anthropic", fast),
+        ("anthropic", {**fast, "stream": True, "inference_geo": "us"}),
+        ("anthropic", {**body, "inference_geo": "global", "speed": "standard"}),
         ("aws-bedrock", bedrock),
     ]
     for provider_type, sent in calls:
         response = httpx.post(f"{base}/{provider_type}/v1/messages", json=sent, headers=headers)
         assert response.status_code == 200, response.text
     rows = wait_for_usage(len(calls))
-    ModelConfig.objects.filter(provider__type="anthropic").update(us_inference_price_factor=None)
-    response = httpx.post(f"{base}/anthropic/v1/messages", json=us, headers=headers)
+    ModelConfig.objects.filter(provider__type="anthropic").update(fast_mode_price_factor=None)
+    response = httpx.post(f"{base}/anthropic/v1/messages", json=fast, headers=headers)
     assert response.status_code == 200
     *_, unpriced = wait_for_usage(len(calls) + 1)
 
-    factors = [Decimal("1.1"), Decimal("1.1"), 1, 1]
-    for row, factor in zip(rows, factors, strict=True):
+    expected = [Decimal("1.1"), Decimal("1.1"), 6, Decimal("6.6"), 1, 1]
+    for row, factor in zip(rows, expected, strict=True):
         tokens = (
             row.input_tokens,
             row.output_tokens,
@@ -637,7 +644,7 @@ def test_a_call_anthropic_ran_only_in_the_us_is_billed_at_that_factor(gateway_se
             row.cache_write_tokens,
         )
         assert row.cost_usd == (expected_cost(*tokens) * factor).quantize(Decimal("1e-9"))
-    assert rows[1].streamed and rows[3].provider_type == "aws-bedrock"
+    assert rows[3].streamed and rows[5].provider_type == "aws-bedrock"
     assert unpriced.cost_usd is None and unpriced.input_tokens > 0
 
 

@@ -71,22 +71,22 @@ def test_web_searches_are_priced_per_search_on_top_of_the_tokens():
 LONG_CONTEXT = (200_000, 6_000_000, 22_500_000)
 
 
-# OpenAI's flex tier at half the usual prices, its priority tier at twice (GPT-5), and
-# Anthropic's US-only inference at 1.1 times, in millionths as the lookup gives them.
-FACTORS = (500_000, 2_000_000, 1_100_000)
+# OpenAI's flex tier at half the usual prices, its priority tier at twice (GPT-5);
+# Anthropic's US-only inference at 1.1 times and its fast mode at 6 (Opus 4.6); in
+# millionths as the lookup gives them.
+FACTORS = (500_000, 2_000_000, 1_100_000, 6_000_000)
 
 
 def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_factor():
     usage = Usage(input_tokens=1_000, output_tokens=100, cache_read_tokens=1_000)
     usual = cost_of(usage, PRICES, price_factors=FACTORS)
     assert usual == Decimal("0.004800000")  # no tier named: the usual prices
-    assert cost_of(replace(usage, price_variant="flex"), PRICES, price_factors=FACTORS) == Decimal(
-        "0.002400000"
-    )
-    priority = replace(usage, price_variant="priority")
+    flex = replace(usage, price_variants=("flex",))
+    assert cost_of(flex, PRICES, price_factors=FACTORS) == Decimal("0.002400000")
+    priority = replace(usage, price_variants=("priority",))
     assert cost_of(priority, PRICES, price_factors=FACTORS) == Decimal("0.009600000")
     # A tier whose factor is not set: unknown, not the usual prices.
-    assert cost_of(priority, PRICES, price_factors=(500_000, None, 1_100_000)) is None
+    assert cost_of(priority, PRICES, price_factors=(500_000, None, 1_100_000, None)) is None
     # A provider type whose prices do not depend on the tier: the usual prices.
     assert cost_of(priority, PRICES, price_factors=None) == usual
     # Searches are not scaled; over the long-context threshold the factor scales those prices.
@@ -98,15 +98,23 @@ def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_fac
     assert cost_of(long, PRICES, long_context, FACTORS) == Decimal("3.605700000")
 
 
-def test_a_call_run_only_in_the_us_costs_its_tokens_times_that_factor():
+def test_anthropics_fast_mode_and_us_only_inference_multiply_the_token_cost():
     """Anthropic bills a call it ran only in the US (inference_geo "us") at 1.1 times the
-    usual prices on Claude Opus 4.6 and later; a model without that factor: unknown."""
-    usage = Usage(input_tokens=1_000, output_tokens=100, price_variant="us_inference")
-    assert cost_of(usage, PRICES, price_factors=FACTORS) == Decimal("0.004950000")
-    assert cost_of(replace(usage, price_variant=""), PRICES, price_factors=FACTORS) == Decimal(
-        "0.004500000"
-    )
-    assert cost_of(usage, PRICES, price_factors=(500_000, 2_000_000, None)) is None
+    usual prices on Claude Opus 4.6 and later, one in fast mode at 6 times on Opus 4.6, and
+    one both at both; a model without the factor a call needs: unknown."""
+    usage = Usage(input_tokens=1_000, output_tokens=100)  # 0.0045 at the usual prices
+    costs = {
+        (): "0.004500000",
+        ("us_inference",): "0.004950000",
+        ("fast",): "0.027000000",
+        ("fast", "us_inference"): "0.029700000",
+    }
+    for variants, cost in costs.items():
+        ran = replace(usage, price_variants=variants)
+        assert cost_of(ran, PRICES, price_factors=FACTORS) == Decimal(cost)
+    both = replace(usage, price_variants=("fast", "us_inference"))
+    assert cost_of(both, PRICES, price_factors=(None, None, 1_100_000, None)) is None
+    assert cost_of(both, PRICES, price_factors=(None, None, None, 6_000_000)) is None
 
 
 @given(
@@ -117,20 +125,24 @@ def test_a_call_run_only_in_the_us_costs_its_tokens_times_that_factor():
         st.none() | st.integers(min_value=0, max_value=10**12),
         st.none() | st.integers(min_value=0, max_value=10**12),
     ),
-    tier=st.sampled_from(["", "flex", "priority", "us_inference"]),
-    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 3),
+    variants=st.sampled_from(
+        [(), ("flex",), ("priority",), ("us_inference",), ("fast",), ("fast", "us_inference")]
+    ),
+    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 4),
 )
-def test_the_tier_factor_scales_the_exact_token_cost_and_rounds_once(
-    counts, prices, long_context, tier, factors
+def test_the_price_factors_scale_the_exact_token_cost_and_round_once(
+    counts, prices, long_context, variants, factors
 ):
-    """Against the cost with no tier and no searches, computed exactly: the tier's factor
-    scales it, the searches add to it, and the sum is rounded half to even once."""
-    usage = replace(Usage(*counts), price_variant=tier)
+    """Against the cost with no variant and no searches, computed exactly: each variant's
+    factor scales it, the searches add to it, and the sum is rounded half to even once."""
+    usage = replace(Usage(*counts), price_variants=variants)
     result = cost_of(usage, prices, long_context, factors)
-    tokens_only = cost_of(replace(usage, web_searches=0, price_variant=""), prices, long_context)
-    applies = bool(tier) and factors is not None
-    position = {"flex": 0, "priority": 1, "us_inference": 2}.get(tier, 0)
-    factor = factors[position] if applies else 1_000_000
+    tokens_only = cost_of(replace(usage, web_searches=0, price_variants=()), prices, long_context)
+    position = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3}
+    factor: Fraction | None = Fraction(1)
+    for variant in variants if factors is not None else ():
+        step = factors[position[variant]]
+        factor = None if step is None or factor is None else factor * Fraction(step, 1_000_000)
     searches_unpriced = counts[5] and prices[5] is None
     if all(p is None for p in prices) or factor is None or searches_unpriced:
         assert result is None
@@ -139,7 +151,7 @@ def test_the_tier_factor_scales_the_exact_token_cost_and_rounds_once(
     if exact is None:
         assert result is None and tokens_only is None
         return
-    pico = exact * Fraction(factor, 1_000_000) + (counts[5] * prices[5] * 1000 if counts[5] else 0)
+    pico = exact * factor + (counts[5] * prices[5] * 1000 if counts[5] else 0)
     nano = round(pico / 1000)
     assert result == (None if nano >= 10**18 else Decimal(nano).scaleb(-9))
 
@@ -577,24 +589,28 @@ def test_each_format_counts_the_web_searches_a_call_ran():
     assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
 
 
-def test_anthropic_answers_say_where_their_inference_ran():
-    """usage.inference_geo: "us" for a call run only in the US (priced apart), in a stream's
-    message_start, which message_delta does not repeat; "global" and anything else the usual
-    prices."""
+def test_anthropic_answers_say_how_fast_and_where_their_inference_ran():
+    """usage.speed "fast" (fast mode) and usage.inference_geo "us" (US-only inference), each
+    priced apart, in the answer or a stream's message_start (message_delta may repeat them);
+    "standard", "global" and anything else: the usual prices."""
     anthropic = ADAPTERS[WireFormat.ANTHROPIC]
-    usage = {"input_tokens": 10, "output_tokens": 5, "inference_geo": "us"}
-    assert anthropic.usage_from_body({"usage": usage}).price_variant == "us_inference"
-    for other in ("global", "eu", None, 7):
-        answer = {"usage": {**usage, "inference_geo": other}}
-        assert anthropic.usage_from_body(answer).price_variant == ""
-    reader = anthropic.stream_reader(client_wants_usage=True)
-    reader.feed(
-        _sse(
-            {"type": "message_start", "message": {"usage": {**usage, "output_tokens": 1}}},
-            {"type": "message_delta", "usage": {"output_tokens": 5}},
+    usage = {"input_tokens": 10, "output_tokens": 5, "speed": "fast", "inference_geo": "us"}
+    ran = ("fast", "us_inference")
+    assert anthropic.usage_from_body({"usage": usage}).price_variants == ran
+    for speed, geo in (("standard", "global"), ("slow", "eu"), (None, None), (7, ["us"])):
+        answer = {"usage": {**usage, "speed": speed, "inference_geo": geo}}
+        assert anthropic.usage_from_body(answer).price_variants == ()
+    only_us = {"usage": {**usage, "speed": "standard"}}
+    assert anthropic.usage_from_body(only_us).price_variants == ("us_inference",)
+    for delta in ({"output_tokens": 5}, {"output_tokens": 5, "speed": "fast"}):
+        reader = anthropic.stream_reader(client_wants_usage=True)
+        reader.feed(
+            _sse(
+                {"type": "message_start", "message": {"usage": {**usage, "output_tokens": 1}}},
+                {"type": "message_delta", "usage": delta},
+            )
         )
-    )
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variant="us_inference")
+        assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variants=ran)
 
 
 def test_openai_answers_say_which_service_tier_they_ran_on():
@@ -604,19 +620,22 @@ def test_openai_answers_say_which_service_tier_they_ran_on():
     openai = ADAPTERS[WireFormat.OPENAI]
     usage = {"prompt_tokens": 10, "completion_tokens": 5}
     chat = {"choices": [], "usage": usage, "service_tier": "priority"}
-    assert openai.usage_from_body(chat).price_variant == "priority"
+    assert openai.usage_from_body(chat).price_variants == ("priority",)
+    # Newer models name the priority tier "fast": the same tier, the same factor.
+    fast = {**chat, "service_tier": "fast"}
+    assert openai.usage_from_body(fast).price_variants == ("priority",)
     for other in ("default", "scale", "auto", None, ["flex"], {"flex": 1}, 7):
-        assert openai.usage_from_body({**chat, "service_tier": other}).price_variant == ""
+        assert openai.usage_from_body({**chat, "service_tier": other}).price_variants == ()
     reader = openai.stream_reader(client_wants_usage=False)
     reader.feed(
         _sse({"choices": [{"delta": {}}], "service_tier": "flex"}, {**chat, "service_tier": "flex"})
     )
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variant="flex")
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variants=("flex",))
     response = {"output": [], "usage": {"input_tokens": 10}, "service_tier": "flex"}
-    assert openai.usage_from_body(response).price_variant == "flex"
+    assert openai.usage_from_body(response).price_variants == ("flex",)
     reader = openai.stream_reader(client_wants_usage=True)
     reader.feed(_sse({"type": "response.completed", "response": response}))
-    assert reader.usage().price_variant == "flex"
+    assert reader.usage().price_variants == ("flex",)
 
 
 ANYTHING = st.recursive(

@@ -144,12 +144,13 @@ def test_service_tier_price_factors_are_for_openai_models_only(make_provider):
         run("model_set", "openai", "gpt-5", "--priority-price-factor", "-1")
 
 
-def test_the_us_inference_price_factor_is_for_anthropic_models_only(make_provider):
+def test_fast_mode_and_us_inference_factors_are_for_anthropic_models_only(make_provider):
     make_provider("anthropic")
     make_provider("openai")
     factor = ("--context-limit", "1000000", "--us-inference-price-factor", "1.1")
-    run("model_set", "anthropic", "claude-opus-4-6", *factor)
-    assert ModelConfig.objects.get().us_inference_price_factor == Decimal("1.1")
+    run("model_set", "anthropic", "claude-opus-4-6", *factor, "--fast-mode-price-factor", "6")
+    model = ModelConfig.objects.get()
+    assert (model.us_inference_price_factor, model.fast_mode_price_factor) == (Decimal("1.1"), 6)
     with pytest.raises(CommandError) as error:
         run("model_set", "openai", "gpt-5", *factor)
     assert str(error.value) == (

@@ -159,25 +159,29 @@ def test_the_one_hour_cache_write_price_is_asked_for_where_the_api_reports_it(
     assert model.provider == openai and model.cache_write_1h_price is None
 
 
-def test_the_us_inference_price_factor_is_asked_for_anthropic_models_only(
+def test_fast_mode_and_us_inference_factors_are_asked_for_anthropic_models_only(
     staff_client, make_provider
 ):
-    """Only Anthropic's API says where a call's inference ran (inference_geo): its models are
-    asked for a factor for US-only inference; OpenAI's and Bedrock's are not."""
+    """Only Anthropic's API says how fast (speed) and where (inference_geo) a call ran: its
+    models are asked for a factor for fast mode and one for US-only inference; OpenAI's and
+    Bedrock's are not, and a model moved away loses them."""
     anthropic = make_provider("anthropic")
     openai = make_provider("openai")
     options = provider_options(staff_client, anthropic)
-    assert 'name="us_inference_price_factor"' in options
-    assert "US-only inference price factor" in options
+    names = ("us_inference_price_factor", "fast_mode_price_factor")
+    assert all(f'name="{name}"' in options for name in names)
+    assert "US-only inference price factor" in options and "Fast mode price factor" in options
     for other in (openai, make_provider("aws-bedrock", region="us-east-1")):
-        assert "us_inference_price_factor" not in provider_options(staff_client, other)
-    factor = {"us_inference_price_factor": "1.1"}
-    assert staff_client.post(ADD, model_data(anthropic, **factor)).status_code == 302
+        other_options = provider_options(staff_client, other)
+        assert not any(name in other_options for name in names)
+    factors = {"us_inference_price_factor": "1.1", "fast_mode_price_factor": "6"}
+    assert staff_client.post(ADD, model_data(anthropic, **factors)).status_code == 302
     model = ModelConfig.objects.get()
-    assert model.us_inference_price_factor == Decimal("1.1")
-    staff_client.post(reverse("models:edit", args=[model.pk]), model_data(openai, **factor))
+    assert (model.us_inference_price_factor, model.fast_mode_price_factor) == (Decimal("1.1"), 6)
+    staff_client.post(reverse("models:edit", args=[model.pk]), model_data(openai, **factors))
     model.refresh_from_db()
-    assert model.provider == openai and model.us_inference_price_factor is None
+    assert model.provider == openai
+    assert model.us_inference_price_factor is None and model.fast_mode_price_factor is None
 
 
 def test_service_tier_price_factors_are_asked_for_openai_models_only(staff_client, make_provider):
