@@ -400,7 +400,7 @@ class Exchange:
         self.searches = WEB_SEARCH_QUERIES if self._asks_for_web_search() else ()
         # The tier OpenAI says a call ran on: the one asked for, if it offers it.
         asked = self.body.get("service_tier")
-        self.service_tier = asked if asked in ("flex", "priority") else "default"
+        self.service_tier = asked if isinstance(asked, str) and asked != "auto" else "default"
         # Where Anthropic says a call's inference ran, when the request asked (inference_geo).
         geography, speed = self.body.get("inference_geo"), self.body.get("speed")
         self.inference = {"inference_geo": geography} if geography in ("us", "global") else {}

@@ -41,10 +41,10 @@ Prices = tuple[int | None, int | None, int | None, int | None, int | None, int |
 # The prompt size above which the long-context prices (input, output; micro-USD per 1M)
 # apply; all None when the model has one price.
 LongContext = tuple[int | None, int | None, int | None]
-# What a call costs against the usual prices, in millionths (500000: half), on OpenAI's flex
-# and priority service tiers, under Anthropic's US-only inference and in its fast mode;
-# None: not set.
-PriceFactors = tuple[int | None, int | None, int | None, int | None]
+# What a call costs against the usual prices, in millionths (500000: half), on OpenAI's flex,
+# priority and ultrafast service tiers, under Anthropic's US-only inference and in its fast
+# mode; None: not set.
+PriceFactors = tuple[int | None, int | None, int | None, int | None, int | None]
 
 
 def _micro(price: str) -> str:
@@ -62,7 +62,8 @@ _CALL_COLUMNS = f"""
     m.long_context_threshold, {_micro("m.long_context_input_price")},
     {_micro("m.long_context_output_price")},
     {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")},
-    {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")}
+    {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")},
+    {_micro("m.ultrafast_price_factor")}
 """
 
 
@@ -199,7 +200,7 @@ class CallRow:
                 _whole(row[23]),
             ),
             long_context=(row[24], _whole(row[25]), _whole(row[26])),
-            price_factors=(_whole(row[27]), _whole(row[28]), _whole(row[29]), _whole(row[30])),
+            price_factors=tuple(_whole(factor) for factor in row[27:32]),  # type: ignore[arg-type]
         )
 
     @classmethod
@@ -228,7 +229,7 @@ class CallRow:
             bool(row[17]),
             (row[18], row[19], row[20], row[21], row[22], row[23]),
             (row[24], row[25], row[26]),
-            (row[27], row[28], row[29], row[30]),
+            (row[27], row[28], row[29], row[30], row[31]),
         )
 
     def inactive(self, now: datetime) -> bool:

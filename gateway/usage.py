@@ -113,8 +113,9 @@ def _long_context_cost(
     return _with_variant_and_searches(usage, prices, price_factors, tokens, base_input)
 
 
-# The price variants a call may run under, and which of PriceFactors each takes.
-_FACTOR_OF_VARIANT = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3}
+# The price variants a call may run under, and which of PriceFactors each takes ("unknown",
+# a tier no factor prices, none: its cost is unknown).
+_FACTOR_OF_VARIANT = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3, "ultrafast": 4}
 
 
 def _with_variant_and_searches(
@@ -130,7 +131,8 @@ def _with_variant_and_searches(
     needs is not set."""
     if price_factors is not None:
         for variant in usage.price_variants:
-            factor = price_factors[_FACTOR_OF_VARIANT[variant]]
+            position = _FACTOR_OF_VARIANT.get(variant)
+            factor = None if position is None else price_factors[position]
             if factor is None:
                 return None
             tokens *= factor  # in millionths

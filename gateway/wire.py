@@ -256,8 +256,15 @@ def openai_usage(usage_block: Any) -> Usage:
     return usage
 
 
-# The service tiers OpenAI prices apart. Newer models name the priority tier "fast".
-OPENAI_PRICED_TIERS = {"flex": ("flex",), "priority": ("priority",), "fast": ("priority",)}
+# The service tiers OpenAI prices apart (newer models name the priority tier "fast"), and
+# those at the usual prices. Any other tier it names is priced by no factor: unknown.
+OPENAI_PRICED_TIERS = {
+    "flex": ("flex",),
+    "priority": ("priority",),
+    "fast": ("priority",),
+    "ultrafast": ("ultrafast",),
+}
+OPENAI_USUAL_TIERS = frozenset({"default", "auto", "scale", "standard"})
 
 
 def openai_answer_usage(answer: Any) -> Usage:
@@ -268,8 +275,8 @@ def openai_answer_usage(answer: Any) -> Usage:
         return Usage()
     usage = openai_usage(answer.get("usage"))
     tier = answer.get("service_tier")  # OpenAI names it on every answer, "default" mostly
-    if type(tier) is str and tier in OPENAI_PRICED_TIERS:  # any other at the usual prices
-        usage.price_variants = OPENAI_PRICED_TIERS[tier]
+    if type(tier) is str and tier not in OPENAI_USUAL_TIERS:
+        usage.price_variants = OPENAI_PRICED_TIERS.get(tier, ("unknown",))
     output = answer.get("output")  # none in a chat completion
     if isinstance(output, list) and not usage.web_searches:  # counted once, not twice
         for item in output:

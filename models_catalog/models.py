@@ -105,6 +105,7 @@ class ModelConfig(models.Model):
     web_search_price = _price_field("web_search_price")
     flex_price_factor = _price_field("flex_price_factor")
     priority_price_factor = _price_field("priority_price_factor")
+    ultrafast_price_factor = _price_field("ultrafast_price_factor")
     us_inference_price_factor = _price_field("us_inference_price_factor")
     fast_mode_price_factor = _price_field("fast_mode_price_factor")
     long_context_threshold = _optional(models.PositiveIntegerField, "long_context_threshold")

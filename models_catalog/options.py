@@ -148,6 +148,16 @@ GENERAL_OPTIONS: dict[str, OptionSpec] = {
             max=100,
         ),
         OptionSpec(
+            "ultrafast_price_factor",
+            "Ultrafast price factor",
+            K.DECIMAL,
+            'Optional: what a call on the ultrafast tier (service_tier "ultrafast") costs '
+            "against the prices above, e.g. 6 for GPT-6 Astra. Leave blank when unknown (such "
+            "calls count as unpriced).",
+            min=0,
+            max=100,
+        ),
+        OptionSpec(
             "us_inference_price_factor",
             "US-only inference price factor",
             K.DECIMAL,
@@ -204,6 +214,7 @@ PRICE_FIELDS = (
     "web_search_price",
     "flex_price_factor",
     "priority_price_factor",
+    "ultrafast_price_factor",
     "us_inference_price_factor",
     "fast_mode_price_factor",
     "long_context_input_price",
@@ -219,7 +230,7 @@ LONG_CONTEXT_FIELDS = (
 # price: the column, the ProviderTypeSpec property that says so, and what that API reports.
 # Only the Anthropic API splits cache writes by how long they are kept, and says where a
 # call's inference ran (inference_geo) and at which speed (fast mode); only OpenAI's says
-# which service tier (flex, priority) a call ran on.
+# which service tier (flex, priority, ultrafast) a call ran on.
 PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     "cache_write_1h_price": (
         "prices_cache_writes_by_ttl",
@@ -227,6 +238,7 @@ PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     ),
     "flex_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
     "priority_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
+    "ultrafast_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
     "us_inference_price_factor": ("prices_by_inference_geo", "where a call's inference ran"),
     "fast_mode_price_factor": ("prices_by_speed", "the speed a call ran at"),
 }

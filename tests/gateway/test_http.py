@@ -557,15 +557,19 @@ def test_gemini_2_grounding_is_billed_once_per_prompt_gemini_3_per_query(
             assert row.cost_usd == expected_cost(*tokens, searches=billed)
 
 
-def test_a_call_on_the_flex_or_priority_tier_is_billed_at_that_tier(gateway_server, deployment):
-    """OpenAI bills a call on the flex tier at half its prices and one on the priority tier
-    at more (twice for GPT-5); its answer names the tier it ran on. Each row costs the
-    tokens times the model's factor for that tier, chat or responses, streamed or not; a
-    tier without a factor is unknown; OpenRouter naming a tier in passing changes nothing."""
+def test_a_call_on_the_flex_priority_or_ultrafast_tier_is_billed_at_that_tier(
+    gateway_server, deployment
+):
+    """OpenAI bills a call on the flex tier at half its prices, one on the priority tier
+    ("fast" on newer models) at more (twice for GPT-5), one on the ultrafast tier at 6 times
+    (GPT-6 Astra); its answer names the tier it ran on. Each row costs the tokens times the
+    model's factor for that tier, chat or responses, streamed or not; a tier without a
+    factor, or one OpenAI adds later, is unknown; OpenRouter naming a tier in passing
+    changes nothing."""
     import httpx
 
     ModelConfig.objects.filter(provider__type="openai").update(
-        flex_price_factor="0.5", priority_price_factor=2
+        flex_price_factor="0.5", priority_price_factor=2, ultrafast_price_factor=6
     )
     headers = token_header(WireFormat.OPENAI, deployment.token.secret)
     base = f"{gateway_server}/api/v2/aibridge/openai/v1"
@@ -573,7 +577,7 @@ def test_a_call_on_the_flex_or_priority_tier_is_billed_at_that_tier(gateway_serv
     responses = {"model": MODELS["openai"], "input": "hi"}
     calls = [
         (path, {**body, "service_tier": tier, **streamed})
-        for tier in ("flex", "priority")
+        for tier in ("flex", "priority", "fast", "ultrafast")
         for path, body in (("chat/completions", chat), ("responses", responses))
         for streamed in ({}, {"stream": True})
     ]
@@ -584,17 +588,21 @@ def test_a_call_on_the_flex_or_priority_tier_is_billed_at_that_tier(gateway_serv
     ModelConfig.objects.filter(provider__type="openai").update(priority_price_factor=None)
     response = httpx.post(f"{base}/chat/completions", json=calls[4][1], headers=headers)
     assert response.status_code == 200
+    later = {**chat, "service_tier": "hyperfast"}
+    assert httpx.post(f"{base}/chat/completions", json=later, headers=headers).status_code == 200
     routed = {**chat, "model": MODELS["openrouter"], "service_tier": "priority"}
     router = f"{gateway_server}/api/v2/aibridge/openrouter/v1/chat/completions"
     assert httpx.post(router, json=routed, headers=headers).status_code == 200
-    *_, unpriced, via_router = wait_for_usage(len(calls) + 2)
+    *_, unpriced, unknown_tier, via_router = wait_for_usage(len(calls) + 3)
 
+    factors = {"flex": Decimal("0.5"), "priority": 2, "fast": 2, "ultrafast": 6}
     for row, (_, body) in zip(rows, calls, strict=True):
         tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, 0)
-        factor = Decimal("0.5") if body["service_tier"] == "flex" else 2
+        factor = factors[body["service_tier"]]
         assert row.streamed == bool(body.get("stream"))
         assert row.cost_usd == (expected_cost(*tokens) * factor).quantize(Decimal("1e-9"))
     assert unpriced.cost_usd is None and unpriced.input_tokens > 0
+    assert unknown_tier.cost_usd is None and unknown_tier.input_tokens > 0
     tokens = (via_router.input_tokens, via_router.output_tokens, via_router.cache_read_tokens, 0)
     assert via_router.cost_usd == expected_cost(*tokens)
 

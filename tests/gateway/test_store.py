@@ -99,7 +99,7 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
         long_context_threshold=200_000, long_context_input_price=6, long_context_output_price="22.5"
     )
     ModelConfig.objects.filter(identifier="fake-gpt").update(
-        flex_price_factor="0.5", priority_price_factor="1.75"
+        flex_price_factor="0.5", priority_price_factor="1.75", ultrafast_price_factor=6
     )
     ModelConfig.objects.filter(identifier="claude-fake").update(
         us_inference_price_factor="1.1", fast_mode_price_factor=6
@@ -127,9 +127,9 @@ def test_asyncpg_rows_read_the_same_as_rows_through_django(deployment):
     # Micro-USD per 1M tokens, then per 1,000 searches.
     assert with_key.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, None, 10_000_000)
     assert claude.prices == (3_000_000, 15_000_000, 300_000, 4_000_000, 6_000_000, 10_000_000)
-    assert with_key.price_factors == (500_000, 1_750_000, None, None)  # millionths
-    assert claude.price_factors == (None, None, 1_100_000, 6_000_000)
-    assert no_provider.price_factors == (None, None, None, None)
+    assert with_key.price_factors == (500_000, 1_750_000, None, None, 6_000_000)  # millionths
+    assert claude.price_factors == (None, None, 1_100_000, 6_000_000, None)
+    assert no_provider.price_factors == (None, None, None, None, None)
     assert claude.long_context == (200_000, 6_000_000, 22_500_000)
     assert with_key.long_context == no_provider.long_context == (None, None, None)
     assert with_key.expires_at is not None and with_key.expires_at.tzinfo is not None

@@ -72,9 +72,9 @@ LONG_CONTEXT = (200_000, 6_000_000, 22_500_000)
 
 
 # OpenAI's flex tier at half the usual prices, its priority tier at twice (GPT-5);
-# Anthropic's US-only inference at 1.1 times and its fast mode at 6 (Opus 4.6); in
-# millionths as the lookup gives them.
-FACTORS = (500_000, 2_000_000, 1_100_000, 6_000_000)
+# Anthropic's US-only inference at 1.1 times and its fast mode at 6 (Opus 4.6); OpenAI's
+# ultrafast tier at 6 (GPT-6 Astra); in millionths as the lookup gives them.
+FACTORS = (500_000, 2_000_000, 1_100_000, 6_000_000, 6_000_000)
 
 
 def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_factor():
@@ -86,7 +86,7 @@ def test_a_call_on_the_flex_or_priority_tier_costs_its_tokens_times_the_tier_fac
     priority = replace(usage, price_variants=("priority",))
     assert cost_of(priority, PRICES, price_factors=FACTORS) == Decimal("0.009600000")
     # A tier whose factor is not set: unknown, not the usual prices.
-    assert cost_of(priority, PRICES, price_factors=(500_000, None, 1_100_000, None)) is None
+    assert cost_of(priority, PRICES, price_factors=(500_000, None, 1_100_000, None, None)) is None
     # A provider type whose prices do not depend on the tier: the usual prices.
     assert cost_of(priority, PRICES, price_factors=None) == usual
     # Searches are not scaled; over the long-context threshold the factor scales those prices.
@@ -113,8 +113,11 @@ def test_anthropics_fast_mode_and_us_only_inference_multiply_the_token_cost():
         ran = replace(usage, price_variants=variants)
         assert cost_of(ran, PRICES, price_factors=FACTORS) == Decimal(cost)
     both = replace(usage, price_variants=("fast", "us_inference"))
-    assert cost_of(both, PRICES, price_factors=(None, None, 1_100_000, None)) is None
-    assert cost_of(both, PRICES, price_factors=(None, None, None, 6_000_000)) is None
+    assert cost_of(both, PRICES, price_factors=(None, None, 1_100_000, None, None)) is None
+    assert cost_of(both, PRICES, price_factors=(None, None, None, 6_000_000, None)) is None
+    # A tier OpenAI names that no factor prices: unknown, never the usual prices.
+    unknown = replace(usage, price_variants=("unknown",))
+    assert cost_of(unknown, PRICES, price_factors=FACTORS) is None
 
 
 @given(
@@ -126,9 +129,18 @@ def test_anthropics_fast_mode_and_us_only_inference_multiply_the_token_cost():
         st.none() | st.integers(min_value=0, max_value=10**12),
     ),
     variants=st.sampled_from(
-        [(), ("flex",), ("priority",), ("us_inference",), ("fast",), ("fast", "us_inference")]
+        [
+            (),
+            ("flex",),
+            ("priority",),
+            ("ultrafast",),
+            ("unknown",),
+            ("us_inference",),
+            ("fast",),
+            ("fast", "us_inference"),
+        ]
     ),
-    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 4),
+    factors=st.none() | st.tuples(*[st.none() | st.integers(0, 10**8)] * 5),
 )
 def test_the_price_factors_scale_the_exact_token_cost_and_round_once(
     counts, prices, long_context, variants, factors
@@ -138,10 +150,10 @@ def test_the_price_factors_scale_the_exact_token_cost_and_round_once(
     usage = replace(Usage(*counts), price_variants=variants)
     result = cost_of(usage, prices, long_context, factors)
     tokens_only = cost_of(replace(usage, web_searches=0, price_variants=()), prices, long_context)
-    position = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3}
+    position = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3, "ultrafast": 4}
     factor: Fraction | None = Fraction(1)
     for variant in variants if factors is not None else ():
-        step = factors[position[variant]]
+        step = factors[position[variant]] if variant in position else None
         factor = None if step is None or factor is None else factor * Fraction(step, 1_000_000)
     searches_unpriced = counts[5] and prices[5] is None
     if all(p is None for p in prices) or factor is None or searches_unpriced:
@@ -615,8 +627,9 @@ def test_anthropic_answers_say_how_fast_and_where_their_inference_ran():
 
 def test_openai_answers_say_which_service_tier_they_ran_on():
     """OpenAI names the tier on every answer: a chat completion, each chunk of its stream (the
-    usage chunk included), a response and its response.completed event. Only flex and
-    priority change the price; anything else (default, scale, garbage) is the usual."""
+    usage chunk included), a response and its response.completed event. Flex, priority
+    (or "fast") and ultrafast have their factors; default, scale and what is not a name are
+    the usual prices; a tier it names that none of those is, unknown."""
     openai = ADAPTERS[WireFormat.OPENAI]
     usage = {"prompt_tokens": 10, "completion_tokens": 5}
     chat = {"choices": [], "usage": usage, "service_tier": "priority"}
@@ -624,7 +637,12 @@ def test_openai_answers_say_which_service_tier_they_ran_on():
     # Newer models name the priority tier "fast": the same tier, the same factor.
     fast = {**chat, "service_tier": "fast"}
     assert openai.usage_from_body(fast).price_variants == ("priority",)
-    for other in ("default", "scale", "auto", None, ["flex"], {"flex": 1}, 7):
+    ultrafast = {**chat, "service_tier": "ultrafast"}
+    assert openai.usage_from_body(ultrafast).price_variants == ("ultrafast",)
+    # A tier OpenAI adds later is priced by no factor: the row's cost is unknown.
+    later = {**chat, "service_tier": "hyperfast"}
+    assert openai.usage_from_body(later).price_variants == ("unknown",)
+    for other in ("default", "scale", "auto", "standard", None, ["flex"], {"flex": 1}, 7):
         assert openai.usage_from_body({**chat, "service_tier": other}).price_variants == ()
     reader = openai.stream_reader(client_wants_usage=False)
     reader.feed(

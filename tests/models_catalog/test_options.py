@@ -54,6 +54,7 @@ EXPECTED_BOUNDS = {
     "web_search_price": (0, 1_000_000),
     "flex_price_factor": (0, 100),
     "priority_price_factor": (0, 100),
+    "ultrafast_price_factor": (0, 100),
     "us_inference_price_factor": (0, 100),
     "fast_mode_price_factor": (0, 100),
     "long_context_threshold": (1, 100_000_000),

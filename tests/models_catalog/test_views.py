@@ -192,9 +192,11 @@ def test_service_tier_price_factors_are_asked_for_openai_models_only(staff_clien
     anthropic = make_provider("anthropic")
     options = provider_options(staff_client, openai)
     assert 'name="flex_price_factor"' in options and 'name="priority_price_factor"' in options
-    assert "Priority price factor" in options
+    assert 'name="ultrafast_price_factor"' in options
+    assert "Priority price factor" in options and "Ultrafast price factor" in options
     page = staff_client.get(ADD, {"provider": anthropic.pk}).content.decode()
     assert "flex_price_factor" not in page and "priority_price_factor" not in page
+    assert "ultrafast_price_factor" not in page
 
     factors = {"flex_price_factor": "0.5", "priority_price_factor": "2"}
     assert staff_client.post(ADD, model_data(openai, **factors)).status_code == 302
