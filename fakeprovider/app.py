@@ -372,13 +372,23 @@ class FakeProvider:
         await respond(send, 200, data)
 
 
-async def respond(send: Send, status: int, data: Any, content_type: str = "application/json"):
+async def respond(
+    send: Send,
+    status: int,
+    data: Any,
+    content_type: str = "application/json",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+):
     body = orjson.dumps(data) if not isinstance(data, bytes) else data
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", content_type.encode()), (b"x-request-id", b"fake-1")],
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"x-request-id", b"fake-1"),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -927,6 +937,13 @@ class Exchange:
         )
         return GOOGLE_TOOL_PROMPT_TOKENS if used else 0
 
+    def _gemini_tier(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The tier Gemini served a call on, in the header it names it in: the one asked for
+        (serviceTier), else standard."""
+        asked = self.body.get("serviceTier", self.body.get("service_tier"))
+        tier = asked if isinstance(asked, str) and asked else "standard"
+        return ((b"x-gemini-service-tier", tier.encode()),)
+
     async def generate(self) -> None:
         await respond(
             self.send,
@@ -938,6 +955,7 @@ class Exchange:
                 "usageMetadata": google_usage(self.answer, tool_prompt=self._tool_prompt()),
                 "modelVersion": self.model,
             },
+            headers=self._gemini_tier(),
         )
 
     async def generate_stream(self) -> None:
@@ -961,16 +979,28 @@ class Exchange:
             # Without alt=sse Google streams one JSON array; the gateway always asks for SSE.
             arrays = [json.loads(e.decode()[len("data: ") :]) for e in events]
             events = [json.dumps(arrays).encode()]
-        await self.stream(events, "text/event-stream", garbled=b"data: [[[\n\n")
+        await self.stream(
+            events, "text/event-stream", garbled=b"data: [[[\n\n", headers=self._gemini_tier()
+        )
 
     # -- streaming and faults -------------------------------------------------------------
 
-    async def stream(self, events: list[bytes], content_type: str, garbled: bytes) -> None:
+    async def stream(
+        self,
+        events: list[bytes],
+        content_type: str,
+        garbled: bytes,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         await self.send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", content_type.encode()), (b"x-request-id", b"fake")],
+                "headers": [
+                    (b"content-type", content_type.encode()),
+                    (b"x-request-id", b"fake"),
+                    *headers,
+                ],
             }
         )
         if self.control.stall:

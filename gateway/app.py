@@ -244,6 +244,7 @@ class Call:
     response_started = False
     held = 0  # bytes of request body this call holds
     held_unchecked = 0  # of those, held while its body arrived, before its token was checked
+    served_tier: bytes | None = None  # the tier a response header named (Gemini)
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -652,6 +653,8 @@ class Call:
             except Exception as error:
                 raise self._upstream_failure(error) from None
             self.ttfb_ms = (time.perf_counter() - self.started) * 1000
+            if self.adapter.tier_header is not None:
+                self.served_tier = _header(response.raw_headers, self.adapter.tier_header)
             if stream and 200 <= response.status < 300:
                 await self._stream(response, client_wants_usage, dialect.decoder())
             else:
@@ -833,6 +836,10 @@ class Call:
         if row is None or spec is None or not self.endpoint:
             return  # not authenticated, or not a model call
         usage = self.usage
+        if self.served_tier is not None and usage is not Call.usage:
+            variants = self.adapter.tier_variants(self.served_tier)
+            if variants:
+                usage = self.usage = dataclasses.replace(usage, price_variants=variants)
         if usage.web_searches:  # as the provider bills them (Gemini 2.x: once per prompt)
             billed = self.adapter.billed_searches(self.model_identifier, usage.web_searches)
             if billed != usage.web_searches:
@@ -1064,6 +1071,14 @@ def _database_unavailable(error: DatabaseUnavailable) -> Refused:
     return Refused(
         503, f"{message} Try again in a moment.", "database_unavailable", "database_unavailable"
     )
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of header ``name`` (in lower case, as ``lib.http1`` gives names), or None."""
+    for header, value in headers:
+        if header == name:
+            return value.strip().lower()
+    return None
 
 
 def _invalid_token() -> Refused:

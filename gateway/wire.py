@@ -83,6 +83,9 @@ class WireAdapter:
     # (method, path after /v1) -> endpoint; and a model's own entry, ``GET /models/{model}``.
     ROUTES: dict[tuple[str, str], Endpoint] = {}
     MODEL = Endpoint("models.retrieve", "GET", model_in="path", listing=True)
+    # The response header that names the service tier a call was served on, where the API
+    # says it there rather than in the body (Gemini); None: none.
+    tier_header: bytes | None = None
 
     def match(self, method: str, rest: str) -> Match | None:
         route = self.ROUTES.get((method, rest.rstrip("/")))
@@ -109,6 +112,10 @@ class WireAdapter:
     def billed_searches(self, model: str, searches: int) -> int:
         """Of the web searches a call to ``model`` ran, how many the provider bills."""
         return searches
+
+    def tier_variants(self, served: bytes) -> tuple[str, ...]:
+        """The price variants of the service tier ``tier_header`` named."""
+        return ()
 
     def prepare_body(
         self, match: Match, body: dict[str, Any] | None
@@ -539,6 +546,7 @@ GOOGLE_MODEL_CALL = re.compile(
     r"^/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$"
 )
 GOOGLE_MODEL = re.compile(r"^/models/([^/:]+)/?$")
+GEMINI_PRICED_TIERS = {b"flex": ("flex",), b"priority": ("priority",)}
 # Gemini 1.x and 2.x: Google bills Search grounding per grounded prompt, not per query.
 GEMINI_BILLED_PER_PROMPT = re.compile(r"^(?:models/)?gemini-[12](?:[.-]|$)")
 
@@ -660,6 +668,15 @@ class GoogleWire(WireAdapter):
 
     def stream_reader(self, client_wants_usage: bool) -> StreamReader:
         return GoogleStreamReader()
+
+    # Gemini serves a call on the tier asked for (flex at half the usual prices, priority at
+    # 75 to 100% more) unless it must fall back, and names the tier served in this header.
+    tier_header = b"x-gemini-service-tier"
+
+    def tier_variants(self, served: bytes) -> tuple[str, ...]:
+        if served in (b"standard", b"default", b""):
+            return ()
+        return GEMINI_PRICED_TIERS.get(served, ("unknown",))
 
     def billed_searches(self, model: str, searches: int) -> int:
         """Gemini 3 and later are billed per search query; Gemini 2.x and older per prompt

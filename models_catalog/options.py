@@ -230,7 +230,8 @@ LONG_CONTEXT_FIELDS = (
 # price: the column, the ProviderTypeSpec property that says so, and what that API reports.
 # Only the Anthropic API splits cache writes by how long they are kept, and says where a
 # call's inference ran (inference_geo) and at which speed (fast mode); only OpenAI's says
-# which service tier (flex, priority, ultrafast) a call ran on.
+# which service tier (flex, priority, ultrafast) a call ran on, and Gemini's which (flex,
+# priority).
 PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     "cache_write_1h_price": (
         "prices_cache_writes_by_ttl",
@@ -238,7 +239,7 @@ PROVIDER_PRICES: dict[str, tuple[str, str]] = {
     ),
     "flex_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
     "priority_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
-    "ultrafast_price_factor": ("prices_by_service_tier", "the service tier a call ran on"),
+    "ultrafast_price_factor": ("prices_ultrafast_tier", "an ultrafast service tier"),
     "us_inference_price_factor": ("prices_by_inference_geo", "where a call's inference ran"),
     "fast_mode_price_factor": ("prices_by_speed", "the speed a call ran at"),
 }

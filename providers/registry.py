@@ -150,10 +150,12 @@ class ProviderTypeSpec:
     # A cheap call that needs a valid key, for "Test connection" when listing models does not
     # (OpenRouter and Vercel list their models to anyone). None: the models listing is it.
     key_check_path: str | None = None
-    # Whether the API says which service tier a call ran on (OpenAI's ``service_tier``: flex
-    # at about half the usual prices, priority at more), so its models take a price factor
-    # for each.
+    # Whether the API says which service tier a call ran on (OpenAI's ``service_tier``,
+    # Gemini's ``x-gemini-service-tier`` header: flex at about half the usual prices,
+    # priority at more), so its models take a price factor for each.
     prices_by_service_tier: bool = False
+    # Whether it also has OpenAI's ultrafast tier (6 times the usual prices on GPT-6 Astra).
+    prices_ultrafast_tier: bool = False
     # Whether the API says where a call's inference ran (Anthropic's ``inference_geo``: "us"
     # at 1.1 times the usual prices for Claude Opus 4.6 and later), so its models take a
     # price factor for US-only inference. Not Bedrock's: its region is the endpoint's.
@@ -231,6 +233,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             OPENAI_OPTIONS,
             computer_use_rank=2,
             prices_by_service_tier=True,
+            prices_ultrafast_tier=True,
         ),
         ProviderTypeSpec(
             ProviderType.GOOGLE,
@@ -240,6 +243,7 @@ REGISTRY: dict[ProviderType, ProviderTypeSpec] = {
             WireFormat.GOOGLE,
             GOOGLE_OPTIONS,
             request_options=ro.google_options,
+            prices_by_service_tier=True,
         ),
         ProviderTypeSpec(
             ProviderType.AZURE_OPENAI,

@@ -607,6 +607,39 @@ def test_a_call_on_the_flex_priority_or_ultrafast_tier_is_billed_at_that_tier(
     assert via_router.cost_usd == expected_cost(*tokens)
 
 
+def test_a_gemini_call_is_billed_at_the_tier_it_was_served_on(gateway_server, deployment):
+    """Gemini serves a call on the flex tier (half the usual prices) or the priority tier
+    (75 to 100% more) when asked, and names the tier served in x-gemini-service-tier (a
+    priority call over its limit falls back to standard). Each row costs its tokens times
+    the model's factor for the tier served, streamed or not; standard the usual prices; a
+    tier without a factor, or one Gemini adds later, unknown."""
+    import httpx
+
+    ModelConfig.objects.filter(provider__type="google").update(
+        flex_price_factor="0.5", priority_price_factor="1.8"
+    )
+    headers = token_header(WireFormat.GOOGLE, deployment.token.secret)
+    base = f"{gateway_server}/api/v2/aibridge/google/v1beta/models/{MODELS['google']}"
+    tiers = {"flex": Decimal("0.5"), "priority": Decimal("1.8"), "standard": 1, "turbo": None}
+    calls = [
+        (method, tier) for tier in tiers for method in ("generateContent", "streamGenerateContent")
+    ]
+    for method, tier in calls:
+        body = {**GOOGLE_BODY, "serviceTier": tier}
+        response = httpx.post(f"{base}:{method}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    rows = wait_for_usage(len(calls))
+
+    for row, (method, tier) in zip(rows, calls, strict=True):
+        assert row.streamed == (method == "streamGenerateContent")
+        factor = tiers[tier]
+        if factor is None:
+            assert row.cost_usd is None and row.input_tokens > 0
+            continue
+        tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, 0)
+        assert row.cost_usd == (expected_cost(*tokens) * factor).quantize(Decimal("1e-9"))
+
+
 def test_anthropics_fast_mode_and_us_only_inference_are_billed_at_their_factors(
     gateway_server, deployment
 ):

@@ -625,6 +625,20 @@ def test_anthropic_answers_say_how_fast_and_where_their_inference_ran():
         assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variants=ran)
 
 
+def test_gemini_names_the_tier_it_served_a_call_on_in_a_header():
+    """x-gemini-service-tier: flex and priority have their factors; standard (what a call
+    that could not get the tier it asked for falls back to) is the usual prices; a tier
+    Gemini adds later, unknown. Other formats read no such header."""
+    google = ADAPTERS[WireFormat.GOOGLE]
+    assert google.tier_header == b"x-gemini-service-tier"
+    assert google.tier_variants(b"flex") == ("flex",)
+    assert google.tier_variants(b"priority") == ("priority",)
+    assert google.tier_variants(b"standard") == google.tier_variants(b"") == ()
+    assert google.tier_variants(b"turbo") == ("unknown",)
+    assert ADAPTERS[WireFormat.OPENAI].tier_header is None
+    assert ADAPTERS[WireFormat.ANTHROPIC].tier_header is None
+
+
 def test_openai_answers_say_which_service_tier_they_ran_on():
     """OpenAI names the tier on every answer: a chat completion, each chunk of its stream (the
     usage chunk included), a response and its response.completed event. Flex, priority

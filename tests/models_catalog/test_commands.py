@@ -127,9 +127,10 @@ def test_a_disabled_model_cannot_become_the_default(make_model):
         run("model_set_default", "anthropic", "claude-sonnet-4-5")
 
 
-def test_service_tier_price_factors_are_for_openai_models_only(make_provider):
+def test_service_tier_price_factors_are_for_openai_and_gemini_models_only(make_provider):
     make_provider("openai")
     make_provider("openrouter")
+    make_provider("google")
     factors = ("--context-limit", "400000", "--flex-price-factor", "0.5")
     run("model_set", "openai", "gpt-5", *factors, "--priority-price-factor", "2")
     model = ModelConfig.objects.get()
@@ -138,7 +139,14 @@ def test_service_tier_price_factors_are_for_openai_models_only(make_provider):
         run("model_set", "openrouter", "openai/gpt-5", *factors)
     assert str(error.value) == (
         "flex_price_factor: OpenRouter does not report the service tier a call ran on; only "
-        "these providers' models take this price: OpenAI."
+        "these providers' models take this price: OpenAI, Google."
+    )
+    run("model_set", "google", "gemini-3-pro", *factors)
+    with pytest.raises(CommandError) as error:
+        run("model_set", "google", "gemini-3-pro", "--ultrafast-price-factor", "6")
+    assert str(error.value) == (
+        "ultrafast_price_factor: Google does not report an ultrafast service tier; only these "
+        "providers' models take this price: OpenAI."
     )
     with pytest.raises(CommandError, match="Priority price factor must be at least 0"):
         run("model_set", "openai", "gpt-5", "--priority-price-factor", "-1")

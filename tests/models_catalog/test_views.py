@@ -184,12 +184,17 @@ def test_fast_mode_and_us_inference_factors_are_asked_for_anthropic_models_only(
     assert model.us_inference_price_factor is None and model.fast_mode_price_factor is None
 
 
-def test_service_tier_price_factors_are_asked_for_openai_models_only(staff_client, make_provider):
-    """Only OpenAI's API says which service tier (flex, priority) a call ran on: its models
-    are asked for a factor for each among their provider options; others are not, and a
-    model moved away loses them."""
+def test_service_tier_price_factors_are_asked_for_openai_and_gemini_models_only(
+    staff_client, make_provider
+):
+    """Only OpenAI's and Gemini's APIs say which service tier (flex, priority; OpenAI's
+    ultrafast too) a call ran on: their models are asked for a factor for each among their
+    provider options; others are not, and a model moved away loses them."""
     openai = make_provider("openai")
     anthropic = make_provider("anthropic")
+    gemini = provider_options(staff_client, make_provider("google"))
+    assert 'name="flex_price_factor"' in gemini and 'name="priority_price_factor"' in gemini
+    assert "ultrafast_price_factor" not in gemini
     options = provider_options(staff_client, openai)
     assert 'name="flex_price_factor"' in options and 'name="priority_price_factor"' in options
     assert 'name="ultrafast_price_factor"' in options
