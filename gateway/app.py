@@ -872,6 +872,11 @@ class Call:
                 usage.cache_read_tokens,  # cache_read_tokens
                 usage.cache_write_tokens,  # cache_write_tokens
                 usage.web_searches,  # web_searches
+                # price_variants: those the cost was computed with (none where the type has
+                # none: OpenRouter echoing a tier, Bedrock a speed)
+                ",".join(usage.price_variants)
+                if usage.price_variants and spec.has_price_variants
+                else "",
                 self._cost(row),  # cost_usd
             )
         )

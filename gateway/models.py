@@ -137,6 +137,9 @@ class UsageRecord(models.Model):
     # Web searches the provider ran for the call, billed per search. A default in the database
     # too: a worker of the version before, still running during an upgrade, leaves it out.
     web_searches = models.PositiveIntegerField(default=0, db_default=0)
+    # What the call ran under that changed its price, comma-separated (PRICE_VARIANTS); empty
+    # for the usual prices. A database default too, as for web_searches.
+    price_variants = models.CharField(max_length=64, blank=True, default="", db_default="")
     # USD; NULL when the model's prices are unknown (never a made-up 0).
     cost_usd = models.DecimalField(max_digits=18, decimal_places=9, null=True)
 
@@ -150,6 +153,25 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username or '?'} {self.provider_type}/{self.model_identifier} {self.status}"
+
+    @property
+    def priced_as(self) -> str:
+        """The price variants in words ("fast mode, US-only inference"); "" for none."""
+        if not self.price_variants:
+            return ""
+        names = self.price_variants.split(",")
+        return ", ".join(PRICE_VARIANTS.get(name, name) for name in names)
+
+
+# A call's price variants (gateway.wire.Usage.price_variants), as the Usage tab names them.
+PRICE_VARIANTS = {
+    "flex": "flex tier",
+    "priority": "priority tier",
+    "ultrafast": "ultrafast tier",
+    "fast": "fast mode",
+    "us_inference": "US-only inference",
+    "unknown": "a service tier with no price here",
+}
 
 
 def _day_sums() -> dict[str, Any]:

@@ -128,6 +128,7 @@ USAGE_COLUMNS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "web_searches",
+    "price_variants",
     "cost_usd",
 )
 INSERT_USAGE = (

@@ -40,6 +40,7 @@ CSV_COLUMNS = [
     ("cache_read_tokens", "cache read tokens"),
     ("cache_write_tokens", "cache write tokens"),
     ("web_searches", "web searches"),
+    ("price_variants", "priced as"),
     ("cost_usd", "cost USD"),
     ("user_agent", "client"),
 ]

@@ -596,7 +596,11 @@ def test_a_call_on_the_flex_priority_or_ultrafast_tier_is_billed_at_that_tier(
     *_, unpriced, unknown_tier, via_router = wait_for_usage(len(calls) + 3)
 
     factors = {"flex": Decimal("0.5"), "priority": 2, "fast": 2, "ultrafast": 6}
+    assert unknown_tier.price_variants == "unknown" and via_router.price_variants == ""
     for row, (_, body) in zip(rows, calls, strict=True):
+        assert row.price_variants == (
+            "priority" if body["service_tier"] == "fast" else body["service_tier"]
+        )
         tokens = (row.input_tokens, row.output_tokens, row.cache_read_tokens, 0)
         factor = factors[body["service_tier"]]
         assert row.streamed == bool(body.get("stream"))
@@ -632,6 +636,7 @@ def test_a_gemini_call_is_billed_at_the_tier_it_was_served_on(gateway_server, de
 
     for row, (method, tier) in zip(rows, calls, strict=True):
         assert row.streamed == (method == "streamGenerateContent")
+        assert row.price_variants == {"standard": "", "turbo": "unknown"}.get(tier, tier)
         factor = tiers[tier]
         if factor is None:
             assert row.cost_usd is None and row.input_tokens > 0
@@ -677,6 +682,8 @@ def test_anthropics_fast_mode_and_us_only_inference_are_billed_at_their_factors(
     *_, unpriced = wait_for_usage(len(calls) + 1)
 
     expected = [Decimal("1.1"), Decimal("1.1"), 6, Decimal("6.6"), 1, 1]
+    ran = ["us_inference", "us_inference", "fast", "fast,us_inference", "", ""]
+    assert [row.price_variants for row in rows] == ran  # Bedrock's: not priced, not shown
     for row, factor in zip(rows, expected, strict=True):
         tokens = (
             row.input_tokens,

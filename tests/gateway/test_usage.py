@@ -327,6 +327,7 @@ def event(**overrides) -> tuple:
         cache_read_tokens=0,
         cache_write_tokens=0,
         web_searches=0,
+        price_variants="",
         cost_usd=None,
     )
     values.update(overrides)

@@ -214,35 +214,59 @@ ROW = {
 }
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_days_keep_summing_across_the_migration_that_counts_web_searches():
-    """Migration 0004 adds the searches to the rows and the daily sums. On SQLite adding a
-    column builds the table anew, which drops the trigger keeping the sums: rows inserted
-    before and after it, and after migrating back, are all summed."""
+def insert_as_of(migration: str, summed_calls: int | None = None) -> None:
+    """With the gateway migrated back to ``migration``, insert ROW as a worker of that version
+    writes it (without the later columns), and check the daily sums count ``summed_calls``
+    calls then; migrate forward again, whatever happens."""
     from django.core.management import call_command
 
     insert = (
         f"INSERT INTO gateway_usagerecord ({', '.join(ROW)}) "
         f"VALUES ({', '.join(['%s'] * len(ROW))})"
     )
-    call_command("migrate", "gateway", "0003", verbosity=0)
+    call_command("migrate", "gateway", migration, verbosity=0)
     try:
         with connection.cursor() as cursor:
             cursor.execute(insert, list(ROW.values()))
+            if summed_calls is not None:
+                cursor.execute("SELECT sum(call_count) FROM gateway_usageday")
+                assert cursor.fetchone()[0] == summed_calls
     finally:
         call_command("migrate", "gateway", verbosity=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_days_keep_summing_across_the_migration_that_counts_web_searches():
+    """Migration 0004 adds the searches to the rows and the daily sums. On SQLite adding a
+    column builds the table anew, which drops the trigger keeping the sums: rows inserted
+    before and after it, and after migrating back, are all summed."""
+    insert_as_of("0003")
     UsageRecord.objects.create(**ROW, web_searches=3)
     assert_days_sum_the_rows()
     assert UsageDay.objects.totals()["web_searches"] == 3
     assert UsageDay.objects.totals()["calls"] == 2
-    call_command("migrate", "gateway", "0003", verbosity=0)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(insert, list(ROW.values()))
-            cursor.execute("SELECT sum(call_count) FROM gateway_usageday")
-            assert cursor.fetchone()[0] == 3
-    finally:
-        call_command("migrate", "gateway", verbosity=0)
+    insert_as_of("0003", summed_calls=3)
+    assert_days_sum_the_rows()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_days_keep_summing_across_the_migration_that_keeps_price_variants():
+    """Migration 0005 adds the price variants to the rows: on SQLite that builds the table
+    anew again. Rows inserted by a worker of the version before (without the column), before
+    and after migrating, and after migrating back, are all summed."""
+    insert_as_of("0004")
+    with connection.cursor() as cursor:  # an older worker's batch, after the migration
+        columns = ", ".join(ROW)
+        cursor.execute(
+            f"INSERT INTO gateway_usagerecord ({columns}) VALUES ({', '.join(['%s'] * len(ROW))})",
+            list(ROW.values()),
+        )
+    UsageRecord.objects.create(**ROW, price_variants="fast,us_inference")
+    assert_days_sum_the_rows()
+    assert UsageDay.objects.totals()["calls"] == 3
+    variants = sorted(UsageRecord.objects.values_list("price_variants", flat=True))
+    assert variants == ["", "", "fast,us_inference"]
+    insert_as_of("0004", summed_calls=4)
     assert_days_sum_the_rows()
 
 

@@ -108,6 +108,20 @@ def test_web_searches_are_summed_shown_per_call_and_exported(staff_client, calls
     assert sorted(row[column] for row in table[1:]) == ["0", "0", "1", "3"]
 
 
+def test_a_call_priced_as_a_variant_says_so_and_exports_it(staff_client, calls):
+    """A call in fast mode or on a service tier costs a multiple of its tokens' usual price:
+    the tab says what it ran under, so its cost is explained, and the CSV has it."""
+    call(username="ana", model_identifier="claude-opus", price_variants="fast,us_inference")
+    call(username="ana", model_identifier="gpt-6", price_variants="unknown")
+    text = page_text(staff_client)
+    assert "(fast mode, US-only inference)" in text
+    assert "(a service tier with no price here)" in text
+    exported = staff_client.get(URL + "?format=csv&person=ana")
+    table = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    column = table[0].index("priced as")
+    assert sorted(row[column] for row in table[1:]) == ["", "", "fast,us_inference", "unknown"]
+
+
 def test_each_filter_narrows_the_totals_and_the_calls(staff_client, calls):
     def counted(query: str) -> int:
         return staff_client.get(URL + query).context["totals"]["calls"]
