@@ -198,6 +198,8 @@ def world(fake: str, admin_user: Any, developer: Any) -> dict[str, Any]:
             input_tokens=123_456,
             output_tokens=7_890,
             cost_usd=cost,
+            # The longest "priced as" beside a cost, at phone width too.
+            price_variants="fast,us_inference" if index == 0 else "",
         )
     return {
         "chat": chat.pk,
