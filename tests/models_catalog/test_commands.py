@@ -17,6 +17,13 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
+def refusal(*args: str) -> str:
+    """The one line a command refusing ``args`` stops with."""
+    with pytest.raises(CommandError) as error:
+        run(*args)
+    return str(error.value)
+
+
 def test_model_set_creates_with_general_and_provider_options(make_provider):
     make_provider("anthropic")
     out = run(
@@ -135,16 +142,12 @@ def test_service_tier_price_factors_are_for_openai_and_gemini_models_only(make_p
     run("model_set", "openai", "gpt-5", *factors, "--priority-price-factor", "2")
     model = ModelConfig.objects.get()
     assert (model.flex_price_factor, model.priority_price_factor) == (Decimal("0.5"), 2)
-    with pytest.raises(CommandError) as error:
-        run("model_set", "openrouter", "openai/gpt-5", *factors)
-    assert str(error.value) == (
+    assert refusal("model_set", "openrouter", "openai/gpt-5", *factors) == (
         "flex_price_factor: OpenRouter does not report the service tier a call ran on; only "
         "these providers' models take this price: OpenAI, Google."
     )
     run("model_set", "google", "gemini-3-pro", *factors)
-    with pytest.raises(CommandError) as error:
-        run("model_set", "google", "gemini-3-pro", "--ultrafast-price-factor", "6")
-    assert str(error.value) == (
+    assert refusal("model_set", "google", "gemini-3-pro", "--ultrafast-price-factor", "6") == (
         "ultrafast_price_factor: Google does not report an ultrafast service tier; only these "
         "providers' models take this price: OpenAI."
     )
@@ -159,9 +162,7 @@ def test_fast_mode_and_us_inference_factors_are_for_anthropic_models_only(make_p
     run("model_set", "anthropic", "claude-opus-4-6", *factor, "--fast-mode-price-factor", "6")
     model = ModelConfig.objects.get()
     assert (model.us_inference_price_factor, model.fast_mode_price_factor) == (Decimal("1.1"), 6)
-    with pytest.raises(CommandError) as error:
-        run("model_set", "openai", "gpt-5", *factor)
-    assert str(error.value) == (
+    assert refusal("model_set", "openai", "gpt-5", *factor) == (
         "us_inference_price_factor: OpenAI does not report where a call's inference ran; "
         "only these providers' models take this price: Anthropic."
     )
@@ -175,10 +176,9 @@ def test_the_one_hour_cache_write_price_is_for_anthropic_format_models_only(make
     hour = ("--context-limit", "200000", "--cache-write-1h-price", "6")
     run("model_set", "aws-bedrock", "claude-on-bedrock", *hour)
     assert ModelConfig.objects.get().cache_write_1h_price == 6
-    with pytest.raises(CommandError) as error:
-        run("model_set", "openai", "gpt-5", *hour)
-    assert str(error.value).startswith(
+    refused = refusal("model_set", "openai", "gpt-5", *hour)
+    assert refused.startswith(
         "cache_write_1h_price: OpenAI does not report cache writes by how long they are kept"
     )
-    assert "Anthropic, AWS Bedrock" in str(error.value) and "\n" not in str(error.value)
+    assert "Anthropic, AWS Bedrock" in refused and "\n" not in refused
     assert not ModelConfig.objects.filter(provider__type="openai").exists()
