@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -298,6 +299,87 @@ def test_bodies_sent_with_tokens_not_yet_checked_cannot_fill_a_workers_budget(
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("had their token checked before the rest" in line for line in warnings)
     assert deployment.token.secret not in caplog.text
+
+
+def test_many_clients_at_once_over_http_bad_tokens_cannot_hold_the_budget(
+    deployment, django_db_blocker
+):
+    """Through the real server: four clients with well-formed but unknown tokens start slow
+    bodies at once. Their bodies may hold a quarter of the 10,000-byte budget together, so
+    two are held and the other two are answered 401 while the rest of their bodies is never
+    sent. Three people with good tokens then start slow bodies at once, past that share:
+    their tokens are checked early and their calls answered 200, as is a whole body; the
+    held unknown tokens get their 401 once their bodies end. Every good call has its row."""
+    from tests.servers import served_app
+
+    padded = json.dumps({**MESSAGE, "metadata": {"user_id": "p" * 1_500}}).encode()
+    good = deployment.token.secret
+    bad = good[:-6] + "AAAAAA"  # well-formed, unknown
+
+    def head(token: str) -> bytes:
+        return (
+            b"POST /api/v2/aibridge/anthropic/v1/messages HTTP/1.1\r\nhost: gw\r\n"
+            b"x-api-key: " + token.encode() + b"\r\nanthropic-version: 2023-06-01\r\n"
+            b"content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+
+    def chunk(data: bytes) -> bytes:
+        return b"%x\r\n" % len(data) + data + b"\r\n"
+
+    async def start(port: int, token: str) -> tuple[Any, Any]:
+        """A call whose body's first 1,000 bytes are sent, the rest not yet."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head(token) + chunk(padded[:1_000]))
+        await writer.drain()
+        return reader, writer
+
+    async def answer(reader: Any, timeout: float) -> int | None:
+        """The status of the answer, or None if none came within ``timeout``."""
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+        except TimeoutError:
+            return None
+        return int(line.split()[1])
+
+    async def finish(connection: tuple[Any, Any]) -> int | None:
+        reader, writer = connection
+        writer.write(chunk(padded[1_000:]) + b"0\r\n\r\n")
+        await writer.drain()
+        status = await answer(reader, 10)
+        writer.close()
+        return status
+
+    async def clients(base: str) -> tuple[list, list, list, int]:
+        port = int(base.rsplit(":", 1)[1])
+        unknown = await asyncio.gather(*(start(port, bad) for _ in range(4)))
+        early = await asyncio.gather(*(answer(reader, 2) for reader, _ in unknown))
+        held = [c for c, status in zip(unknown, early, strict=True) if status is None]
+        people = await asyncio.gather(*(start(port, good) for _ in range(3)))
+        await asyncio.sleep(0.2)  # each past the share: checked early, then held
+        answered = await asyncio.gather(*(finish(c) for c in people))
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            whole = await client.post(
+                "/api/v2/aibridge/anthropic/v1/messages",
+                content=padded,
+                headers={"x-api-key": good, "anthropic-version": "2023-06-01"},
+            )
+        late = await asyncio.gather(*(finish(c) for c in held))
+        for _, writer in unknown:
+            writer.close()
+        return early, answered, late, whole.status_code
+
+    with (
+        django_db_blocker.unblock(),
+        served_app(workers=1, AI_GATEWAY_MAX_BUFFERED_BYTES="10000") as base,
+    ):
+        early, answered, late, whole = asyncio.run(clients(base))
+        rows = wait_for_usage(4)
+
+    assert sorted(early, key=str) == [401, 401, None, None]
+    assert answered == [200, 200, 200] and whole == 200
+    assert late == [401, 401]
+    assert [row.status for row in rows] == [200] * 4
+    assert {row.username for row in rows} == {deployment.developer.username}
 
 
 @pytest.mark.parametrize("case", ["garbage", "unknown", "revoked", "expired", "deactivated"])
