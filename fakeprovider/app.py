@@ -411,7 +411,8 @@ class Exchange:
         # The tier OpenAI says a call ran on: the one asked for, if it offers it.
         asked = self.body.get("service_tier")
         self.service_tier = asked if isinstance(asked, str) and asked != "auto" else "default"
-        # Where Anthropic says a call's inference ran, when the request asked (inference_geo).
+        # Where and how fast Anthropic says a call ran, when the request asked (inference_geo,
+        # speed).
         geography, speed = self.body.get("inference_geo"), self.body.get("speed")
         self.inference = {"inference_geo": geography} if geography in ("us", "global") else {}
         if speed in ("fast", "standard"):  # and how fast it ran (fast mode)

@@ -41,9 +41,9 @@ Prices = tuple[int | None, int | None, int | None, int | None, int | None, int |
 # The prompt size above which the long-context prices (input, output; micro-USD per 1M)
 # apply; all None when the model has one price.
 LongContext = tuple[int | None, int | None, int | None]
-# What a call costs against the usual prices, in millionths (500000: half), on OpenAI's flex,
-# priority and ultrafast service tiers, under Anthropic's US-only inference and in its fast
-# mode; None: not set.
+# What a call costs against the usual prices, in millionths (500000: half), on the flex and
+# priority service tiers (OpenAI's, Gemini's), under Anthropic's US-only inference, in its
+# fast mode and on OpenAI's ultrafast tier, in that order; None: not set.
 PriceFactors = tuple[int | None, int | None, int | None, int | None, int | None]
 
 

@@ -41,10 +41,10 @@ def cost_of(
 
     A call whose prompt (cache reads and writes included) is over the model's long-context
     threshold is priced at the long-context input and output prices, its cache prices scaled
-    by the same factor as its input price. A call on OpenAI's flex or priority tier, or in
-    Anthropic's fast mode or US-only inference, costs its tokens times the factor of each
-    (``price_factors``; None: the provider type's prices have no variants). Web searches are
-    priced per search, on top.
+    by the same factor as its input price. A call on a service tier (OpenAI's or Gemini's
+    flex or priority, OpenAI's ultrafast), or in Anthropic's fast mode or US-only inference,
+    costs its tokens times the factor of each (``price_factors``; None: the provider type's
+    prices have no variants). Web searches are priced per search, on top.
 
     In whole numbers of 10^-12 USD (micro-USD x tokens / 1M), exact like Decimal, which cost
     ~18k instructions more per call (callgrind). One Decimal is made, for the row."""
@@ -113,8 +113,8 @@ def _long_context_cost(
     return _with_variant_and_searches(usage, prices, price_factors, tokens, base_input)
 
 
-# The price variants a call may run under, and which of PriceFactors each takes ("unknown",
-# a tier no factor prices, none: its cost is unknown).
+# Which of PriceFactors each price variant takes. "unknown" (a tier no factor prices) takes
+# none: such a call's cost is unknown.
 _FACTOR_OF_VARIANT = {"flex": 0, "priority": 1, "us_inference": 2, "fast": 3, "ultrafast": 4}
 
 

@@ -30,9 +30,10 @@ class Usage:
     # Web searches the provider ran for the call (its search tool, or Google Search
     # grounding): billed per search, on top of the tokens the results add.
     web_searches: int = 0
-    # What a call ran under, where that changes its price: OpenAI's "flex" or "priority"
-    # service tier; Anthropic's fast mode ("fast") and US-only inference ("us_inference"),
-    # which multiply. Empty for the usual prices.
+    # What a call ran under, where that changes its price: a service tier ("flex",
+    # "priority", OpenAI's "ultrafast", or "unknown" for one no factor prices); Anthropic's
+    # fast mode ("fast") and US-only inference ("us_inference"), which multiply. Empty for
+    # the usual prices.
     price_variants: tuple[str, ...] = ()
 
 
@@ -440,11 +441,12 @@ def _anthropic_variants(usage: dict[str, Any]) -> tuple[str, ...]:
     """Fast mode (speed "fast") and US-only inference (inference_geo "us"), where the usage
     says the call ran so: each costs more on the models that offer it. Anything else
     ("standard", "global", absent) is the usual prices."""
-    fast = usage.get("speed") == "fast"
-    us = usage.get("inference_geo") == "us"
-    if not (fast or us):
-        return ()
-    return ("fast",) * fast + ("us_inference",) * us
+    variants: tuple[str, ...] = ()
+    if usage.get("speed") == "fast":
+        variants += ("fast",)
+    if usage.get("inference_geo") == "us":
+        variants += ("us_inference",)
+    return variants
 
 
 class AnthropicStreamReader(StreamReader):
