@@ -47,7 +47,8 @@ def availability_json(availability: Availability, last_used: Any) -> dict[str, A
 
 
 def available_models_api(request: HttpRequest) -> JsonResponse:
-    """The selector's data for the Agents page and external tools (session auth for now)."""
+    """The selector's data for the Agents page (a session) and external tools (a platform
+    token: this is one of the endpoints the access table opens to tokens, config.access)."""
     if not request.user.is_authenticated:
         return JsonResponse(
             {"error": {"code": "not_authenticated", "message": "Sign in first."}}, status=401

@@ -2,13 +2,17 @@
 
 A browser session is only as valid as its session token: revoking it (sign out everywhere, an
 admin's revoke, a deactivation) signs that browser out on its next request. Tools may instead
-send ``Authorization: Bearer <token>`` to the JSON endpoints.
+send ``Authorization: Bearer <token>``, to the JSON endpoints the access table names
+(``PLATFORM_TOKEN_URL_NAMES``) and nowhere else: a token is not a browser sign-in, so every
+page, form and the Django admin ignore it and keep asking for a session and its CSRF token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
@@ -24,9 +28,16 @@ class ApiTokenMiddleware:
         request.api_token = None  # type: ignore[attr-defined]
         if request.user.is_authenticated:
             self._check_session(request)
-        else:
-            self._authenticate_bearer(request)
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
+        match = request.resolver_match
+        if (
+            match is not None
+            and match.view_name in settings.PLATFORM_TOKEN_URL_NAMES
+            and not request.user.is_authenticated
+        ):
+            self._authenticate_bearer(request)
 
     def _check_session(self, request: HttpRequest) -> None:
         token_id = request.session.get(SESSION_TOKEN_KEY)
@@ -53,5 +64,3 @@ class ApiTokenMiddleware:
         token_touch(token)
         request.user = token.user
         request.api_token = token  # type: ignore[attr-defined]
-        # No cookie is involved, so there is no cross-site request to forge.
-        request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]

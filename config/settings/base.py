@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from config import access as _access
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -298,3 +300,7 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# The URL names a platform token may open besides the AI Gateway (config.access): the
+# documented JSON endpoints. Pages, forms and the Django admin take a browser session.
+PLATFORM_TOKEN_URL_NAMES = _access.PLATFORM_TOKEN_URL_NAMES
