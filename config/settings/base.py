@@ -6,8 +6,10 @@ local `.env` with generated values so a first run needs nothing.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from config import access as _access
 
@@ -247,10 +249,27 @@ CONTENT_SECURITY_POLICY = {
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures for one account, or from
 # one address, sign-in is refused for the cool-off time, on our page and the Django admin's.
+# Either rule lets anyone who knows a username lock that account for the cool-off time;
+# SIGN_IN_LOCKOUT=account_and_address locks an account only for the address that failed,
+# and an address for every account past SIGN_IN_ADDRESS_FAILURE_LIMIT.
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+SIGN_IN_LOCKOUT = env.str("SIGN_IN_LOCKOUT", default="account")
+if SIGN_IN_LOCKOUT not in ("account", "account_and_address"):
+    raise ImproperlyConfigured(
+        "SIGN_IN_LOCKOUT must be 'account' or 'account_and_address', not "
+        f"{SIGN_IN_LOCKOUT!r}."
+    )
+SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=50)
+# Pair mode: the pair's attempts first, the address's second (accounts.throttle).
+AXES_LOCKOUT_PARAMETERS: list[Any] = (
+    [["username", "ip_address"], "ip_address"]
+    if SIGN_IN_LOCKOUT == "account_and_address"
+    else ["username", "ip_address"]
+)
+# A success clears only its own account's failures from its own address (the handler).
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "accounts.throttle.SignInThrottle"
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 AXES_USERNAME_CALLABLE = "accounts.throttle.username_for_throttling"
 # Client addresses come from REMOTE_ADDR unless a number of trusted proxies is given: a
