@@ -61,4 +61,3 @@ class SignInThrottle(AxesDatabaseHandler):
         if address >= settings.SIGN_IN_ADDRESS_FAILURE_LIMIT:
             return max(pair, get_failure_limit(request, credentials))
         return pair
-

@@ -257,8 +257,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_COOLOFF_MINUTES", default
 SIGN_IN_LOCKOUT = env.str("SIGN_IN_LOCKOUT", default="account")
 if SIGN_IN_LOCKOUT not in ("account", "account_and_address"):
     raise ImproperlyConfigured(
-        "SIGN_IN_LOCKOUT must be 'account' or 'account_and_address', not "
-        f"{SIGN_IN_LOCKOUT!r}."
+        f"SIGN_IN_LOCKOUT must be 'account' or 'account_and_address', not {SIGN_IN_LOCKOUT!r}."
     )
 SIGN_IN_ADDRESS_FAILURE_LIMIT = env.int("SIGN_IN_ADDRESS_FAILURE_LIMIT", default=50)
 # Pair mode: the pair's attempts first, the address's second (accounts.throttle).

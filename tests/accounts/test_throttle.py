@@ -12,9 +12,7 @@ LIMIT = settings.AXES_FAILURE_LIMIT
 
 
 def sign_in(client, username, password, address="10.0.0.1"):
-    return client.post(
-        "/login/", {"username": username, "password": password}, REMOTE_ADDR=address
-    )
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
 def test_a_sign_in_as_another_account_does_not_reset_the_admins_failures(
