@@ -38,7 +38,7 @@ from lib import content_coding, outbound
 from lib.loops import PerLoop
 from lib.query import without_credentials
 from lib.settings_cache import cached_settings
-from lib.text import scrub_secret
+from lib.text import describe, scrub_secret, unsafe_character
 from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
 from routing.deployment import DELEGATED, GATEWAY_PREFIX
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 # Set by gateway.inprocess only; uvicorn never puts it in a scope, config.asgi removes it.
 IDENTITY_SCOPE_KEY = "llmcp.gateway.identity"
 GOVERNANCE = b"x-coder-ai-governance-token"
-PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/(v1|v1beta)(/.*)?$")
+PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/(v1|v1beta)(/.*)?\Z", re.DOTALL)
 
 # Never sent to a provider: hop-by-hop, ours, and every credential header (the right one is
 # added back).
@@ -283,7 +283,14 @@ class Call:
         body_raw, body = await self._read_body(token_text if identity is None else None)
         if match.endpoint.model_in != "none":
             model = match.model or (body or {}).get("model")
-            if not isinstance(model, str) or not model or len(model) > 255 or "\x00" in model:
+            # isprintable: no NUL, line break, control, bidi or other invisible character,
+            # which would be stored and shown (the Usage tab, CSV) as the caller typed it.
+            if (
+                not isinstance(model, str)
+                or not model
+                or len(model) > 255
+                or not model.isprintable()
+            ):
                 raise _bad_model(model)
             self.model_identifier = model
         if body and (stream := body.get("stream")) is not None and type(stream) is not bool:
@@ -862,7 +869,7 @@ class Call:
                 CallRoute.IN_PROCESS  # route
                 if self.mode in (Mode.IN_PROCESS, Mode.DELEGATED)
                 else CallRoute.EXTERNAL,
-                self.headers.get(b"user-agent", b"").decode("latin-1")[:255],  # user_agent
+                _printable(self.headers.get(b"user-agent", b"").decode("latin-1")[:255]),
                 self.status,  # status
                 self.error_kind,  # error_kind
                 (time.perf_counter() - self.started) * 1000,  # latency_ms
@@ -1017,13 +1024,27 @@ async def _decoded(raw: bytes, codings: list[str], limit: int) -> bytes:
         ) from None
 
 
+def _printable(text: str) -> str:
+    """``text`` as it may be stored and shown: each control or invisible character (a
+    header's latin-1 may hold C1 controls) as ``?``."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _bad_model(model: object) -> Refused:
     if not isinstance(model, str) or not model:
         message, code = "Name the model to use (the request has no model).", "model_missing"
     elif len(model) > 255:
         message, code = "The model name is longer than 255 characters.", "invalid_model"
-    else:  # a NUL character: no model is named so, and the database cannot compare it
-        message, code = "The model name contains a NUL character.", "invalid_model"
+    else:  # no model is named so (and PostgreSQL cannot even compare a NUL)
+        found = next(ch for ch in model if not ch.isprintable())
+        what = (
+            describe(found)
+            if unsafe_character(found)
+            else f"the invisible character U+{ord(found):04X}"
+        )
+        message, code = f"The model name contains {what}.", "invalid_model"
     return Refused(400, message, code, "bad_request")
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -413,7 +414,7 @@ def test_a_model_name_no_model_could_have_is_a_400_in_each_callers_format(
     base, token = f"{gateway_server}/api/v2/aibridge", deployment.token.secret
     nul = openai(gateway_server, deployment, {**CHAT, "model": "fake\x00gpt"})
     assert is_openai_error(nul, 400, "invalid_model")
-    assert "NUL character" in nul.json()["error"]["message"]
+    assert "NUL" in nul.json()["error"]["message"]
     long = openai(gateway_server, deployment, {**CHAT, "model": "m" * 256})
     assert is_openai_error(long, 400, "invalid_model")
     assert "longer than 255" in long.json()["error"]["message"]
@@ -437,6 +438,45 @@ def test_a_model_name_no_model_could_have_is_a_400_in_each_callers_format(
     assert deployment.fake.calls() == []
 
 
+@pytest.mark.parametrize(
+    "model, said",
+    [
+        ("\u202egpt-5", "text-direction"),
+        ("gpt-5\r\nx-injected: 1", "line break"),
+        ("fake-gpt\u0085", "U+0085"),
+        ("fake\u200bgpt", "U+200B"),
+    ],
+    ids=["bidi-override", "crlf", "next-line", "zero-width-space"],
+)
+def test_a_model_name_with_control_or_invisible_characters_is_refused_and_stored_nowhere(
+    gateway_server, deployment, model, said
+):
+    """A caller-chosen name is shown on the Usage tab and in CSV: one that reads backwards or
+    holds a line break is a 400 before the lookup, and no row or daily sum keeps it."""
+    from gateway.models import UsageDay, UsageRecord
+
+    response = openai(gateway_server, deployment, {**CHAT, "model": model})
+    assert is_openai_error(response, 400, "invalid_model")
+    assert said in response.json()["error"]["message"]
+    google = httpx.post(  # named in the path (a colon in it names no endpoint: a 404)
+        f"{gateway_server}/api/v2/aibridge/google/v1/models/{quote(model)}:generateContent",
+        json={"contents": [{"parts": [{"text": "x"}]}]},
+        headers={"x-goog-api-key": deployment.token.secret},
+    )
+    assert google.status_code == (404 if ":" in model else 400)
+    time.sleep(0.5)  # the server's usage writer would have written by now
+    assert not UsageRecord.objects.filter(model_identifier=model).exists()
+    assert not UsageDay.objects.filter(model_identifier=model).exists()
+    assert deployment.fake.calls() == []
+
+
+def test_a_user_agent_with_a_control_character_is_stored_printable(gateway_server, deployment):
+    response = openai(gateway_server, deployment, headers={"user-agent": b"tool\x85/1.0"})
+    assert response.status_code == 200
+    (row,) = wait_for_usage(1)
+    assert row.user_agent == "tool?/1.0"
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -448,6 +488,8 @@ def test_whatever_model_name_is_typed_the_answer_is_never_a_server_error(
     assert response.status_code in (200, 400, 403), (model, response.status_code)
     if response.status_code != 200:
         assert response.json()["error"]["message"]
+    if model and not model.isprintable():
+        assert response.status_code == 400
 
 
 @pytest.mark.parametrize("stream", [1, 0, "true", [True], {}, 1.0])
