@@ -13,7 +13,9 @@ import re
 import secrets
 import string
 
-TOKEN_PREFIX = "llmcp_"
+from lib.query import PLATFORM_TOKEN_PREFIX
+
+TOKEN_PREFIX = PLATFORM_TOKEN_PREFIX
 LOOKUP_LENGTH = 8
 _LOOKUP_ALPHABET = string.ascii_lowercase + string.digits
 _TOKEN_LENGTH = len(TOKEN_PREFIX) + LOOKUP_LENGTH + 1 + 43

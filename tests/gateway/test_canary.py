@@ -110,6 +110,9 @@ def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key
         (f"/google/v1/models?key={token}", {"x-goog-api-key": token}, {}),
         (f"/google/v1/models?alt=json&API_KEY={token}", {}, {}),
         (f"/openai/v1/models?access%5Ftoken={token}&x=1", {"Authorization": f"Bearer {token}"}, {}),
+        # A platform token in a parameter of any name, as it is or inside another value.
+        (f"/openai/v1/models?token={token}&y=2", {"Authorization": f"Bearer {token}"}, {}),
+        (f"/openai/v1/models?auth=Bearer%20{token}", {"Authorization": f"Bearer {token}"}, {}),
     ]
     # At info level uvicorn writes an access line per request, query included.
     with served_app(workers=1, serve_args=("--log-level", "info"), LOG_LEVEL="DEBUG") as base:
@@ -133,4 +136,6 @@ def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key
     assert '"GET /api/v2/aibridge/google/v1/models?key=[hidden] HTTP/1.1" 200' in logs
     assert '?alt=json&API_KEY=[hidden] HTTP/1.1" 401' in logs
     assert '?access%5Ftoken=[hidden]&x=1 HTTP/1.1" 200' in logs
+    assert '/models?token=[hidden]&y=2 HTTP/1.1" 200' in logs
+    assert '/models?auth=[hidden] HTTP/1.1" 200' in logs
     assert_no_secret(logs, [*CENTRAL.values(), USER_KEY, BYOK_KEY, token])

@@ -739,7 +739,10 @@ def test_credentials_in_the_query_string_are_never_passed_on(gateway_server, dep
     token = deployment.token.secret
     base = f"{gateway_server}/api/v2/aibridge/google/v1/models/{MODELS['google']}"
     body = {"contents": [{"parts": [{"text": "hi"}]}]}
-    query = f"key={token}&KEY={token}&%6Bey={token}&access_token={token}&api_key=x&keep=1&k=2"
+    query = (
+        f"key={token}&KEY={token}&%6Bey={token}&access_token={token}&api_key=x&keep=1&k=2"
+        f"&token={token}&t=Bearer+{token}&{token}=1"
+    )
     plain = httpx.post(
         f"{base}:generateContent?{query}", json=body, headers={"x-goog-api-key": token}
     )
