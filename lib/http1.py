@@ -34,6 +34,8 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from .netguard import normalize_host
+
 # Reading pauses when this much of a body is waiting for a slow consumer.
 HIGH_WATER = 1024 * 1024
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -135,9 +137,18 @@ def split_url(url: str) -> tuple[Origin, str, str]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("only http and https URLs can be called")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    host_header = parts.netloc.rpartition("@")[2]
+    host, host_header = parts.hostname, parts.netloc.rpartition("@")[2]
+    if not host.isascii():
+        # Read as resolvers read it (``169。254。169。254`` is 169.254.169.254), before the
+        # address guard and before the name is handed to a proxy.
+        normalized = normalize_host(host)
+        if normalized is None:
+            raise ValueError("the URL's host is not a valid host name")
+        host = str(normalized)
+        named = f"[{host}]" if ":" in host else host
+        host_header = f"{named}:{parts.port}" if parts.port else named
     target = _requote(parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return (parts.scheme, parts.hostname, port), target, host_header
+    return (parts.scheme, host, port), target, host_header
 
 
 _UNSAFE_IN_PATH = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")

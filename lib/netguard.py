@@ -39,21 +39,32 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def normalize_host(host: str) -> str | Address | None:
     """The host as a resolver sees it: an IP address (from any notation) or a lowercase DNS
-    name without the trailing dot; None when it is neither."""
+    name without the trailing dot; None when it is neither.
+
+    A host outside ASCII is first mapped as browsers and resolvers map it (IDNA: full-width
+    forms, ideographic and other dots, circled digits...), then read again: so
+    ``169\u3002254\u3002169\u3002254`` (ideographic dots) and the same in full-width digits
+    are the address they stand for."""
     host = host.strip("[]").lower()
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         pass
-    if _NUMERIC_HOST.fullmatch(host):
+    ascii_host = host.rstrip(".")
+    if _NUMERIC_HOST.fullmatch(ascii_host):
         # inet_aton reads "2852039166", "0xA9FEA9FE", "0251.0376.0251.0376" and
         # "169.254.43518" as 169.254.169.254, as the C library's resolver does.
         try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
+            return ipaddress.IPv4Address(socket.inet_aton(ascii_host))
         except OSError:
             return None
     try:
-        ascii_host = host.encode("idna").decode("ascii").rstrip(".")
+        ascii_host = ascii_host.encode("idna").decode("ascii")
     except UnicodeError:
         return None
     if not ascii_host or len(ascii_host) > 253:

@@ -857,6 +857,44 @@ def test_behind_a_proxy_the_guard_still_refuses_what_it_can_see():
     assert forward.connections == 0  # the proxy was never asked
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["http://169\u3002254\u3002169\u3002254/latest", "https://\uff11\uff16\uff19.254.169.254/"],
+    ids=["ideographic-dots", "full-width-digits"],
+)
+def test_behind_a_proxy_a_host_in_unicode_notation_is_read_as_its_address_first(monkeypatch, url):
+    """Where names do not resolve here, the name goes to the proxy as it is: so it is read as
+    resolvers read it (IDNA) before, and a metadata address is refused, the proxy unasked."""
+    unresolvable(monkeypatch)
+    refused: list[str] = []
+
+    def no_metadata(host: str, addresses: list[str]) -> None:
+        if "169.254.169.254" in addresses:
+            refused.append(host)
+            raise PermissionError(host)
+
+    async def main():
+        forward = ForwardProxy()
+        async with forward as proxy:
+            pool = Pool(limit=4, check_addresses=no_metadata, proxy_for=lambda origin: proxy)
+            try:
+                with pytest.raises(PermissionError):
+                    await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            finally:
+                await pool.close()
+        return forward
+
+    forward = run(main)
+    assert refused == ["169.254.169.254"]
+    assert forward.connections == 0
+
+
+def test_a_unicode_host_is_sent_as_its_ascii_name():
+    origin, _, host_header = http1.split_url("https://b\u00fccher.example:8443/v1")
+    assert origin == ("https", "xn--bcher-kva.example", 8443)
+    assert host_header == "xn--bcher-kva.example:8443"
+
+
 @given(user=st.text(max_size=20), password=st.text(max_size=20))
 def test_any_proxy_credentials_become_basic_authorization_and_never_show(user, password):
     url = f"http://{quote(user, safe='')}:{quote(password, safe='')}@proxy.corp:3128"

@@ -73,6 +73,11 @@ METADATA_NOTATIONS = [
     "http://METADATA.google.internal/",
     "http://metadata\u3002google\u3002internal/",
     "http://100.100.100.200/latest",
+    # Unicode notations resolvers and browsers read as 169.254.169.254.
+    "http://169\u3002254\u3002169\u3002254/",
+    "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
+    "http://169\uff0e254\uff0e169\uff0e254/latest",
+    "http://0\uff58a9fea9fe/",
 ]
 CONTROL_CHARACTERS = [
     "http://api.example.com/v1\r\nX-Injected: 1",
