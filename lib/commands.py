@@ -45,7 +45,14 @@ class OperatorCommand(BaseCommand):
         values = [*args, *options.values()]
         if any(isinstance(v, str) and "\x00" in v for v in values):
             raise CommandError("arguments cannot contain a NUL byte")
-        return super().execute(*args, **options)
+        try:
+            return super().execute(*args, **options)
+        except CommandError as error:
+            message = str(error)
+            if message.isprintable():
+                raise
+            # An error may quote what was typed (an option's name): still one line.
+            raise CommandError(one_line(message), returncode=error.returncode) from None
 
     def write_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str))
@@ -57,6 +64,14 @@ class OperatorCommand(BaseCommand):
             self.stdout.write(
                 "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             )
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and other control character escaped (``\\r``,
+    ``\\x85``, ``\\u2028``), so it prints as one line."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def validation_line(error: ValidationError) -> str:

@@ -182,3 +182,19 @@ def test_the_one_hour_cache_write_price_is_for_anthropic_format_models_only(make
     )
     assert "Anthropic, AWS Bedrock" in refused and "\n" not in refused
     assert not ModelConfig.objects.filter(provider__type="openai").exists()
+
+
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\x85", "\u2028", "\x1e", "\x0b"])
+def test_an_option_name_with_a_line_break_is_refused_on_one_line(make_provider, breaker):
+    make_provider("anthropic")
+    message = refusal(
+        "model_set",
+        "anthropic",
+        "claude-x",
+        "--context-limit",
+        "1000",
+        "--option",
+        f"x{breaker}y=1",
+    )
+    assert len(message.splitlines()) == 1, message
+    assert "Unknown option" in message and message.isprintable()
