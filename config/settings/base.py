@@ -16,7 +16,9 @@ from config import access as _access
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
+# The test settings skip it: `make run` writes a .env for a local, plain-HTTP server, and the
+# suite must test the production defaults whatever that file says.
+if env.bool("LLMCP_READ_DOTENV", default=True) and (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -96,6 +98,7 @@ MIDDLEWARE = [
     # First: load balancers' probes name a replica's own address as the host.
     "accounts.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lib.middleware.PermissionsPolicyMiddleware",
     "lib.nul.RefuseNulBytesMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -127,3 +127,4 @@ def test_every_html_page_sends_csp_hsts_and_no_store(staff_client, view):
         assert "default-src 'self'" in response["Content-Security-Policy"], view
         assert response["Strict-Transport-Security"].startswith("max-age=31536000"), view
         assert "no-store" in response.get("Cache-Control", ""), view
+        assert "camera=()" in response["Permissions-Policy"], view
