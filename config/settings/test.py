@@ -2,6 +2,7 @@
 
 import os
 
+os.environ.setdefault("LLMCP_READ_DOTENV", "false")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("LLMCP_ENCRYPTION_KEYS", "test1:8nMEf3UOQNoXFGzb0fv8qUZ63ywmx9tZIa8jdnoNnhw=")

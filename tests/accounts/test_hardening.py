@@ -19,6 +19,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "LLMCP_READ_DOTENV": "false",  # a developer's local .env is not production
         "DATABASE_URL": database_url(),
         "DATABASE_POOL": "false",
         **env,

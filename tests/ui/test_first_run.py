@@ -69,3 +69,28 @@ def test_every_page_has_a_favicon(developer_client):
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
     found = finders.find("favicon.svg")
     assert found and Path(str(found)).read_text().lstrip().startswith("<svg")
+
+
+@pytest.mark.parametrize("flag, read", [("false", False), ("true", True)])
+def test_the_suites_settings_never_read_the_env_make_run_wrote(monkeypatch, flag, read):
+    """After `make run` (which writes .env for a plain-HTTP local server), `make test` must
+    still test the production defaults: the test settings turn reading .env off."""
+    import importlib
+    import os
+
+    import environ
+
+    import config.settings.base as base
+
+    assert os.environ["LLMCP_READ_DOTENV"] == "false"
+    calls: list[object] = []
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda p: p.name == ".env" or real_exists(p))
+    monkeypatch.setattr(environ.Env, "read_env", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setenv("LLMCP_READ_DOTENV", flag)
+    try:
+        importlib.reload(base)
+        assert bool(calls) is read
+    finally:
+        monkeypatch.undo()
+        importlib.reload(base)
