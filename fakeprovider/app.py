@@ -20,12 +20,18 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
     x-fake-reset: 1           drop the connection in the middle of the answer
     x-fake-hang: 1            never answer
     x-fake-stall: 1           start a stream (status and headers), then send nothing
-    x-fake-echo-key: 1        refuse the key, quoting it (as some providers do)
+    x-fake-echo-key: 1        refuse the key, quoting it (as some providers do); or, to
+                              quote it elsewhere: ``escaped`` (a 401 with every character
+                              JSON-escaped), ``stream`` (a 200 stream whose second event is
+                              an error quoting it, written in two halves), ``header`` (in
+                              response headers of an answer), ``body`` (in the answer's text,
+                              or a model listing)
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
 Keys can ask for faults too, for callers whose headers a test cannot set (the admin's "Test
 connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status and
-``sk-echo...`` is refused with a message quoting it.
+``sk-echo...`` is refused with a message quoting it (``sk-echo-escaped...``,
+``sk-echo-body...``: quoted as ``x-fake-echo-key`` says).
 
 Besides the model APIs it serves the cheap authenticated calls a connection test makes:
 ``GET /models`` in each format, OpenRouter's ``GET /key``, Vercel's ``GET /credits`` and
@@ -117,6 +123,7 @@ class Control:
     reset: bool = False
     hang: bool = False
     stall: bool = False
+    echo_key: str = ""
 
     @classmethod
     def read(cls, headers: dict[str, str], text: str, default_chunk_delay: float) -> Control:
@@ -139,6 +146,7 @@ class Control:
         control.reset = "reset" in values
         control.hang = "hang" in values
         control.stall = "stall" in values
+        control.echo_key = values.get("echo-key", "")
         return control
 
 
@@ -399,6 +407,7 @@ class Exchange:
 
     def __init__(self, fake: FakeProvider, record: RecordedRequest, receive: Receive, send: Send):
         self.fake, self.record, self.receive, self._send = fake, record, receive, send
+        self.extra_headers: tuple[tuple[bytes, bytes], ...] = ()
         self.body = record.json if isinstance(record.json, dict) else {}
         prompt, system = prompt_of(self.body)
         self.control = Control.read(record.headers, prompt, fake.chunk_delay)
@@ -435,7 +444,8 @@ class Exchange:
     async def send(self, message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             # Each provider names the account behind the key on every answer.
-            message["headers"] = [*message["headers"], *ACCOUNT_HEADERS[self.kind]]
+            extra = [*ACCOUNT_HEADERS[self.kind], *self.extra_headers]
+            message["headers"] = [*message["headers"], *extra]
         await self._send(message)
 
     @property
@@ -477,17 +487,31 @@ class Exchange:
         if not key or key.startswith("sk-invalid"):
             await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
             return
-        if "x-fake-echo-key" in self.record.headers or key.startswith("sk-echo"):
-            # Some providers quote the key they refused (whole, or masked to its last 4).
-            masked = f"{key[:3]}{'*' * 20}{key[-4:]}"
-            message = f"Incorrect API key provided: {key} ({masked})."
-            await respond(self.send, 401, error_body(self.kind, 401, message))
+        if key.startswith("sk-echo") and not control.echo_key:
+            # sk-echo-escaped-…, sk-echo-body-…: the key names how it is quoted back.
+            named = key.removeprefix("sk-echo-").split("-")[0]
+            control.echo_key = named if named in ("escaped", "stream", "header", "body") else "1"
+        if control.echo_key in ("1", "error", "escaped", "stream"):
+            await self._echo_key(key, control.echo_key)
             return
+        if control.echo_key == "header":
+            self.extra_headers = (
+                (b"www-authenticate", f'Bearer realm="fake", key="{key}"'.encode()),
+                (b"x-upstream-debug", f"sent {key}".encode()),
+                (b"x-request-id", f"req-{key}".encode()),
+            )
+        elif control.echo_key == "body":
+            self.answer.chunks.append(f" Your key is {key}.")
+            self.answer.text += self.answer.chunks[-1]
         if control.status:
             message = f"The fake provider answers {control.status} as asked."
             await respond(self.send, control.status, error_body(self.kind, control.status, message))
             return
         if method == "GET" and (answer := self._lookup(path)) is not None:
+            if control.echo_key == "body":  # a listing that names the key, somehow
+                for listed in (answer.get("data"), answer.get("models")):
+                    if isinstance(listed, list):
+                        listed.append({"id": f"echo-{key}", "name": f"models/echo-{key}"})
             await respond(self.send, 200, answer)
             return
         if method != "POST":
@@ -500,6 +524,32 @@ class Exchange:
             await respond(self.send, 404, error_body(self.kind, 404, f"No route {path}"))
             return
         await handler()
+
+    async def _echo_key(self, key: str, how: str) -> None:
+        """Quote the key back, as some providers and proxies do."""
+        message = f"Incorrect API key provided: {key}"
+        if how == "escaped":  # every character as JSON writes it escaped: still the key
+            escaped = "".join(f"\\u{ord(ch):04x}" for ch in key)
+            body = orjson.dumps(error_body(self.kind, 401, message.replace(key, "KEY")))
+            await respond(self.send, 401, body.replace(b"KEY", escaped.encode()))
+            return
+        if how != "stream":  # whole, and masked to its last 4
+            masked = f"{key[:3]}{'*' * 20}{key[-4:]}"
+            await respond(self.send, 401, error_body(self.kind, 401, f"{message} ({masked})."))
+            return
+        if self.kind == "anthropic":
+            first = sse({"type": "message_start", "message": self._message()}, "message_start")
+            error = sse(
+                {"type": "error", "error": {"type": "api_error", "message": message}}, "error"
+            )
+        elif self.kind == "google":
+            first = sse({"candidates": [self._candidate("Hi", finished=False)]})
+            error = sse({"error": {"code": 500, "message": message, "status": "INTERNAL"}})
+        else:
+            first = sse({"id": "x", "object": "chat.completion.chunk", "choices": []})
+            error = sse({"error": {"message": message, "type": "server_error"}})
+        middle = error.index(key.encode()) + len(key) // 2
+        await self.stream([first, error[:middle], error[middle:]], "text/event-stream", b"")
 
     async def _half_answer_then_reset(self) -> None:
         body = json.dumps({"partial": "x" * 200}).encode()

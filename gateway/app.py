@@ -37,14 +37,21 @@ import orjson
 from lib import content_coding, outbound
 from lib.loops import PerLoop
 from lib.query import without_credentials
+from lib.scrub import Scrubber, StreamScrubber
 from lib.settings_cache import cached_settings
-from lib.text import describe, scrub_secret, unsafe_character
+from lib.text import describe, unsafe_character
 from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
 from routing.deployment import DELEGATED, GATEWAY_PREFIX
 from routing.routes import GatewayIdentity
 from tokens.token_format import lookup_id_of, token_matches
 
+from .headers import (
+    CENTRAL_ONLY_DROPPED,
+    DROPPED_REQUEST_HEADERS,
+    DROPPED_REQUEST_PREFIXES,
+    passed_back,
+)
 from .models import CallRoute
 from .store import CallRow, DatabaseUnavailable, decrypt, store
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
@@ -57,55 +64,6 @@ logger = logging.getLogger(__name__)
 IDENTITY_SCOPE_KEY = "llmcp.gateway.identity"
 GOVERNANCE = b"x-coder-ai-governance-token"
 PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/(v1|v1beta)(/.*)?\Z", re.DOTALL)
-
-# Never sent to a provider: hop-by-hop, ours, and every credential header (the right one is
-# added back).
-DROPPED_REQUEST_HEADERS = frozenset(
-    {
-        b"host",
-        b"content-length",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"expect",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"cookie",
-        b"authorization",
-        b"x-api-key",
-        b"x-goog-api-key",
-        b"api-key",
-        b"forwarded",
-        b"x-real-ip",
-        b"accept-encoding",
-        b"content-encoding",  # the body goes upstream decoded
-    }
-)
-# Billing headers that would move a central-key call to another account.
-CENTRAL_ONLY_DROPPED = frozenset({b"openai-organization", b"openai-project"})
-# What a provider says of the account behind the key: on a central-key call that is the
-# deployment's own account, which is none of the caller's business (a user's own key may
-# show the user its own).
-CENTRAL_ACCOUNT_RESPONSE_HEADERS = frozenset(
-    {b"openai-organization", b"openai-project", b"anthropic-organization-id"}
-)
-DROPPED_RESPONSE_HEADERS = frozenset(
-    {
-        b"content-length",
-        b"content-encoding",
-        b"transfer-encoding",
-        b"connection",
-        b"keep-alive",
-        b"set-cookie",
-        b"server",
-        b"date",
-        b"alt-svc",
-    }
-)
-DROPPED_ON_CENTRAL_KEY_CALLS = DROPPED_RESPONSE_HEADERS | CENTRAL_ACCOUNT_RESPONSE_HEADERS
 
 
 class Mode(StrEnum):
@@ -239,7 +197,7 @@ class Call:
     usage = Usage()  # replaced, never changed in place
     status = 0
     error_kind = ""
-    secret = ""  # the key sent upstream, to scrub from error bodies
+    secret = ""  # the key sent upstream, to scrub from whatever comes back
     lookup_id = ""  # of the platform token, once its shape is checked
     response_started = False
     held = 0  # bytes of request body this call holds
@@ -597,7 +555,7 @@ class Call:
         central = self.credential_source == CredentialSource.CENTRAL
         headers: dict[str, str] = {}
         for name, value in self.scope["headers"]:  # not self.headers: that keeps one of each
-            if name in DROPPED_REQUEST_HEADERS or name.startswith((b"x-coder-", b"x-forwarded-")):
+            if name in DROPPED_REQUEST_HEADERS or name.startswith(DROPPED_REQUEST_PREFIXES):
                 continue
             if central and name in CENTRAL_ONLY_DROPPED:
                 continue
@@ -690,15 +648,16 @@ class Call:
                 raise Refused(502, message, "garbled_response", "garbled_response") from None
         else:
             self.error_kind = "upstream_error"
-            content = self._scrub(content)
             logger.warning(
                 "upstream answered %s for %s/%s",
                 response.status,
                 self.spec.type,  # type: ignore[union-attr]
                 self.model_identifier,
             )
+        scrubber = Scrubber(self.secret)
+        content = scrubber.clean(content)  # an answer or an error that quotes the key
         try:
-            await self._answer(response.status, content, self._response_headers(response))
+            await self._answer(response.status, content, self._response_headers(response, scrubber))
             _let_the_reader_run()  # before the usage is read and the row queued
         finally:
             # Read once the caller has its answer (the usage is only for the row), and
@@ -714,7 +673,11 @@ class Call:
     ) -> None:
         reader: StreamReader = self.adapter.stream_reader(client_wants_usage)
         self.status = response.status
-        headers = self._response_headers(response)
+        scrubber = Scrubber(self.secret)
+        # The key may come back anywhere in a stream (an error event in a 200 stream), split
+        # across chunks: lines are let through whole, scrubbed.
+        scrub = StreamScrubber(scrubber) if scrubber else None
+        headers = self._response_headers(response, scrubber)
         if decoder is not None:
             headers = [(k, v) for k, v in headers if k != b"content-type"]
             headers.append((b"content-type", b"text/event-stream"))
@@ -731,6 +694,8 @@ class Call:
                 if decoder is not None:
                     chunk = decoder.feed(chunk)
                 out = reader.feed(chunk)
+                if scrub is not None and out:
+                    out = scrub.feed(out)
                 if not out:
                     continue
                 first_bytes = not self.response_started
@@ -742,6 +707,8 @@ class Call:
                     _let_the_reader_run()
             tail = reader.feed(decoder.finish()) if decoder is not None else b""
             tail += reader.finish()
+            if scrub is not None:
+                tail = scrub.feed(tail) + scrub.finish()
             if not self.response_started:
                 await self.send(start)
                 self.response_started = True
@@ -783,10 +750,11 @@ class Call:
             return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
         return f"data: {json.dumps(error)}\n\n".encode()
 
-    def _response_headers(self, response: outbound.Response) -> list[tuple[bytes, bytes]]:
-        central = self.credential_source == CredentialSource.CENTRAL
-        dropped = DROPPED_ON_CENTRAL_KEY_CALLS if central else DROPPED_RESPONSE_HEADERS
-        return [header for header in response.raw_headers if header[0] not in dropped]
+    def _response_headers(
+        self, response: outbound.Response, scrubber: Scrubber
+    ) -> list[tuple[bytes, bytes]]:
+        own_key = self.credential_source == CredentialSource.USER
+        return passed_back(response.raw_headers, own_key=own_key, scrubber=scrubber)
 
     def _upstream_failure(self, error: BaseException) -> Refused:
         message = self._failure_message(error)
@@ -808,10 +776,6 @@ class Call:
         if isinstance(error, outbound.ConnectError) and error.through_proxy:
             return f"{label} could not be reached through this server's outbound proxy."
         return f"{label} could not be reached ({type(error).__name__})."
-
-    def _scrub(self, content: bytes) -> bytes:
-        """An upstream error body must not echo the key (or its masked tail) to the caller."""
-        return scrub_secret(content, self.secret)
 
     # -- answering ---------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ make one thing look like another (a bidi override can reverse how a name reads).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from decimal import Decimal
 
@@ -45,16 +44,6 @@ def validate_plain_text(value: str, *, what: str = "This field", multiline: bool
     if ch is not None:
         raise ValidationError(f"{what} contains {describe(ch)}; remove it.", code="control")
     return value
-
-
-def scrub_secret(content: bytes, secret: str | None) -> bytes:
-    """Remove ``secret`` from text a provider sent back: some providers quote the key they
-    refused, whole or masked to its last four characters ("sk-****...abcd")."""
-    if not secret or len(secret) < 8:
-        return content
-    text = content.replace(secret.encode(), b"********")
-    tail = re.escape(secret[-4:].encode())
-    return re.sub(rb"[\w-]*\*{3,}" + tail, b"********", text)
 
 
 def decimal_as_typed(value: Decimal) -> str:

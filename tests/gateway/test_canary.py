@@ -4,6 +4,7 @@ in every response, error body, usage row and log line."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -139,3 +140,76 @@ def test_nothing_secret_reaches_a_served_gateways_logs(deployment, save_user_key
     assert '/models?token=[hidden]&y=2 HTTP/1.1" 200' in logs
     assert '/models?auth=[hidden] HTTP/1.1" 200' in logs
     assert_no_secret(logs, [*CENTRAL.values(), USER_KEY, BYOK_KEY, token])
+
+
+ECHO_CALLS: dict[str, tuple[str, dict[str, Any], str]] = {  # path, body, the key's header
+    "openai": (
+        "/openai/v1/chat/completions",
+        {"model": "fake-gpt", "messages": [{"role": "user", "content": "hi"}]},
+        "Authorization",
+    ),
+    "anthropic": (
+        "/anthropic/v1/messages",
+        {"model": "claude-fake", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]},
+        "x-api-key",
+    ),
+    "google": (
+        "/google/v1beta/models/gemini-fake:generateContent",
+        {"contents": [{"parts": [{"text": "hi"}]}]},
+        "x-goog-api-key",
+    ),
+}
+
+
+def decoded_forms(text: str) -> str:
+    """``text`` and what a JSON parser or URL reader would turn it back into."""
+    import re
+    from urllib.parse import unquote
+
+    unescaped = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    return f"{text}\n{unescaped}\n{unquote(unescaped)}"
+
+
+@pytest.mark.parametrize("credential", ["central", "own"])
+@pytest.mark.parametrize("echo", ["1", "escaped", "stream", "header", "body"])
+@pytest.mark.parametrize("wire", list(ECHO_CALLS))
+def test_a_key_the_provider_quotes_anywhere_reaches_neither_the_caller_nor_a_row(
+    deployment, wire, echo, credential
+):
+    """An error, an error event inside a 200 stream (cut in the middle of the key), JSON
+    escapes, response headers, the answer itself: scrubbed, for the central key and the
+    caller's own alike."""
+    token = deployment.token.secret
+    path, body, own_header = ECHO_CALLS[wire]
+    stream = echo == "stream"
+    if stream and wire == "google":
+        path = path.replace(":generateContent", ":streamGenerateContent")
+    elif stream:
+        body = {**body, "stream": True}
+    headers: dict[str, str] = {"x-fake-echo-key": echo, "x-fake-chunk-delay": "0.05"}
+    if credential == "own":
+        own = f"{'Bearer ' if own_header == 'Authorization' else ''}{BYOK_KEY}"
+        headers.update({"X-Coder-AI-Governance-Token": token, own_header: own})
+        secret = BYOK_KEY
+    else:
+        headers[own_header] = f"{'Bearer ' if own_header == 'Authorization' else ''}{token}"
+        secret = CENTRAL[wire]
+
+    async def call():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post(f"/api/v2/aibridge{path}", headers=headers, json=body)
+
+    response = run(call)
+    [received] = deployment.fake.calls()
+    assert secret in received.headers.get(own_header.lower(), "")  # it was sent, and echoed
+    seen = f"{response.status_code} {list(response.headers.items())} {response.text}"
+    assert_no_secret(decoded_forms(seen), [secret])
+    assert "www-authenticate" not in response.headers
+    assert "x-upstream-debug" not in response.headers
+    rows = repr(list(UsageRecord.objects.values()))
+    assert_no_secret(decoded_forms(rows), [secret])
+    if echo == "stream":
+        assert response.status_code == 200 and "Incorrect API key provided: ********" in seen
+    if echo in ("header", "body"):
+        assert response.status_code == 200
