@@ -15,6 +15,7 @@ import orjson
 from gateway import inprocess
 from gateway.upstream import DIALECTS, GarbledStream
 from lib import outbound
+from lib.scrub import Scrubber, StreamScrubber
 from providers.registry import WireFormat
 from routing.deployment import RoutePath
 from routing.routes import ModelRoute
@@ -106,18 +107,36 @@ def error_message(status: int, body: bytes, label: str) -> str:
     return f"{label} answered {status}: {detail or 'no details given'}"
 
 
+def _scrubbed(chunks: AsyncIterator[bytes], key: str) -> AsyncIterator[bytes]:
+    """``chunks`` without the key the call was sent with, in any form, even split across
+    chunks: a provider's answer or error quoting it must not reach a chat (shown, stored)."""
+    scrub = StreamScrubber(Scrubber(key))
+
+    async def scrubbed() -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            if out := scrub.feed(chunk):
+                yield out
+        if rest := scrub.finish():
+            yield rest
+
+    return scrubbed()
+
+
 @contextlib.asynccontextmanager
 async def _response(route: ModelRoute, path: str, body: dict[str, Any], stream: bool):
-    """Yields (status, an async iterator of body bytes)."""
+    """Yields (status, an async iterator of body bytes, scrubbed of the key)."""
     headers = {**route.headers.reveal(), "content-type": "application/json"}
+    spec = route.model.provider.spec
+    # The key this call carries, if any (a central-key call through the gateway carries none:
+    # the gateway adds it, and scrubs it from the answer itself).
+    key = headers.get(spec.auth.name, "").removeprefix(spec.auth.prefix)
     if route.path == RoutePath.GATEWAY:
         async with (
             inprocess.client(route.identity) as client,  # type: ignore[arg-type]
             client.stream("POST", route.base_url + path, headers=headers, json=body) as streamed,
         ):
-            yield streamed.status_code, streamed.aiter_raw()
+            yield streamed.status_code, _scrubbed(streamed.aiter_raw(), key)
         return
-    spec = route.model.provider.spec
     dialect = DIALECTS[spec.upstream]
     rest = path.split("?")[0]
     url = dialect.url(route.base_url, rest, "", model=route.identifier, stream=stream)
@@ -133,7 +152,7 @@ async def _response(route: ModelRoute, path: str, body: dict[str, Any], stream: 
             yield decoder.feed(chunk) if decoder else chunk
 
     try:
-        yield response.status, chunks()
+        yield response.status, _scrubbed(chunks(), key)
     finally:
         response.release()  # kept for the next call if read to the end, else closed
 

@@ -22,7 +22,8 @@ import orjson
 from django.conf import settings
 
 from lib import outbound
-from lib.text import decimal_as_typed, scrub_secret
+from lib.scrub import Scrubber
+from lib.text import decimal_as_typed
 
 from .models import Provider
 from .registry import AZURE_API_VERSION, ProviderTypeSpec, UpstreamStyle, WireFormat
@@ -138,6 +139,7 @@ async def check_connection(
             _ms(started),
         )
     elapsed = _ms(started)
+    body = Scrubber(key).clean(body)  # a provider may quote the key anywhere, any how
     if status in (401, 403):
         return ConnectionResult(
             Outcome.REJECTED,
@@ -220,7 +222,7 @@ def _detail(body: bytes, key: str) -> str:
         message = data.get("message")
     if not isinstance(message, str) or not message.strip():
         return "."
-    text = scrub_secret(message.encode(), key).decode(errors="replace")
+    text = Scrubber(key).clean_text(message)  # decoded: its escapes are undone by now
     return f": {' '.join(text.split())[:300]}"
 
 

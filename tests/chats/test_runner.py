@@ -189,3 +189,27 @@ def test_a_subagent_chat_inherits_the_parents_key_and_uses_the_subagent_model(se
     run_turns(child.pk)
     assert reply_of(child).content == "You said: Summarise the tests"
     assert setup.fake.calls()[-1].json["model"] in ("fake-gpt-mini", "fake-gpt")
+
+
+@pytest.mark.parametrize("routing", ["gateway", "direct"])
+@pytest.mark.parametrize("echo", ["1", "escaped", "stream", "body", "header"])
+def test_a_key_the_provider_quotes_is_never_shown_or_stored_in_the_chat(
+    setup, settings, routing, echo
+):
+    """ "Incorrect API key provided: sk-…" in an error, an error event of a 200 stream (cut
+    in the middle of the key) or the answer itself: the chat shows and keeps it scrubbed,
+    on the direct route as through the gateway."""
+    settings.AI_GATEWAY_CHAT_ROUTING = routing == "gateway"
+    chat, _ = start(setup, f"hi [[fake: echo-key={echo}; chunk-delay=0.02]]")
+    events = run_turns(chat.pk)
+    reply = reply_of(chat)
+    stored = repr(list(Message.objects.values())) + repr(list(Chat.objects.values()))
+    shown = repr(events)
+    for text in (stored, shown):
+        assert "sk-central-chats-CANARY" not in text
+        assert "\\u0073\\u006b\\u002d" not in text.lower()  # nor its escaped form
+        assert "*NARY" not in text  # nor a masked form
+    if echo in ("1", "escaped", "stream"):
+        assert reply.status == MessageStatus.FAILED and "********" in reply.content
+    else:
+        assert reply.status == MessageStatus.DONE

@@ -125,6 +125,21 @@ def test_a_refused_key_is_reported_without_the_key(fake):
     assert "********" in quoted.message
 
 
+@pytest.mark.parametrize("how", ["escaped", "header", "body"])
+@pytest.mark.parametrize("discover", [False, True])
+def test_a_key_quoted_back_in_any_form_is_in_no_message_or_discovered_model(fake, how, discover):
+    _, url = fake
+    key = f"sk-echo-{how}-CANARY-secret-9876"
+    result = probe(provider_at(url + "/v1"), key, discover=discover)
+    seen = repr(result)
+    assert "CANARY" not in seen and "9876" not in seen
+    assert "\\u0043\\u0041\\u004e" not in seen.lower()  # nor escaped ("CAN")
+    if how == "escaped":
+        assert result.outcome is Outcome.REJECTED and "********" in result.message
+    if how == "body" and discover:
+        assert "echo-********" in [model.identifier for model in result.models]
+
+
 def test_a_provider_error_gives_its_status_and_message(fake):
     _, url = fake
     result = probe(provider_at(url + "/v1"), "sk-fail-503-key")
