@@ -3,11 +3,14 @@ in every response, error body, usage row and log line."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.app import application
 from gateway.models import UsageRecord
@@ -213,3 +216,87 @@ def test_a_key_the_provider_quotes_anywhere_reaches_neither_the_caller_nor_a_row
         assert response.status_code == 200 and "Incorrect API key provided: ********" in seen
     if echo in ("header", "body"):
         assert response.status_code == 200
+
+
+class PlantedAnswer:
+    """What ``lib.outbound.request`` returns, made of a test's bytes: an upstream that can
+    say anything."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]):
+        self.status, self.raw_headers, self._chunks = status, headers, chunks
+
+    async def read(self, limit: int | None = None) -> bytes:
+        return b"".join(self._chunks)
+
+    async def iter_chunks(self):
+        for chunk in self._chunks:
+            yield chunk
+
+    def release(self) -> None:
+        pass
+
+
+def planted(key: str, forms: list[int]) -> str:
+    """The key with each character plain, JSON-escaped (either case) or percent-encoded."""
+    out = []
+    for ch, form in zip(key, forms + [0] * len(key), strict=False):
+        out.append([ch, f"\\u{ord(ch):04x}", f"\\u{ord(ch):04X}", f"%{ord(ch):02X}"][form % 4])
+    return "".join(out)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    where=st.sampled_from(["error", "answer", "stream", "header"]),
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    forms=st.lists(st.integers(0, 3), max_size=40),
+    cut=st.integers(0, 400),
+    credential=st.sampled_from(["central", "own"]),
+)
+def test_whatever_an_upstream_says_with_the_key_planted_in_it_the_caller_never_gets_the_key(
+    deployment, monkeypatch, where, before, after, forms, cut, credential
+):
+    from gateway import app as gateway_app
+
+    token = deployment.token.secret
+    secret = CENTRAL["openai"] if credential == "central" else BYOK_KEY
+    text = json.dumps(before)[1:-1] + planted(secret, forms) + json.dumps(after)[1:-1]
+    message = ('{"error": {"message": "' + text + '"}}').encode()
+    headers = [(b"content-type", b"application/json"), (b"x-request-id", b"req-1")]
+    status, chunks = 200, [message]
+    if where == "error":
+        status = 401
+    elif where == "stream":
+        headers = [(b"content-type", b"text/event-stream")]
+        event = b"data: " + message + b"\n\n"
+        cut = min(cut, len(event))
+        chunks = [b'data: {"choices": []}\n\n', event[:cut], event[cut:], b"data: [DONE]\n\n"]
+    elif where == "header":
+        chunks = [b'{"choices": []}']
+        headers += [(b"x-request-id", text.encode()), (b"retry-after", text.encode())]
+
+    async def answer(*args, **kwargs):
+        return PlantedAnswer(status, headers, chunks)
+
+    monkeypatch.setattr(gateway_app.outbound, "request", answer)
+    call_headers = {"Authorization": f"Bearer {token}"}
+    if credential == "own":
+        call_headers = {"X-Coder-AI-Governance-Token": token, "Authorization": f"Bearer {secret}"}
+    body = {"model": "fake-gpt", "messages": [], "stream": where == "stream"}
+
+    async def call():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post(
+                "/api/v2/aibridge/openai/v1/chat/completions", headers=call_headers, json=body
+            )
+
+    response = run(call)
+    seen = f"{response.status_code} {list(response.headers.items())} {response.text}"
+    assert "********" in seen  # it was there, and it went through the gateway
+    assert_no_secret(decoded_forms(seen), [secret])
+    assert_no_secret(decoded_forms(repr(list(UsageRecord.objects.values()))), [secret])
