@@ -155,3 +155,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(message)
     if item.get_closest_marker("sqlite") is not None and connection.vendor != "sqlite":
         pytest.skip("needs the embedded SQLite database: run without DATABASE_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_from_an_earlier_run(django_db_setup: None, django_db_blocker: Any) -> None:
+    """With --reuse-db a test database outlives its run: rows a server wrote after a test's
+    cleanup, or a run stopped halfway, would still be there for the next run's counts."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)

@@ -26,6 +26,8 @@ Each request can ask for a fault, with headers or, for calls made from the chat 
                               an error quoting it, written in two halves), ``header`` (in
                               response headers of an answer), ``body`` (in the answer's text,
                               or a model listing)
+    x-fake-headers: {"a": "b"} add these headers to the answer (a JSON object), as an
+                              upstream or a proxy in front of it might
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
 Keys can ask for faults too, for callers whose headers a test cannot set (the admin's "Test
@@ -408,6 +410,14 @@ class Exchange:
     def __init__(self, fake: FakeProvider, record: RecordedRequest, receive: Receive, send: Send):
         self.fake, self.record, self.receive, self._send = fake, record, receive, send
         self.extra_headers: tuple[tuple[bytes, bytes], ...] = ()
+        try:
+            asked = json.loads(record.headers.get("x-fake-headers", "{}"))
+        except ValueError:
+            asked = {}
+        if isinstance(asked, dict):
+            self.extra_headers = tuple(
+                (str(name).lower().encode(), str(value).encode()) for name, value in asked.items()
+            )
         self.body = record.json if isinstance(record.json, dict) else {}
         prompt, system = prompt_of(self.body)
         self.control = Control.read(record.headers, prompt, fake.chunk_delay)

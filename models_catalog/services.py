@@ -119,7 +119,10 @@ def model_clear_default(*, actor: Any) -> None:
     for model in ModelConfig.objects.filter(is_default=True):
         ModelConfig.objects.filter(pk=model.pk).update(is_default=False)
         audit_record(
-            actor=actor, action=AuditAction.UPDATE, obj=model, changed_fields=["is_default"]
+            actor=actor,
+            action=AuditAction.UPDATE,
+            obj=model,
+            changes={"is_default": [True, False]},
         )
 
 

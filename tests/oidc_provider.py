@@ -42,7 +42,7 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
 class Person:
     sub: str
     email: str
-    email_verified: bool = True
+    email_verified: Any = True  # JSON true, or what a careless provider sends
     name: str = ""
     groups: list[str] = field(default_factory=list)
 

@@ -94,6 +94,23 @@ def test_an_existing_account_is_linked_through_a_verified_email_only(client, idp
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize("verified", ["false", "no", 1, "true", None])
+def test_an_email_verified_claim_that_is_not_json_true_links_nobody(
+    client, idp, developer, verified
+):
+    """Some providers send the claim as a string or a number: only JSON true links."""
+    developer.email = "dev@example.com"
+    developer.save()
+    PEOPLE["eve"].email_verified = verified
+    try:
+        response = sign_in(client, idp, "eve")
+    finally:
+        PEOPLE["eve"].email_verified = False
+    assert response.url == "/login/?sso=failed"
+    assert "_auth_user_id" not in client.session
+    assert get_user_model().objects.filter(email__iexact="dev@example.com").count() == 1
+
+
 @pytest.mark.parametrize("fault", ["wrong_key", "wrong_nonce", "wrong_audience", "wrong_issuer"])
 def test_a_token_that_fails_a_check_signs_nobody_in(client, idp, fault):
     idp.fault = fault

@@ -109,3 +109,18 @@ def test_titles_fall_back_to_the_first_words():
         "Please help me refactor the billing…"
     )
     assert services.fallback_title("Short one") == "Short one"
+
+
+def test_a_subagent_runs_as_the_token_of_its_parents_latest_message(developer, model):
+    from tokens.services import token_create
+
+    def token(name):
+        return token_create(user=developer, name=name, lifetime=timedelta(days=1), actor=None).token
+
+    first, latest = token("first tab"), token("latest tab")
+    chat, _ = services.chat_start(user=developer, model=model, text="one", api_key=first)
+    services.message_send(chat=chat, text="two", api_key=latest)
+    child = services.subagent_start(parent=chat, user=developer, task="look", model=model)
+    assert chat.api_key_id == first.pk  # the parent's first token is not the one that counts
+    assert child.api_key_id == latest.pk
+    assert child.messages.get().api_key_id == latest.pk

@@ -269,6 +269,72 @@ def test_an_answer_cut_short_is_an_error_and_the_connection_is_not_reused():
     run(main)
 
 
+def test_a_chunked_answer_cut_short_is_an_error_not_a_complete_body():
+    raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n wo"
+
+    async def main():
+        async with Script(answer_with(raw, then="close")) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            with pytest.raises(ServerDisconnected):
+                await response.read()
+            response.release()
+            streamed = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            with pytest.raises(ServerDisconnected):
+                async for _ in streamed.iter_chunks():
+                    pass
+            streamed.release()
+            await pool.close()
+
+    run(main)
+
+
+def test_an_interim_answer_then_the_final_one_later_gives_the_final_one():
+    """103 Early Hints in one packet, the answer in another a moment later."""
+
+    async def answer(script, writer, request):
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\nx-final: yes\r\n\r\nfinal")
+        await writer.drain()
+        return "close"
+
+    async def main():
+        async with Script(answer) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            body = await response.read()
+            response.release()
+            await pool.close()
+            return response.status, response.raw_headers, body
+
+    status, headers, body = run(main)
+    assert (status, body) == (201, b"final")
+    assert (b"x-final", b"yes") in headers and all(name != b"link" for name, _ in headers)
+
+
+def test_a_repeated_answer_header_keeps_all_its_values():
+    raw = (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-ratelimit-note: a\r\n"
+        b"X-Ratelimit-Note: b\r\nset-cookie: c=1\r\nset-cookie: d=2\r\n\r\n{}"
+    )
+
+    async def main():
+        async with Script(answer_with(raw, then="close")) as url:
+            pool = Pool(limit=10, check_addresses=allow_all)
+            response = await pool.request("GET", url, headers={}, data=None, timeout=FAST)
+            await response.read()
+            response.release()
+            await pool.close()
+            return response
+
+    response = run(main)
+    assert [v for n, v in response.raw_headers if n == b"x-ratelimit-note"] == [b"a", b"b"]
+    assert [v for n, v in response.raw_headers if n == b"set-cookie"] == [b"c=1", b"d=2"]
+    assert response.headers["x-ratelimit-note"] == "a, b"
+
+
 def test_silence_is_a_read_timeout():
     async def answer(script, writer, request):
         await asyncio.sleep(5)

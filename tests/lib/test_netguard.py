@@ -51,3 +51,13 @@ def test_any_mix_of_dots_and_full_width_digits_reads_as_the_address(last, dots, 
 def test_an_ordinary_unicode_name_becomes_its_ascii_form():
     assert normalize_host("B\u00fccher.Example.") == "xn--bcher-kva.example"
     assert normalize_host("exa mple.com") is None
+
+
+@pytest.mark.parametrize("address", ["fe80::1", "fe80:1::1", "fe9a::2", "febf:ffff::1"])
+def test_the_whole_ipv6_link_local_range_is_refused(address):
+    assert is_metadata_host(ipaddress.ip_address(address))
+
+
+def test_next_to_the_link_local_range_is_allowed():
+    assert not is_metadata_host(ipaddress.ip_address("fec0::1"))
+    assert not is_metadata_host(ipaddress.ip_address("fe7f:ffff::1"))

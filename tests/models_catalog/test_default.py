@@ -31,6 +31,17 @@ def test_starring_moves_the_star_and_is_audited(make_model, admin_user):
     assert default() is None
 
 
+@pytest.mark.django_db
+def test_clearing_the_default_model_writes_an_audit_entry(make_model, admin_user):
+    starred = make_model("a-model")
+    model_set_default(model=starred, actor=admin_user)
+    before = AuditEntry.objects.count()
+    model_clear_default(actor=admin_user)
+    [entry] = AuditEntry.objects.order_by("-id")[: AuditEntry.objects.count() - before]
+    assert entry.actor == admin_user and entry.object_id == str(starred.pk)
+    assert entry.changes == {"is_default": [True, False]}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_database_allows_only_one_default(make_model):
     a, b = make_model("a-model"), make_model("b-model")

@@ -153,6 +153,16 @@ def test_argument_errors_exit_non_zero_with_one_line_on_stderr(args):
     assert "error:" in result.stderr
 
 
+@pytest.mark.parametrize("flag", ["--key", "--api-key", "--key=sk-secret-CANARY-42"])
+def test_provider_set_key_refuses_a_key_given_as_an_argument(flag):
+    """Keys never on a command line (shell history, process lists): not even as a flag."""
+    args = [flag] if "=" in flag else [flag, "sk-secret-CANARY-42"]
+    result = command_line("provider_set_key", "openai", *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "CANARY" not in result.stderr + result.stdout
+
+
 def test_rotate_encryption_key_prints_counts(make_provider):
     make_provider("anthropic")
     with override_settings(

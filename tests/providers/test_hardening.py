@@ -78,6 +78,9 @@ METADATA_NOTATIONS = [
     "http://\uff11\uff16\uff19.\uff12\uff15\uff14.\uff11\uff16\uff19.\uff12\uff15\uff14/",
     "http://169\uff0e254\uff0e169\uff0e254/latest",
     "http://0\uff58a9fea9fe/",
+    # The whole of fe80::/10 is link-local, not only fe80::/64.
+    "http://[febf:ffff::1]/",
+    "http://[fe80:1::1]/",
 ]
 CONTROL_CHARACTERS = [
     "http://api.example.com/v1\r\nX-Injected: 1",

@@ -211,3 +211,13 @@ def test_a_concurrent_create_of_the_same_type_is_a_clear_error(make_provider, mo
     )
     with pytest.raises(ValidationError, match="was just configured by someone else"):
         provider_save(provider_type="openai", actor=None, changes={}, api_key="sk-2")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", ["sk bad\nkey", "sk bad key", " sk-padded", "sk-\u00e9t\u00e9"])
+def test_the_model_refuses_an_invalid_key_without_a_form(raw):
+    provider = Provider(type="openai", api_key=Secret(raw))
+    with pytest.raises(ValidationError) as error:
+        provider.full_clean()
+    assert "api_key" in error.value.message_dict
+    assert raw not in repr(error.value.message_dict)

@@ -57,6 +57,18 @@ def test_each_status_of_the_seed(developer_client, developer, make_provider, sav
     assert "sk-user-own-key" not in content
 
 
+def test_without_fallback_a_person_without_a_key_sees_no_key_not_the_shared_one(
+    developer_client, make_provider
+):
+    """The central key is on and personal keys are allowed, but the central key is no
+    fallback: it does not cover people without a key of their own."""
+    make_provider("anthropic", user_keys_allowed=True, central_key_fallback=False)
+    response = developer_client.get(PAGE)
+    assert status_of(response, "anthropic") == "No key"
+    assert "You must add a personal key" in response.content.decode()
+    assert "Using shared key" not in response.content.decode()
+
+
 def test_saving_a_key_updates_the_card_in_place(developer_client, developer, make_provider):
     make_provider("openai", api_key=None)
     response = developer_client.post(
