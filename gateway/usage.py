@@ -25,7 +25,6 @@ from .wire import Usage
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-BATCH_WAIT = 0.2  # seconds to gather more rows before writing a batch
 RETRY_WAIT = 2.0  # seconds before a batch the database could not take is tried again
 
 
@@ -162,11 +161,13 @@ _COST_LIMIT_NANO = 10**18
 
 class UsageWriter:
     """Rows wait in a list (at most ``AI_GATEWAY_USAGE_QUEUE_SIZE``); one task writes them
-    when ``BATCH_SIZE`` have gathered or ``BATCH_WAIT`` after the first, whichever is sooner.
+    when ``BATCH_SIZE`` have gathered or ``AI_GATEWAY_USAGE_BATCH_WAIT`` seconds after the
+    first, whichever is sooner.
     Recording a row costs a list append: no task, future or timer per call."""
 
     def __init__(self) -> None:
         self.capacity = settings.AI_GATEWAY_USAGE_QUEUE_SIZE
+        self.batch_wait = settings.AI_GATEWAY_USAGE_BATCH_WAIT
         self.dropped = 0
         self.written = 0
         self._rows: list[tuple[Any, ...]] = []
@@ -194,7 +195,7 @@ class UsageWriter:
         if len(self._rows) >= BATCH_SIZE:
             self._wake.set()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(BATCH_WAIT, self._wake.set)
+            self._timer = asyncio.get_running_loop().call_later(self.batch_wait, self._wake.set)
 
     async def _run(self) -> None:
         while True:
@@ -203,7 +204,7 @@ class UsageWriter:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            wait = BATCH_WAIT
+            wait = self.batch_wait
             while self._rows:
                 batch, self._rows = self._rows[:BATCH_SIZE], self._rows[BATCH_SIZE:]
                 self._writing = True

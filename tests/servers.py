@@ -64,6 +64,8 @@ def served_app(workers: int = 4, serve_args: tuple[str, ...] = (), **env: str) -
         "DATABASE_POOL": "false",
         "LLMCP_ENCRYPTION_KEYS": settings.ENCRYPTION_KEYS,
         "SECRET_KEY": settings.SECRET_KEY,
+        # Rows written a moment after each call, not 0.2 s: tests wait for them.
+        "AI_GATEWAY_USAGE_BATCH_WAIT": "0.02",
         **env,
     }
     environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

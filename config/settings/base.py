@@ -57,6 +57,9 @@ AI_GATEWAY_MAX_BUFFERED_BYTES = env.int("AI_GATEWAY_MAX_BUFFERED_BYTES", default
 # Usage rows wait here before being written in batches; beyond it a row is dropped, counted
 # and logged.
 AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_000)
+# Seconds a worker gathers usage rows before writing them in one batch: longer, fewer and
+# fuller batches; shorter, rows on the Usage tab sooner.
+AI_GATEWAY_USAGE_BATCH_WAIT = env.float("AI_GATEWAY_USAGE_BATCH_WAIT", default=0.2)
 
 # Outbound calls to providers (lib.outbound).
 OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=10.0)

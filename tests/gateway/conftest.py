@@ -159,7 +159,7 @@ def wait_for_usage(count: int, timeout: float = 10) -> list[UsageRecord]:
     while time.monotonic() < deadline:
         rows = list(UsageRecord.objects.filter(created_at__gte=_started).order_by("id"))
         if len(rows) >= count:
-            time.sleep(0.3)  # and no more than that
+            time.sleep(0.1)  # and no more than that (servers write within 0.02 s)
             return list(UsageRecord.objects.filter(created_at__gte=_started).order_by("id"))
         time.sleep(0.05)
     raise AssertionError(f"expected {count} usage rows, found {len(rows)}")
