@@ -213,3 +213,15 @@ def test_a_key_the_provider_quotes_is_never_shown_or_stored_in_the_chat(
         assert reply.status == MessageStatus.FAILED and "********" in reply.content
     else:
         assert reply.status == MessageStatus.DONE
+
+
+def test_the_fake_provider_answers_a_title_to_the_chats_title_prompt_only():
+    """The fake answers a title when a system prompt holds its marker: the chats' title
+    prompt must (coding agents' own prompts mention titles too, and get no title)."""
+    from chats.runner import TITLE_PROMPT
+    from fakeprovider.answers import FAKE_TITLE, TITLE_REQUEST, compose_answer
+
+    assert TITLE_PROMPT.startswith(TITLE_REQUEST)
+    assert compose_answer("hi", TITLE_PROMPT, 1).text == FAKE_TITLE
+    agent = "You are Claude Code. Generate a title for the conversation."
+    assert compose_answer("hi", agent, 1).text == "You said: hi"

@@ -309,7 +309,7 @@ def test_a_grounded_google_call_is_billed_for_what_its_tools_fed_the_model(
     same streamed or not."""
     import httpx
 
-    from fakeprovider.app import GOOGLE_TOOL_PROMPT_TOKENS
+    from fakeprovider.answers import GOOGLE_TOOL_PROMPT_TOKENS
 
     base = f"{gateway_server}/api/v2/aibridge/google/v1/models/gemini-fake"
     headers = token_header(WireFormat.GOOGLE, deployment.token.secret)
@@ -342,7 +342,7 @@ def test_cache_writes_kept_an_hour_are_billed_at_the_hour_price(
     one-hour price set, the call's cost is unknown, not understated."""
     import httpx
 
-    from fakeprovider.app import CACHE_WRITE_TOKENS
+    from fakeprovider.answers import CACHE_WRITE_TOKENS
 
     url = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1/messages"
     headers = token_header(WireFormat.ANTHROPIC, deployment.token.secret)
@@ -431,7 +431,7 @@ def test_cache_writes_reported_in_the_openai_format_are_billed_as_cache_writes(
     cache writes at the cache-write price, the same streamed or not; before, they were input."""
     import httpx
 
-    from fakeprovider.app import CACHE_WRITE_TOKENS
+    from fakeprovider.answers import CACHE_WRITE_TOKENS
 
     base = f"{gateway_server}/api/v2/aibridge/{provider_type}/v1"
     headers = token_header(WireFormat.OPENAI, deployment.token.secret)
@@ -496,7 +496,7 @@ def test_web_searches_are_billed_per_search_streamed_or_not(
     same streamed or not; with the model's search price cleared, the cost is unknown."""
     import httpx
 
-    from fakeprovider.app import WEB_SEARCH_QUERIES
+    from fakeprovider.answers import WEB_SEARCH_QUERIES
 
     wire = REGISTRY[ProviderType(provider_type)].wire_format
     headers = token_header(wire, deployment.token.secret)
