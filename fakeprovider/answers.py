@@ -64,11 +64,16 @@ def compose_answer(
     *,
     tool_result: str | None = None,
     tool_call: ToolCall | None = None,
+    json_schema: dict[str, Any] | None = None,
 ) -> Answer:
-    """The reply: a title when asked for one; what a tool said, once the agent sends its
-    result; a short lead-in to a tool call it asks for; else the prompt said back."""
+    """The reply: JSON that follows the schema when structured output is asked for; a title
+    when asked for one; what a tool said, once the agent sends its result; a short lead-in
+    to a tool call it asks for; else the prompt said back."""
     clean = TAG.sub("", prompt).strip()
-    if TITLE_REQUEST in system:
+    if json_schema is not None:
+        text = orjson.dumps(value_for(json_schema)).decode()
+        tool_call = None
+    elif TITLE_REQUEST in system:
         text = FAKE_TITLE
     elif tool_result is not None:
         text = f"Tool said: {' '.join(tool_result.split())[:200]}"
@@ -83,6 +88,29 @@ def compose_answer(
         parts.append(".")
     input_tokens = 10 + len(clean.split()) + len(system.split())
     return Answer("".join(parts), input_tokens, parts, tool_call)
+
+
+def value_for(schema: dict[str, Any]) -> Any:
+    """The plainest value a JSON schema allows (an object gets its required properties):
+    what a model asked for structured output answers."""
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = str(schema.get("type", "object")).lower()
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        required = schema.get("required") or list(properties)
+        return {
+            name: value_for(properties.get(name) or {})
+            for name in required
+            if isinstance(properties.get(name, {}), dict)
+        }
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    if kind == "boolean":
+        return False
+    return "fake"
 
 
 def tool_arguments(schema: dict[str, Any] | None, given: dict[str, str]) -> dict[str, Any]:

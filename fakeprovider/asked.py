@@ -120,6 +120,19 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def last_text_of(content: Any) -> str:
+    """The text a person typed last in a message: a list of parts (coding agents put their
+    reminders first and the prompt last) gives its last text part."""
+    if isinstance(content, list):
+        texts = [
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+        return texts[-1] if texts else ""
+    return text_of(content)
+
+
 def prompt_of(body: Any) -> tuple[str, str]:
     """(last user text, system text) of an OpenAI, Anthropic, Responses or Google body."""
     if not isinstance(body, dict):
@@ -131,7 +144,7 @@ def prompt_of(body: Any) -> tuple[str, str]:
             text_of(m.get("content")) for m in users if m.get("role") in ("system", "developer")
         )
         user = [m for m in users if m.get("role") == "user"]
-        return (text_of(user[-1].get("content")) if user else ""), system
+        return (last_text_of(user[-1].get("content")) if user else ""), system
     if "prompt" in body:  # OpenAI's completions (autocomplete, fill-in-the-middle)
         prompt = body["prompt"]
         if isinstance(prompt, list):
@@ -142,14 +155,14 @@ def prompt_of(body: Any) -> tuple[str, str]:
         if isinstance(value, list):
             messages = [i for i in value if isinstance(i, dict) and i.get("role") == "user"]
             value = messages[-1].get("content", "") if messages else ""
-        return text_of(value), system
+        return last_text_of(value), system
     if "contents" in body and isinstance(body["contents"], list) and body["contents"]:
         last = body["contents"][-1]
         parts = last.get("parts", []) if isinstance(last, dict) else []
         instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
         if isinstance(instruction, dict):
             system += text_of(instruction.get("parts", []))
-        return text_of(parts), system
+        return last_text_of(parts), system
     return "", system
 
 
@@ -217,3 +230,21 @@ def cache_controls(body: Any) -> list[dict[str, Any]]:
     if isinstance(body, list):
         return [c for item in body for c in cache_controls(item)]
     return []
+
+
+def json_asked(body: Any) -> dict[str, Any] | None:
+    """The JSON schema an answer must follow when the request asks for structured output
+    (``{}``: any JSON), in any of the four shapes; else None."""
+    if not isinstance(body, dict):
+        return None
+    config = body.get("generationConfig") or {}
+    if isinstance(config, dict) and config.get("responseMimeType") == "application/json":
+        schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
+        return schema if isinstance(schema, dict) else {}
+    formats = [body.get("response_format"), (body.get("text") or {}).get("format")]
+    formats += [body.get("output_format"), (body.get("output_config") or {}).get("format")]
+    for wanted in formats:
+        if isinstance(wanted, dict) and wanted.get("type") in ("json_schema", "json_object"):
+            schema = wanted.get("schema") or (wanted.get("json_schema") or {}).get("schema") or {}
+            return schema if isinstance(schema, dict) else {}
+    return None

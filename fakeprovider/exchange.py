@@ -22,6 +22,7 @@ from .asked import (
     Control,
     RecordedRequest,
     cache_controls,
+    json_asked,
     prompt_of,
     tool_result_last,
     tool_schema,
@@ -96,6 +97,7 @@ class ExchangeBase:
             self.control.chunks,
             tool_result=tool_result_last(self.body),
             tool_call=call,
+            json_schema=json_asked(self.body),
         )
         self.model = str(self.body.get("model") or path_model(self.record.path) or "fake-model")
         controls = cache_controls(self.body)
