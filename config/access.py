@@ -77,6 +77,8 @@ URL_ACCESS: dict[str, Access] = {
     "models:star": Access.ADMIN,
     "models:toggle": Access.ADMIN,
     "models:delete": Access.ADMIN,
+    "models:alias-add": Access.ADMIN,
+    "models:alias-remove": Access.ADMIN,
     "audit:list": Access.ADMIN,
     "tokens:admin-list": Access.ADMIN,
     "tokens:admin-revoke": Access.ADMIN,

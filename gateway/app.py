@@ -26,7 +26,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -53,6 +53,7 @@ from .headers import (
     passed_back,
 )
 from .models import CallRoute
+from .restream import JsonArrayFramer, as_stream
 from .store import CallRow, DatabaseUnavailable, decrypt, store
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
 from .usage import cost_of, writer
@@ -190,6 +191,7 @@ class Call:
     spec: ProviderTypeSpec | None = None
     model_identifier = ""
     endpoint = ""
+    rest = "/"  # the path after /v1, as the provider gets it
     streamed = False
     credential_source = ""
     mode = Mode.EXTERNAL
@@ -203,6 +205,9 @@ class Call:
     held = 0  # bytes of request body this call holds
     held_unchecked = 0  # of those, held while its body arrived, before its token was checked
     served_tier: bytes | None = None  # the tier a response header named (Gemini)
+    stream_finished = False  # a stream's last event was relayed to the caller
+    metered = True  # the endpoint's calls reach a model (not a token count)
+    array: JsonArrayFramer | None = None  # Gemini's JSON array stream, when asked for
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -265,8 +270,39 @@ class Call:
         if match.endpoint.listing:
             await self._list_models(row, match.model)
             return
+        if row.provider_id is not None and row.provider_enabled:
+            if row.model_id is None or not row.model_enabled:
+                raise await self._model_not_found(row)
+            if row.model_identifier != self.model_identifier:  # an alias: its model is called
+                body_raw, body = self._ask_for(row.model_identifier or "", match, body_raw, body)
         key_headers = self._credential_headers(row, byok_key)
         await self._forward(match, row, body_raw, body, key_headers)
+
+    async def _model_not_found(self, row: CallRow) -> Refused:
+        """As the provider answers a model it does not have (404: the SDKs raise their
+        not-found error, and agents say the model is unknown, not that the key is bad),
+        naming the models the caller can ask for instead."""
+        usable = [identifier for identifier, _, _ in await store().models_of(row.provider_id or 0)]
+        message = self.adapter.unknown_model(self.model_identifier)
+        if usable:
+            shown = ", ".join(usable[:20]) + (", ..." if len(usable) > 20 else "")
+            message += f" Models you can use here: {shown}."
+        else:
+            message += " No model of this provider is enabled here; ask an administrator."
+        return Refused(404, message, "model_not_found", "not_allowed")
+
+    def _ask_for(
+        self, identifier: str, match: Match, body_raw: bytes, body: dict[str, Any] | None
+    ) -> tuple[bytes, dict[str, Any] | None]:
+        """The call rewritten to name ``identifier`` (the model an alias answers with), in
+        the body or, for Google, in the path."""
+        if match.model is not None:
+            self.rest = self.rest.replace(f"/models/{match.model}", f"/models/{identifier}", 1)
+        elif body is not None:
+            body = {**body, "model": identifier}
+            body_raw = orjson.dumps(body)
+        self.model_identifier = identifier
+        return body_raw, body
 
     def _route(self) -> Match:
         route = _route_of(self.scope["method"], self.scope["path"])
@@ -465,13 +501,6 @@ class Call:
                 f"{spec.label} is not available on this deployment. Contact an administrator.",
                 "provider_disabled",
             )
-        if row.model_id is None or not row.model_enabled:
-            raise Refused(
-                403,
-                f"The model {self.model_identifier!r} is not enabled for {spec.label} here. "
-                "Ask an administrator to add it, or list the models you can use at /models.",
-                "model_not_allowed",
-            )
         if self.mode in (Mode.DELEGATED, Mode.EXTERNAL_BYOK):
             if not row.user_keys_allowed:
                 raise Refused(
@@ -594,6 +623,7 @@ class Call:
             )
         stream = self.adapter.is_streaming(match, body)
         self.streamed = stream
+        self.metered = match.endpoint.metered
         new_body, client_wants_usage = self.adapter.prepare_body(match, body)
         dialect = DIALECTS[spec.upstream]
         try:
@@ -621,13 +651,22 @@ class Call:
             if self.adapter.tier_header is not None:
                 self.served_tier = _header(response.raw_headers, self.adapter.tier_header)
             if stream and 200 <= response.status < 300:
-                await self._stream(response, client_wants_usage, dialect.decoder())
+                # Gemini without alt=sse: the caller reads one JSON array (upstream, events).
+                if match.streaming_by_path and b"alt=sse" not in self.scope["query_string"]:
+                    self.array = JsonArrayFramer()
+                decoder = dialect.decoder()
+                if decoder is None and not _is_event_stream(response):
+                    await self._restream(response, client_wants_usage)
+                else:
+                    chunks = response.iter_chunks()
+                    await self._stream(response, chunks, client_wants_usage, decoder)
             else:
                 await self._relay(response, match, dialect)
         except asyncio.CancelledError:
             if not watch.stopped_the_call():
                 raise
-            self.error_kind, self.status = "client_disconnected", 499
+            if not self.stream_finished:  # a client that left after the end: a success
+                self.error_kind, self.status = "client_disconnected", 499
         finally:
             watch.end()
             if response is not None:
@@ -668,8 +707,51 @@ class Call:
                 except ValueError:
                     self.error_kind = "garbled_response"
 
+    async def _restream(self, response: outbound.Response, client_wants_usage: bool) -> None:
+        """A stream was asked for, and the upstream answered one JSON body (some servers
+        ignore "stream": true): metered as what it is, sent as the stream the caller's SDK
+        reads. A body that is not JSON after all is taken as the stream it may be."""
+        try:
+            content = await response.read()
+        except Exception as error:
+            raise self._upstream_failure(error) from None
+        try:
+            answer = orjson.loads(content)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            await self._stream(response, _one(content), client_wants_usage, None)
+            return
+        self.status = response.status
+        self.usage = self.adapter.usage_from_body(answer)
+        wire = self.spec.wire_format  # type: ignore[union-attr]
+        if self.array is not None:
+            events = b"[" + orjson.dumps(answer) + b"]"
+        else:
+            events = as_stream(wire, self.endpoint, answer, client_wants_usage)
+        scrubber = Scrubber(self.secret)
+        headers = self._stream_headers(response, scrubber)
+        headers.append((b"content-length", b"%d" % len(events)))
+        await self.send({"type": "http.response.start", "status": self.status, "headers": headers})
+        self.response_started = True
+        await self.send({"type": "http.response.body", "body": scrubber.clean(events)})
+        self.stream_finished = True
+
+    def _stream_headers(
+        self, response: outbound.Response, scrubber: Scrubber
+    ) -> list[tuple[bytes, bytes]]:
+        headers = self._response_headers(response, scrubber)
+        kind = b"application/json" if self.array is not None else b"text/event-stream"
+        headers = [(k, v) for k, v in headers if k != b"content-type"]
+        headers.append((b"content-type", kind))
+        return headers
+
     async def _stream(
-        self, response: outbound.Response, client_wants_usage: bool, decoder: Any
+        self,
+        response: outbound.Response,
+        chunks: AsyncIterator[bytes],
+        client_wants_usage: bool,
+        decoder: Any,
     ) -> None:
         reader: StreamReader = self.adapter.stream_reader(client_wants_usage)
         self.status = response.status
@@ -677,17 +759,18 @@ class Call:
         # The key may come back anywhere in a stream (an error event in a 200 stream), split
         # across chunks: lines are let through whole, scrubbed.
         scrub = StreamScrubber(scrubber) if scrubber else None
-        headers = self._response_headers(response, scrubber)
-        if decoder is not None:
-            headers = [(k, v) for k, v in headers if k != b"content-type"]
-            headers.append((b"content-type", b"text/event-stream"))
+        array = self.array
+        if decoder is not None or array is not None:
+            headers = self._stream_headers(response, scrubber)
+        else:
+            headers = self._response_headers(response, scrubber)
         # The head goes out with the first bytes to forward, not before: the client gets
         # both at once, and a provider that fails before sending anything is answered with a
         # proper 502 or 504 instead of a stream that ends in an error event.
         start = {"type": "http.response.start", "status": response.status, "headers": headers}
         first = True
         try:
-            async for chunk in response.iter_chunks():
+            async for chunk in chunks:
                 if first:
                     self.ttfb_ms = (time.perf_counter() - self.started) * 1000
                     first = False
@@ -696,6 +779,8 @@ class Call:
                 out = reader.feed(chunk)
                 if scrub is not None and out:
                     out = scrub.feed(out)
+                if array is not None and out:
+                    out = array.feed(out)
                 if not out:
                     continue
                 first_bytes = not self.response_started
@@ -703,16 +788,22 @@ class Call:
                     await self.send(start)
                     self.response_started = True
                 await self.send({"type": "http.response.body", "body": out, "more_body": True})
+                if reader.finished:
+                    self.stream_finished = True
                 if first_bytes:
                     _let_the_reader_run()
             tail = reader.feed(decoder.finish()) if decoder is not None else b""
             tail += reader.finish()
             if scrub is not None:
                 tail = scrub.feed(tail) + scrub.finish()
+            if array is not None:
+                tail = array.feed(tail) + array.finish()
             if not self.response_started:
                 await self.send(start)
                 self.response_started = True
             await self.send({"type": "http.response.body", "body": tail, "more_body": False})
+            if reader.finished:
+                self.stream_finished = True
         except (outbound.OutboundError, GarbledStream, TimeoutError) as error:
             kind = "upstream_timeout" if isinstance(error, TimeoutError) else "stream_broken"
             message = self._failure_message(error)
@@ -732,6 +823,8 @@ class Call:
             self.usage = reader.usage()
 
     async def _interrupted(self) -> None:
+        if self.stream_finished:  # its end was relayed: a success, whatever came after
+            return
         self.error_kind = self.error_kind or "server_shutdown"
         message = "The AI Gateway is restarting. Try again in a moment."
         with contextlib.suppress(Exception):  # the connection may be gone already
@@ -744,11 +837,13 @@ class Call:
     def _stream_error_event(
         self, message: str, status: int = 502, code: str = "stream_broken"
     ) -> bytes:
-        """The end of a broken stream, as an error event in the caller's format."""
+        """The end of a broken stream, as an error event in the caller's format (for a
+        Gemini JSON array, its last element)."""
         error = orjson.loads(self.adapter.error(status, message, code))
         if self.spec and self.spec.wire_format == "anthropic":
             return f"event: error\ndata: {json.dumps(error)}\n\n".encode()
-        return f"data: {json.dumps(error)}\n\n".encode()
+        event = f"data: {json.dumps(error)}\n\n".encode()
+        return self.array.error(event) if self.array is not None else event
 
     def _response_headers(
         self, response: outbound.Response, scrubber: Scrubber
@@ -861,6 +956,8 @@ class Call:
         )
         if self.status >= 400 and not any(tokens):
             return None  # nothing was generated: no cost to know
+        if self.metered and not self.usage.reported:
+            return None  # answered without a usage block: unknown, never 0
         # Only where the provider type prices by them: elsewhere a tier, a geography or a
         # speed named in passing (an OpenAI-compatible server echoing OpenAI's answer, Bedrock
         # echoing Anthropic's) changes nothing.
@@ -961,6 +1058,15 @@ def _let_the_reader_run() -> None:
 
 
 _sched_yield = getattr(os, "sched_yield", None)  # POSIX only
+
+
+def _is_event_stream(response: outbound.Response) -> bool:
+    kind = _header(response.raw_headers, b"content-type")
+    return kind is None or not kind.startswith(b"application/json")
+
+
+async def _one(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 def _query_to_forward(raw: bytes) -> str:

@@ -21,7 +21,7 @@ from django.db import OperationalError, connections
 
 from lib.loops import PerLoop
 from lib.settings_cache import cached_settings
-from models_catalog.models import ModelConfig
+from models_catalog.models import ModelAlias, ModelConfig
 from providers.crypto import DecryptionError, get_keyring
 from providers.models import Provider
 from tokens.models import ApiToken
@@ -63,20 +63,33 @@ _CALL_COLUMNS = f"""
     {_micro("m.long_context_output_price")},
     {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")},
     {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")},
-    {_micro("m.ultrafast_price_factor")}
+    {_micro("m.ultrafast_price_factor")}, m.identifier
 """
+
+
+def _model_named(name: str) -> str:
+    """The id of the model a caller's ``name`` reaches at provider ``p``: the model with that
+    identifier, else the model of the most specific alias whose pattern matches it. The
+    second look runs only when the first finds nothing (COALESCE stops at a value)."""
+    models, aliases = ModelConfig._meta.db_table, ModelAlias._meta.db_table
+    return f"""COALESCE(
+        (SELECT x.id FROM {models} x WHERE x.provider_id = p.id AND x.identifier = {name}),
+        (SELECT a.model_id FROM {aliases} a
+            WHERE a.provider_id = p.id AND lower({name}) LIKE a.like_pattern ESCAPE '\\'
+            ORDER BY a.specificity DESC, a.id LIMIT 1)
+    )"""
 
 
 def _call_sql(token_column: str) -> str:
     user_table = ApiToken._meta.get_field("user").related_model._meta.db_table  # type: ignore[union-attr]
     return f"""
         SELECT {_CALL_COLUMNS}
-        FROM {ApiToken._meta.db_table} t
+        FROM (SELECT CAST(%s AS TEXT) AS provider_type, CAST(%s AS TEXT) AS model) q
+        JOIN {ApiToken._meta.db_table} t ON t.{token_column} = %s
         JOIN {user_table} u ON u.id = t.user_id
-        LEFT JOIN {Provider._meta.db_table} p ON p.type = %s
+        LEFT JOIN {Provider._meta.db_table} p ON p.type = q.provider_type
         LEFT JOIN {UserKey._meta.db_table} k ON k.user_id = t.user_id AND k.provider_id = p.id
-        LEFT JOIN {ModelConfig._meta.db_table} m ON m.provider_id = p.id AND m.identifier = %s
-        WHERE t.{token_column} = %s
+        LEFT JOIN {ModelConfig._meta.db_table} m ON m.id = {_model_named("q.model")}
     """
 
 
@@ -95,8 +108,7 @@ def _calls_by_lookup_id_sql() -> str:
         JOIN {user_table} u ON u.id = t.user_id
         LEFT JOIN {Provider._meta.db_table} p ON p.type = q.provider_type
         LEFT JOIN {UserKey._meta.db_table} k ON k.user_id = t.user_id AND k.provider_id = p.id
-        LEFT JOIN {ModelConfig._meta.db_table} m
-            ON m.provider_id = p.id AND m.identifier = q.model
+        LEFT JOIN {ModelConfig._meta.db_table} m ON m.id = {_model_named("q.model")}
     """
 
 
@@ -168,6 +180,8 @@ class CallRow:
     prices: Prices
     long_context: LongContext
     price_factors: PriceFactors
+    # The identifier of the model reached: the name asked for, or an alias's model.
+    model_identifier: str | None
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -202,6 +216,7 @@ class CallRow:
             ),
             long_context=(row[24], _whole(row[25]), _whole(row[26])),
             price_factors=tuple(_whole(factor) for factor in row[27:32]),  # type: ignore[arg-type]
+            model_identifier=row[32],
         )
 
     @classmethod
@@ -231,6 +246,7 @@ class CallRow:
             (row[18], row[19], row[20], row[21], row[22], row[23]),
             (row[24], row[25], row[26]),
             (row[27], row[28], row[29], row[30], row[31]),
+            row[32],
         )
 
     def inactive(self, now: datetime) -> bool:

@@ -35,6 +35,9 @@ class Usage:
     # fast mode ("fast") and US-only inference ("us_inference"), which multiply. Empty for
     # the usual prices.
     price_variants: tuple[str, ...] = ()
+    # Whether the provider reported a usage block at all. A call answered without one (an
+    # upstream that sent none, or a stream cut before it) costs what is unknown, never 0.
+    reported: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,10 @@ class WireAdapter:
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         raise NotImplementedError
+
+    def unknown_model(self, model: str) -> str:
+        """What this API says of a model it does not have (in its own words)."""
+        return f"The model `{model}` does not exist or you do not have access to it."
 
     def is_streaming(self, match: Match, body: dict[str, Any] | None) -> bool:
         if match.streaming_by_path:
@@ -172,10 +179,18 @@ class StreamReader:
     usage_marker = b'"usage"'  # a cheap test before the pattern, on every chunk
     usage_pattern = re.compile(rb'"usage":\s*\{')
     keep_last_only = False
+    # What only a stream's last event holds: once it is relayed, the call has succeeded,
+    # whatever the client does next (SDKs close the connection as soon as they read it).
+    final_markers: tuple[bytes, ...] = ()
 
     def __init__(self) -> None:
         self.kept: list[bytes] = []
         self._tail = b""
+        self.finished = False
+
+    def _see_end(self, complete: bytes) -> None:
+        if not self.finished and any(marker in complete for marker in self.final_markers):
+            self.finished = True
 
     def _complete_events(self, chunk: bytes) -> bytes:
         """The whole events completed by ``chunk`` (the partial rest waits for more)."""
@@ -203,6 +218,7 @@ class StreamReader:
 
     def feed(self, chunk: bytes) -> bytes:
         complete = self._complete_events(chunk)
+        self._see_end(complete)
         start = self._usage_start(complete)
         if start >= 0:
             self._keep_usage(complete[start:])
@@ -256,7 +272,7 @@ def openai_usage(usage_block: Any) -> Usage:
         # how much of the prompt was written to the cache: priced as cache writes, not input.
         reported = details.get("cache_write_tokens")
         written = _int(reported) if reported else 0  # no call when absent, as from OpenAI
-    usage = Usage(max(total_in - cached - written, 0), out, cached, written)
+    usage = Usage(max(total_in - cached - written, 0), out, cached, written, reported=True)
     # OpenRouter counts the web searches a call ran (its own, or the model's) here.
     server_tools = usage_block.get("server_tool_use")
     if isinstance(server_tools, dict):
@@ -298,6 +314,13 @@ class OpenAIStreamReader(StreamReader):
     client's behalf, the usage-only chunk is held back from the client."""
 
     empty_choices = re.compile(rb'"choices":\s*\[\]')
+    # Chat and completions end with [DONE]; the Responses API with its response's last state.
+    final_markers = (
+        b"[DONE]",
+        b'"response.completed"',
+        b'"response.incomplete"',
+        b'"response.failed"',
+    )
 
     def __init__(self, client_wants_usage: bool) -> None:
         super().__init__()
@@ -307,28 +330,29 @@ class OpenAIStreamReader(StreamReader):
     def feed(self, chunk: bytes) -> bytes:
         if not self.strip_usage:
             return super().feed(chunk)
-        # Forward whole events only, minus the final chunk with empty choices and usage.
+        # Forward whole events only, without the usage the client did not ask for: the
+        # usage-only chunk dropped, a usage on a chunk with choices taken off it.
         data = self._pending + chunk if self._pending else chunk
         end = _end_of_last_event(data)
         if end < 0:
             self._pending = data
             return b""
         complete, self._pending = data[:end], data[end:]
+        self._see_end(complete)
         start = self._usage_start(complete)
         if start < 0:
             return complete
         tail = complete[start:]
         self._keep_usage(tail)
         parts = EVENT_BOUNDARY_KEPT.split(tail)  # event, blank line, event, ..., rest
-        return (
-            complete[:start]
-            + b"".join(
-                event + blank
-                for event, blank in zip(parts[::2], parts[1::2], strict=False)
-                if not (self.usage_pattern.search(event) and self.empty_choices.search(event))
-            )
-            + parts[-1]
-        )
+        kept = []
+        for event, blank in zip(parts[::2], parts[1::2], strict=False):
+            if self.usage_pattern.search(event):
+                if self.empty_choices.search(event):
+                    continue
+                event = _without_usage(event)
+            kept.append(event + blank)
+        return complete[:start] + b"".join(kept) + parts[-1]
 
     def finish(self) -> bytes:
         rest, self._pending = self._pending, b""
@@ -345,6 +369,24 @@ class OpenAIStreamReader(StreamReader):
             if isinstance(response, dict) and isinstance(response.get("usage"), dict):
                 found = openai_answer_usage(response)
         return found
+
+
+def _without_usage(event: bytes) -> bytes:
+    """A chunk's event with its usage taken off (some servers put the usage on the last chunk
+    that has choices, even when the client did not ask for it)."""
+    lines = []
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            try:
+                data = orjson.loads(line[5:])
+            except ValueError:
+                lines.append(line)
+                continue
+            if isinstance(data, dict):
+                data.pop("usage", None)
+            line = b"data: " + orjson.dumps(data)
+        lines.append(line)
+    return b"\n".join(lines)
 
 
 class OpenAIWire(WireAdapter):
@@ -434,6 +476,7 @@ def anthropic_usage(usage: Any) -> Usage:
         min(hour, cache_write),
         _int(searches),
         _anthropic_variants(usage),
+        reported=True,
     )
 
 
@@ -450,6 +493,8 @@ def _anthropic_variants(usage: dict[str, Any]) -> tuple[str, ...]:
 
 
 class AnthropicStreamReader(StreamReader):
+    final_markers = (b"message_stop",)
+
     def usage(self) -> Usage:
         found = Usage()
         for event in self.events():
@@ -474,6 +519,7 @@ class AnthropicStreamReader(StreamReader):
                 # message_start says where and how fast; message_delta may say it again.
                 found.price_variants
                 + tuple(v for v in seen.price_variants if v not in found.price_variants),
+                reported=True,
             )
         return found
 
@@ -488,6 +534,9 @@ class AnthropicWire(WireAdapter):
         ("POST", "/messages/count_tokens"): COUNT_TOKENS,
         ("GET", "/models"): MODELS,
     }
+
+    def unknown_model(self, model: str) -> str:
+        return f"model: {model}. This model is not available here."
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         error: dict[str, Any] = {
@@ -564,7 +613,7 @@ def google_usage(usage: Any) -> Usage:
     fresh = min(max(prompt - cached, 0) + tool_prompt, TOKEN_COUNT_MAX)
     thoughts = _int(usage.get("thoughtsTokenCount"))
     output = min(_int(usage.get("candidatesTokenCount")) + thoughts, TOKEN_COUNT_MAX)
-    return Usage(fresh, output, cached, 0)
+    return Usage(fresh, output, cached, 0, reported=True)
 
 
 def google_search_queries(answer: Any) -> set[tuple[int, str]]:
@@ -588,6 +637,8 @@ class GoogleStreamReader(StreamReader):
     # Each chunk carries the running total: the last one is the final usage.
     keep_last_only = True
     searches_marker = b'"webSearchQueries"'
+    # Only a candidate's last chunk says why it finished.
+    final_markers = (b'"finishReason"',)
 
     def __init__(self) -> None:
         super().__init__()
@@ -597,6 +648,7 @@ class GoogleStreamReader(StreamReader):
 
     def feed(self, chunk: bytes) -> bytes:
         complete = self._complete_events(chunk)
+        self._see_end(complete)
         start = self._usage_start(complete)
         if start >= 0:
             self._keep_usage(complete[start:])
@@ -643,6 +695,9 @@ class GoogleWire(WireAdapter):
             return None
         endpoint = self.CALLS[found.group(2)]
         return Match(endpoint, found.group(1), endpoint is self.STREAM)
+
+    def unknown_model(self, model: str) -> str:
+        return f"models/{model} is not found here, or is not supported for this method."
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         error: dict[str, Any] = {

@@ -15,7 +15,7 @@ from providers.models import Provider
 from providers.options import OptionKind, OptionSpec
 from providers.registry import spec_for
 
-from .models import ModelConfig
+from .models import ModelAlias, ModelConfig
 from .options import (
     GENERAL_OPTIONS,
     LONG_CONTEXT_FIELDS,
@@ -204,3 +204,24 @@ def bound_model_form(
     if provider is not None:
         initial["provider"] = provider.pk
     return form_class(data=data, instance=instance, initial=initial)
+
+
+class ModelAliasForm(forms.Form):
+    """A name callers ask for (or a pattern), and the model that answers it."""
+
+    pattern = forms.CharField(
+        label=ModelAlias._meta.get_field("pattern").verbose_name,
+        max_length=255,
+        help_text=ModelAlias._meta.get_field("pattern").help_text,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+    model = forms.ModelChoiceField(
+        label="Answered by",
+        queryset=ModelConfig.objects.with_provider().in_display_order(),
+        empty_label="Choose a model",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["model"]
+        field.label_from_instance = lambda m: f"{m} ({m.provider.label}) · {m.identifier}"  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from .options import (
     PRICE_FIELDS,
     PROVIDER_PRICES,
     SpecValidator,
+    validate_alias_pattern,
     validate_display_name,
     validate_identifier,
 )
@@ -222,6 +223,71 @@ class ModelConfig(models.Model):
             return "?" if value is None else f"${decimal_as_typed(value)}"
 
         return f"{fmt(self.input_price)} in · {fmt(self.output_price)} out per 1M"
+
+
+ALIAS_TAKEN = "This provider already answers this name with a model."
+
+
+class ModelAliasQuerySet(models.QuerySet["ModelAlias"]):
+    def in_display_order(self) -> ModelAliasQuerySet:
+        return self.select_related("provider", "model").order_by("provider__type", "pattern")
+
+
+class ModelAlias(models.Model):
+    """A model name callers ask for (a coding agent's default, say), or a pattern of names
+    with ``*``, answered by one of the provider's models. The gateway resolves it in its
+    one query: a model's own identifier first, else the most specific alias."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="aliases")
+    pattern = models.CharField(
+        "Name callers ask for",
+        max_length=255,
+        validators=[validate_alias_pattern],
+        help_text="A model name, e.g. claude-opus-4-8, or a pattern: claude-opus-* answers every "
+        "name that starts so.",
+    )
+    model = models.ForeignKey(
+        ModelConfig, on_delete=models.CASCADE, related_name="aliases", verbose_name="Answered by"
+    )
+    # Derived from the pattern when it is saved (models_catalog.services.alias_set).
+    like_pattern = models.CharField(max_length=600, editable=False)
+    specificity = models.PositiveIntegerField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ModelAliasQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "model alias"
+        verbose_name_plural = "model aliases"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "pattern"],
+                name="models_catalog_alias_per_provider",
+                violation_error_message=ALIAS_TAKEN,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} → {self.model.identifier}"
+
+    def clean(self) -> None:
+        if self.provider_id is None or self.model_id is None:
+            return
+        if self.model.provider_id != self.provider_id:
+            raise ValidationError(
+                {
+                    "model": f"Choose one of {self.provider.label}'s models: an alias answers "
+                    "a name with a model of the same provider."
+                }
+            )
+        if self.provider.models.filter(identifier=self.pattern).exists():
+            raise ValidationError(
+                {
+                    "pattern": f"{self.provider.label} has a model with this identifier: calls "
+                    "naming it reach that model, never an alias."
+                }
+            )
 
 
 class Purpose(models.TextChoices):

@@ -285,3 +285,32 @@ def validate_display_name(value: str) -> None:
     validate_plain_text(value, what="The display name")
     if not value.strip():
         raise ValidationError("Enter a display name developers will recognise.")
+
+
+ALIAS_WILDCARD = "*"
+
+
+def validate_alias_pattern(value: str) -> None:
+    """A model name a caller asks for, or a pattern of names (``*`` stands for any text)."""
+    validate_plain_text(value, what="The name")
+    if any(ch.isspace() for ch in value):
+        raise ValidationError("A model name has no spaces, e.g. claude-opus-4-8 or claude-opus-*.")
+    if value.strip(ALIAS_WILDCARD) == "":
+        raise ValidationError(
+            "Give at least part of a name (claude-opus-*): a pattern of * alone would catch "
+            "every model name, mistyped ones too."
+        )
+
+
+def alias_like_pattern(pattern: str) -> str:
+    """An alias pattern as SQL LIKE reads it (lower case, the gateway compares lower case):
+    ``*`` is any text; LIKE's own wildcards and the escape character match themselves."""
+    escaped = pattern.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace(ALIAS_WILDCARD, "%")
+
+
+def alias_specificity(pattern: str) -> int:
+    """Which alias wins when several match a name: a whole name over any pattern, then the
+    pattern that spells out more of it."""
+    literal = len(pattern.replace(ALIAS_WILDCARD, ""))
+    return literal if ALIAS_WILDCARD in pattern else 10_000 + literal

@@ -13,7 +13,16 @@ from audit.services import audit_record
 from lib.locks import CATALOG, serialize_in_transaction
 from providers.models import Provider
 
-from .models import IDENTIFIER_TAKEN, OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
+from .models import (
+    ALIAS_TAKEN,
+    IDENTIFIER_TAKEN,
+    OVERRIDABLE_PURPOSES,
+    ModelAlias,
+    ModelConfig,
+    Purpose,
+    PurposeModel,
+)
+from .options import alias_like_pattern, alias_specificity
 
 
 @dataclass(frozen=True)
@@ -200,3 +209,44 @@ def purpose_model_set(*, purpose: Purpose | str, model: ModelConfig | None, acto
         changed_fields=["model"],
     )
     return True
+
+
+@transaction.atomic
+def alias_set(*, provider: Provider, pattern: str, model: ModelConfig, actor: Any) -> ModelAlias:
+    """Answer calls naming ``pattern`` (a name, or a pattern with ``*``) with ``model``:
+    a new alias, or the model of an existing one changed."""
+    serialize_in_transaction(CATALOG)
+    alias = ModelAlias.objects.filter(provider=provider, pattern=pattern).first()
+    before = alias.model.identifier if alias is not None else None
+    if alias is None:
+        alias = ModelAlias(provider=provider, pattern=pattern)
+    alias.model = model
+    alias.like_pattern = alias_like_pattern(pattern)
+    alias.specificity = alias_specificity(pattern)
+    alias.full_clean()
+    if before == model.identifier:
+        return alias
+    try:
+        with transaction.atomic():
+            alias.save()
+    except IntegrityError:
+        raise ValidationError({"pattern": ALIAS_TAKEN}) from None
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE if before is None else AuditAction.UPDATE,
+        obj=alias,
+        changes={"answered by": [before, model.identifier]},
+    )
+    return alias
+
+
+@transaction.atomic
+def alias_delete(*, alias: ModelAlias, actor: Any) -> None:
+    serialize_in_transaction(CATALOG)
+    audit_record(
+        actor=actor,
+        action=AuditAction.DELETE,
+        obj=alias,
+        changes={"answered by": [alias.model.identifier, None]},
+    )
+    alias.delete()

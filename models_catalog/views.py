@@ -18,10 +18,12 @@ from providers.models import Provider
 from routing.reach import default_model_warnings
 from routing.view_as import view_as
 
-from .forms import bound_model_form
-from .models import OVERRIDABLE_PURPOSES, ModelConfig, Purpose, PurposeModel
+from .forms import ModelAliasForm, bound_model_form
+from .models import OVERRIDABLE_PURPOSES, ModelAlias, ModelConfig, Purpose, PurposeModel
 from .services import (
     DefaultMoved,
+    alias_delete,
+    alias_set,
     model_clear_default,
     model_delete,
     model_save,
@@ -75,7 +77,9 @@ def _say_moved(request: HtmxHttpRequest, moved: DefaultMoved | None) -> None:
         messages.warning(request, moved.message())
 
 
-def _list_context(request: HtmxHttpRequest | None = None) -> dict:
+def _list_context(
+    request: HtmxHttpRequest | None = None, alias_form: ModelAliasForm | None = None
+) -> dict:
     providers = list(Provider.objects.all())
     models = list(ModelConfig.objects.with_provider().in_display_order())
     default_model = next((m for m in models if m.is_default), None)
@@ -94,6 +98,8 @@ def _list_context(request: HtmxHttpRequest | None = None) -> dict:
         "enabled_models": [m for m in models if m.enabled and m.provider.enabled],
         "providers": providers,
         "groups": groups,
+        "aliases": list(ModelAlias.objects.in_display_order()),
+        "alias_form": alias_form or ModelAliasForm(),
         "model_count": len(models),
         "default_model": default_model,
         "star_warnings": default_model_warnings(default_model),
@@ -105,9 +111,11 @@ def _list_context(request: HtmxHttpRequest | None = None) -> dict:
     }
 
 
-def _render_list(request: HtmxHttpRequest) -> HttpResponse:
+def _render_list(
+    request: HtmxHttpRequest, alias_form: ModelAliasForm | None = None, status: int = 200
+) -> HttpResponse:
     template = f"{LIST_TEMPLATE}#model-list" if request.htmx else LIST_TEMPLATE
-    return render(request, template, _list_context(request))
+    return render(request, template, _list_context(request, alias_form), status=status)
 
 
 @staff_required
@@ -230,4 +238,38 @@ def model_purposes(request: HtmxHttpRequest) -> HttpResponse:
                 )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
+    return _after_list_action(request)
+
+
+@staff_required
+@require_POST
+def alias_add(request: HtmxHttpRequest) -> HttpResponse:
+    """Answer a name callers ask for (a coding agent's default model, say) with a model."""
+    form = ModelAliasForm(request.POST)
+    if form.is_valid():
+        model = form.cleaned_data["model"]
+        try:
+            alias = alias_set(
+                provider=model.provider,
+                pattern=form.cleaned_data["pattern"],
+                model=model,
+                actor=request.user,
+            )
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        else:
+            messages.success(request, f"Calls naming {alias.pattern} now reach {model}.")
+            return _after_list_action(request)
+    return _render_list(request, form, status=200 if request.htmx else 422)
+
+
+@staff_required
+@require_POST
+def alias_remove(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    alias = ModelAlias.objects.select_related("provider", "model").filter(pk=pk).first()
+    if alias is None:
+        raise Http404("No such alias")
+    alias_delete(alias=alias, actor=request.user)
+    messages.success(request, f"Calls naming {alias.pattern} reach no model now.")
     return _after_list_action(request)

@@ -19,7 +19,7 @@ from accounts.services import group_create, invitation_create
 from chats.services import chat_start
 from fakeprovider.server import running_fake_provider
 from gateway.models import UsageRecord
-from models_catalog.services import model_save, model_set_default
+from models_catalog.services import alias_set, model_save, model_set_default
 from providers.services import provider_save
 from tests.urlconf import every_view
 from tokens.services import token_create
@@ -57,6 +57,8 @@ NOT_PAGES = {
             "models:discover-add",
             "models:star",
             "models:toggle",
+            "models:alias-add",
+            "models:alias-remove",
             "userkeys:test",
             "userkeys:save",
             "tokens:new",
@@ -171,6 +173,12 @@ def world(fake: str, admin_user: Any, developer: Any) -> dict[str, Any]:
         options={},
         actor=admin_user,
         fields={"identifier": ARN, "display_name": LONG_NAME, **fields},
+    )
+    alias_set(
+        provider=bedrock,
+        pattern="anthropic.claude-sonnet-4-5-20250929-v1:0-with-a-long-name-*",
+        model=arn_model,
+        actor=admin_user,
     )
     user_key = user_key_save(
         user=developer, provider=bedrock, raw_key="ABSKdeveloper-own", actor=developer

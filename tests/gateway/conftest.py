@@ -190,3 +190,36 @@ def admin_sql(sql: str, *params: object) -> None:
 
     with psycopg.connect(database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
         c.execute(sql, params)
+
+
+class PlantedAnswer:
+    """What ``lib.outbound.request`` returns, made of a test's bytes: an upstream that can
+    say anything."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]):
+        self.status, self.raw_headers, self._chunks = status, headers, chunks
+
+    async def read(self, limit: int | None = None) -> bytes:
+        return b"".join(self._chunks)
+
+    async def iter_chunks(self):
+        for chunk in self._chunks:
+            yield chunk
+
+    def release(self) -> None:
+        pass
+
+
+def plant_upstream(
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    chunks: list[bytes],
+) -> None:
+    """Every call the gateway makes (in this process) is answered with these bytes."""
+    from gateway import app as gateway_app
+
+    async def answer(*args: Any, **kwargs: Any) -> PlantedAnswer:
+        return PlantedAnswer(status, headers, chunks)
+
+    monkeypatch.setattr(gateway_app.outbound, "request", answer)

@@ -17,7 +17,7 @@ from gateway.models import UsageRecord
 from providers.models import Provider
 from tests.servers import served_app
 
-from .conftest import CENTRAL, run
+from .conftest import CENTRAL, plant_upstream, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +99,7 @@ def test_no_key_or_token_in_any_gateway_answer_row_or_log(deployment, save_user_
 
     run(calls)
     statuses = [o.split(" ")[0] for o in outputs]
-    assert {"200", "401", "403", "404", "502"} <= set(statuses)
+    assert {"200", "401", "404", "502"} <= set(statuses)
     outputs.append(repr(list(UsageRecord.objects.values())))
     outputs.append(caplog.text)
     secrets = [*CENTRAL.values(), USER_KEY, BYOK_KEY, token]
@@ -218,24 +218,6 @@ def test_a_key_the_provider_quotes_anywhere_reaches_neither_the_caller_nor_a_row
         assert response.status_code == 200
 
 
-class PlantedAnswer:
-    """What ``lib.outbound.request`` returns, made of a test's bytes: an upstream that can
-    say anything."""
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]):
-        self.status, self.raw_headers, self._chunks = status, headers, chunks
-
-    async def read(self, limit: int | None = None) -> bytes:
-        return b"".join(self._chunks)
-
-    async def iter_chunks(self):
-        for chunk in self._chunks:
-            yield chunk
-
-    def release(self) -> None:
-        pass
-
-
 def planted(key: str, forms: list[int]) -> str:
     """The key with each character plain, JSON-escaped (either case) or percent-encoded."""
     out = []
@@ -260,8 +242,6 @@ def planted(key: str, forms: list[int]) -> str:
 def test_whatever_an_upstream_says_with_the_key_planted_in_it_the_caller_never_gets_the_key(
     deployment, monkeypatch, where, before, after, forms, cut, credential
 ):
-    from gateway import app as gateway_app
-
     token = deployment.token.secret
     secret = CENTRAL["openai"] if credential == "central" else BYOK_KEY
     text = json.dumps(before)[1:-1] + planted(secret, forms) + json.dumps(after)[1:-1]
@@ -279,10 +259,7 @@ def test_whatever_an_upstream_says_with_the_key_planted_in_it_the_caller_never_g
         chunks = [b'{"choices": []}']
         headers += [(b"x-request-id", text.encode()), (b"retry-after", text.encode())]
 
-    async def answer(*args, **kwargs):
-        return PlantedAnswer(status, headers, chunks)
-
-    monkeypatch.setattr(gateway_app.outbound, "request", answer)
+    plant_upstream(monkeypatch, status, headers, chunks)
     call_headers = {"Authorization": f"Bearer {token}"}
     if credential == "own":
         call_headers = {"X-Coder-AI-Governance-Token": token, "Authorization": f"Bearer {secret}"}

@@ -77,7 +77,7 @@ def calls_for(provider_type: str) -> list[tuple[str, str, dict, bool]]:
     body = {"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}
     return [
         ("generate", f"/models/{model}:generateContent", body, False),
-        ("generate-stream", f"/models/{model}:streamGenerateContent", body, True),
+        ("generate-stream", f"/models/{model}:streamGenerateContent?alt=sse", body, True),
         ("count-tokens-google", f"/models/{model}:countTokens", body, False),
     ]
 

@@ -99,9 +99,10 @@ def test_the_openai_sdk_sees_a_clear_error(gateway_server, deployment):
     import openai
 
     client = openai_client(gateway_server, deployment.token.secret)
-    with pytest.raises(openai.PermissionDeniedError) as error:
+    with pytest.raises(openai.NotFoundError) as error:
         client.chat.completions.create(model="gpt-unknown", messages=[])
-    assert error.value.body["code"] == "model_not_allowed"
+    assert error.value.body["code"] == "model_not_found"
+    assert "Models you can use here: fake-gpt." in error.value.body["message"]
     with pytest.raises(openai.NotFoundError) as missing:
         client.models.retrieve("gpt-unknown")
     assert missing.value.body["code"] == "model_not_found"
@@ -201,3 +202,172 @@ def test_the_google_genai_sdk_with_its_default_api_version(gateway_server, deplo
         "/v1beta/models/gemini-fake:generateContent",
         "/v1beta/models/gemini-fake:streamGenerateContent",
     ]
+
+
+@pytest.mark.parametrize("delay", ["0", "0.05", "0.2"])
+def test_every_sdks_stream_helper_reads_to_the_end_and_every_row_is_a_success(
+    gateway_server, deployment, delay
+):
+    """The helpers close the connection as soon as they have the final event, whatever the
+    upstream does next: each call is a 200 with its tokens, not a 499."""
+    from google import genai
+    from google.genai import types
+
+    slow = {"x-fake-chunk-delay": delay}
+    token = deployment.token.secret
+    openai = openai_client(gateway_server, token)
+    messages = [{"role": "user", "content": "stream it"}]
+    with openai.chat.completions.stream(
+        model="fake-gpt", messages=messages, extra_headers=slow
+    ) as stream:
+        for _ in stream:
+            pass
+        assert stream.get_final_completion().choices[0].message.content == "You said: stream it"
+    with openai.responses.stream(model="fake-gpt", input="stream it", extra_headers=slow) as events:
+        for _ in events:
+            pass
+        assert events.get_final_response().output_text == "You said: stream it"
+    anthropic = anthropic_client(gateway_server, token, "anthropic")
+    with anthropic.messages.stream(
+        model="claude-fake", max_tokens=64, messages=messages, extra_headers=slow
+    ) as messages_stream:
+        assert "".join(messages_stream.text_stream) == "You said: stream it"
+        assert messages_stream.get_final_message().stop_reason == "end_turn"
+    google = genai.Client(
+        api_key=token,
+        http_options=types.HttpOptions(
+            base_url=tool_setup("google", gateway_server).base_url, headers=slow
+        ),
+    )
+    chunks = google.models.generate_content_stream(model="gemini-fake", contents="stream it")
+    assert "".join(chunk.text or "" for chunk in chunks) == "You said: stream it"
+    rows = wait_for_usage(4)
+    assert [(r.status, r.error_kind, r.streamed) for r in rows] == [(200, "", True)] * 4
+    assert all(r.input_tokens > 0 and r.output_tokens > 0 and r.cost_usd > 0 for r in rows)
+
+
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+    "required": ["city"],
+}
+ASK = "Weather? [[fake: tool=get_weather; city=Paris]]"
+
+
+def test_the_openai_sdk_makes_and_answers_a_tool_call_in_both_apis(gateway_server, deployment):
+    import json
+
+    client = openai_client(gateway_server, deployment.token.secret)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
+    asked = [{"role": "user", "content": ASK}]
+    with client.chat.completions.stream(model="fake-gpt", messages=asked, tools=tools) as stream:
+        for _ in stream:
+            pass
+        message = stream.get_final_completion().choices[0].message
+    [call] = message.tool_calls
+    assert (call.function.name, json.loads(call.function.arguments)) == (
+        "get_weather",
+        {"city": "Paris"},
+    )
+    answered = [
+        *asked,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18C and sunny"},
+    ]
+    reply = client.chat.completions.create(model="fake-gpt", messages=answered, tools=tools)
+    assert reply.choices[0].message.content == "Tool said: 18C and sunny"
+
+    function = {"type": "function", "name": "get_weather", "parameters": WEATHER}
+    with client.responses.stream(model="fake-gpt", input=ASK, tools=[function]) as events:
+        for _ in events:
+            pass
+        response = events.get_final_response()
+    [item] = [i for i in response.output if i.type == "function_call"]
+    assert json.loads(item.arguments) == {"city": "Paris"}
+    result = {"type": "function_call_output", "call_id": item.call_id, "output": "18C"}
+    follow = client.responses.create(
+        model="fake-gpt", input=[{"role": "user", "content": ASK}, item.model_dump(), result]
+    )
+    assert follow.output_text == "Tool said: 18C"
+    assert [r.status for r in wait_for_usage(4)] == [200] * 4
+
+
+def test_the_anthropic_sdk_makes_and_answers_a_tool_call(gateway_server, deployment):
+    client = anthropic_client(gateway_server, deployment.token.secret, "anthropic")
+    tools = [{"name": "get_weather", "input_schema": WEATHER}]
+    asked = [{"role": "user", "content": ASK}]
+    with client.messages.stream(
+        model="claude-fake", max_tokens=64, messages=asked, tools=tools
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    [use] = [block for block in final.content if block.type == "tool_use"]
+    assert (use.name, use.input) == ("get_weather", {"city": "Paris"})
+    result = {"type": "tool_result", "tool_use_id": use.id, "content": "18C"}
+    reply = client.messages.create(
+        model="claude-fake",
+        max_tokens=64,
+        tools=tools,
+        messages=[
+            *asked,
+            {"role": "assistant", "content": final.content},
+            {"role": "user", "content": [result]},
+        ],
+    )
+    assert reply.content[0].text.startswith("Tool said: 18C")
+
+
+def test_the_google_genai_sdk_makes_and_answers_a_function_call(gateway_server, deployment):
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key=deployment.token.secret,
+        http_options=types.HttpOptions(base_url=tool_setup("google", gateway_server).base_url),
+    )
+    declared = types.FunctionDeclaration(name="get_weather", parameters_json_schema=WEATHER)
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[declared])],
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    chunks = list(
+        client.models.generate_content_stream(model="gemini-fake", contents=ASK, config=config)
+    )
+    [call] = [
+        part.function_call
+        for c in chunks
+        for part in c.candidates[0].content.parts
+        if part.function_call
+    ]
+    assert (call.name, call.args) == ("get_weather", {"city": "Paris"})
+    contents = [
+        types.Content(role="user", parts=[types.Part(text=ASK)]),
+        types.Content(role="model", parts=[types.Part(function_call=call)]),
+        types.Content(
+            role="user",
+            parts=[types.Part.from_function_response(name="get_weather", response={"t": "18C"})],
+        ),
+    ]
+    reply = client.models.generate_content(model="gemini-fake", contents=contents, config=config)
+    assert reply.text.startswith("Tool said:") and "18C" in reply.text
+
+
+def test_structured_output_is_answered_with_json_that_follows_the_schema(
+    gateway_server, deployment
+):
+    """Agents' utility calls (Gemini CLI's router, say) ask for JSON to a schema; the fake
+    answers such JSON, so they never retry on an answer that is not."""
+    import json
+
+    client = openai_client(gateway_server, deployment.token.secret)
+    schema = {
+        "type": "object",
+        "properties": {"score": {"type": "integer", "minimum": 1}, "why": {"type": "string"}},
+        "required": ["score", "why"],
+    }
+    reply = client.chat.completions.create(
+        model="fake-gpt",
+        messages=[{"role": "user", "content": "rate it"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
+    )
+    assert json.loads(reply.choices[0].message.content) == {"score": 1, "why": "fake"}

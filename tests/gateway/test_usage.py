@@ -465,7 +465,7 @@ def test_anthropic_cache_writes_are_split_by_how_long_they_are_kept():
         "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 2_000},
     }
     adapter = ADAPTERS[WireFormat.ANTHROPIC]
-    expected = Usage(21, 393, 1_800, 2_500, 2_000)
+    expected = Usage(21, 393, 1_800, 2_500, 2_000, reported=True)
     assert adapter.usage_from_body({"usage": usage_block}) == expected
     start = {"type": "message_start", "message": {"usage": {**usage_block, "output_tokens": 1}}}
     delta = {
@@ -477,7 +477,7 @@ def test_anthropic_cache_writes_are_split_by_how_long_they_are_kept():
     assert reader.usage() == expected
     # An older answer without the split: every write counts as a five-minute one.
     assert adapter.usage_from_body({"usage": {"cache_creation_input_tokens": 9}}) == Usage(
-        cache_write_tokens=9
+        cache_write_tokens=9, reported=True
     )
 
 
@@ -493,13 +493,13 @@ def test_openai_format_cache_writes_are_told_apart_from_the_prompt():
         "total_tokens": 196,
         "cost": 0.95,
     }
-    assert adapter.usage_from_body({"usage": chat}) == Usage(94, 2, 0, 100)
+    assert adapter.usage_from_body({"usage": chat}) == Usage(94, 2, 0, 100, reported=True)
     responses = {
         "input_tokens": 194,
         "input_tokens_details": {"cached_tokens": 50, "cache_write_tokens": 100},
         "output_tokens": 2,
     }
-    assert adapter.usage_from_body({"usage": responses}) == Usage(44, 2, 50, 100)
+    assert adapter.usage_from_body({"usage": responses}) == Usage(44, 2, 50, 100, reported=True)
 
 
 @given(
@@ -539,7 +539,9 @@ def test_google_counts_what_its_tools_fed_the_model_as_input():
         "totalTokenCount": 20689,
     }
     usage = ADAPTERS[WireFormat.GOOGLE].usage_from_body({"usageMetadata": block})
-    assert usage == Usage(input_tokens=100 + 18329, output_tokens=1089 + 1120, cache_read_tokens=51)
+    assert usage == Usage(
+        input_tokens=100 + 18329, output_tokens=1089 + 1120, cache_read_tokens=51, reported=True
+    )
     counted = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens
     assert counted == block["totalTokenCount"]
 
@@ -561,7 +563,7 @@ def test_each_format_counts_the_web_searches_a_call_ran():
     start = {"type": "message_start", "message": {"usage": {"input_tokens": 10}}}
     delta = {"type": "message_delta", "usage": {"output_tokens": 5, "server_tool_use": tools}}
     reader.feed(_sse(start, delta))
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=3)
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=3, reported=True)
 
     openai = ADAPTERS[WireFormat.OPENAI]
     searched = {"type": "web_search_call", "id": "ws_1", "status": "completed"}
@@ -572,7 +574,7 @@ def test_each_format_counts_the_web_searches_a_call_ran():
     assert openai.usage_from_body(response).web_searches == 2
     reader = openai.stream_reader(client_wants_usage=True)
     reader.feed(_sse({"type": "response.completed", "response": response}))
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2, reported=True)
     chat = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
     assert openai.usage_from_body(chat).web_searches == 0
     # OpenRouter counts them in usage.server_tool_use, chat completions or responses; a
@@ -599,7 +601,7 @@ def test_each_format_counts_the_web_searches_a_call_ran():
     reader = google.stream_reader(client_wants_usage=True)
     reader.feed(_sse(chunk("weather")))
     reader.feed(_sse(chunk("weather", "news"), {"candidates": [], "usageMetadata": usage}))
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2)
+    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, web_searches=2, reported=True)
 
 
 def test_anthropic_answers_say_how_fast_and_where_their_inference_ran():
@@ -623,7 +625,9 @@ def test_anthropic_answers_say_how_fast_and_where_their_inference_ran():
                 {"type": "message_delta", "usage": delta},
             )
         )
-        assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variants=ran)
+        assert reader.usage() == Usage(
+            input_tokens=10, output_tokens=5, price_variants=ran, reported=True
+        )
 
 
 def test_gemini_names_the_tier_it_served_a_call_on_in_a_header():
@@ -663,7 +667,9 @@ def test_openai_answers_say_which_service_tier_they_ran_on():
     reader.feed(
         _sse({"choices": [{"delta": {}}], "service_tier": "flex"}, {**chat, "service_tier": "flex"})
     )
-    assert reader.usage() == Usage(input_tokens=10, output_tokens=5, price_variants=("flex",))
+    assert reader.usage() == Usage(
+        input_tokens=10, output_tokens=5, price_variants=("flex",), reported=True
+    )
     response = {"output": [], "usage": {"input_tokens": 10}, "service_tier": "flex"}
     assert openai.usage_from_body(response).price_variants == ("flex",)
     reader = openai.stream_reader(client_wants_usage=True)

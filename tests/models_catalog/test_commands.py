@@ -198,3 +198,39 @@ def test_an_option_name_with_a_line_break_is_refused_on_one_line(make_provider, 
     )
     assert len(message.splitlines()) == 1, message
     assert "Unknown option" in message and message.isprintable()
+
+
+def test_model_alias_set_and_remove_and_models_list_shows_them(make_model):
+    make_model("claude-sonnet-4-5")
+    out = run("model_alias_set", "anthropic", "claude-opus-*", "claude-sonnet-4-5")
+    assert "calls naming claude-opus-* reach Claude Sonnet 4 5" in out
+    listed = run("models_list")
+    assert "ALSO ANSWERS" in listed and "claude-opus-*" in listed
+    import json
+
+    [entry] = json.loads(run("models_list", "--json"))
+    assert entry["aliases"] == ["claude-opus-*"]
+    assert "reach no model now" in run("model_alias_remove", "anthropic", "claude-opus-*")
+    assert "claude-opus-*" not in run("models_list")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("anthropic", "*", "claude-sonnet-4-5"), "Give at least part of a name"),
+        (("anthropic", "x", "nope"), "has no model 'nope'"),
+        (
+            ("anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5"),
+            "has a model with this identifier",
+        ),
+    ],
+)
+def test_model_alias_set_refuses_in_one_line(make_model, args, message):
+    make_model("claude-sonnet-4-5")
+    refused = refusal("model_alias_set", *args)
+    assert message in refused and len(refused.splitlines()) == 1
+
+
+def test_model_alias_remove_of_an_unknown_name_is_one_line(make_provider):
+    make_provider("anthropic")
+    assert "answers no name 'x'" in refusal("model_alias_remove", "anthropic", "x")

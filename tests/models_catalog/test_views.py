@@ -418,3 +418,55 @@ def test_prices_show_as_they_were_entered(staff_client, make_model):
     assert 'name="input_price" value="15"' in content
     assert 'name="output_price" value="0.25"' in content
     assert "15.000000" not in content and "0.250000" not in content
+
+
+def test_an_alias_is_added_on_the_models_tab_and_shown_with_its_model(staff_client, make_model):
+    model = make_model("claude-sonnet-4-5")
+    for headers in ({}, {"HX-Request": "true"}):
+        response = staff_client.post(
+            reverse("models:alias-add"),
+            {"pattern": "claude-opus-*", "model": model.pk},
+            headers=headers,
+        )
+        assert response.status_code in (200, 302)
+    page = staff_client.get(reverse("models:list")).content.decode()
+    assert "claude-opus-*" in page and "Names callers ask for" in page
+    from models_catalog.models import ModelAlias
+
+    [alias] = ModelAlias.objects.all()
+    assert (alias.pattern, alias.model_id, alias.provider_id) == (
+        "claude-opus-*",
+        model.pk,
+        model.provider_id,
+    )
+    removed = staff_client.post(
+        reverse("models:alias-remove", args=[alias.pk]), headers={"HX-Request": "true"}
+    )
+    assert removed.status_code == 200 and not ModelAlias.objects.exists()
+    assert "reach no model now" in removed.content.decode()
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("", "This field is required."),
+        ("*", "Give at least part of a name"),
+        ("claude opus", "has no spaces"),
+        ("claude-\u202eopus", "invisible text-direction character"),
+        ("claude-sonnet-4-5", "has a model with this identifier"),
+    ],
+)
+def test_a_bad_alias_is_refused_next_to_its_field_and_nothing_is_saved(
+    staff_client, make_model, pattern, message
+):
+    from models_catalog.models import ModelAlias
+
+    model = make_model("claude-sonnet-4-5")
+    for headers, status in (({}, 422), ({"HX-Request": "true"}, 200)):
+        response = staff_client.post(
+            reverse("models:alias-add"), {"pattern": pattern, "model": model.pk}, headers=headers
+        )
+        assert response.status_code == status
+        errors = response.context["alias_form"].errors["pattern"]
+        assert any(message in error for error in errors), errors
+    assert not ModelAlias.objects.exists()

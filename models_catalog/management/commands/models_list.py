@@ -3,13 +3,16 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from lib.commands import OperatorCommand
-from models_catalog.models import ModelConfig
+from models_catalog.models import ModelAlias, ModelConfig
 from models_catalog.options import GENERAL_OPTIONS
 from providers.management.commands._args import provider_type_arg
 
 
 class Command(OperatorCommand):
-    help = "List models grouped by provider, with the default starred."
+    help = (
+        "List models grouped by provider, with the default starred, and the names callers "
+        "may ask for that they answer (aliases)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--provider", type=provider_type_arg, help="only this provider type")
@@ -17,8 +20,13 @@ class Command(OperatorCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         models = ModelConfig.objects.with_provider().in_display_order()
+        aliases = ModelAlias.objects.in_display_order()
         if options["provider"]:
             models = models.filter(provider__type=options["provider"])
+            aliases = aliases.filter(provider__type=options["provider"])
+        answered: dict[int, list[str]] = {}
+        for alias in aliases:
+            answered.setdefault(alias.model_id, []).append(alias.pattern)
         if options["json"]:
             self.write_json(
                 [
@@ -31,6 +39,7 @@ class Command(OperatorCommand):
                         "default": m.is_default,
                         **{name: getattr(m, name) for name in GENERAL_OPTIONS},
                         "options": m.options,
+                        "aliases": answered.get(m.pk, []),
                     }
                     for m in models
                 ]
@@ -45,10 +54,14 @@ class Command(OperatorCommand):
                 m.context_limit,
                 "enabled" if m.enabled and m.provider.enabled else "disabled",
                 m.price_summary,
+                ", ".join(answered.get(m.pk, [])),
             )
             for m in models
         ]
         if not rows:
             self.stdout.write("No models yet. Add one with `manage.py model_set`.")
             return
-        self.write_table(("", "PROVIDER", "IDENTIFIER", "NAME", "CONTEXT", "STATUS", "PRICE"), rows)
+        self.write_table(
+            ("", "PROVIDER", "IDENTIFIER", "NAME", "CONTEXT", "STATUS", "PRICE", "ALSO ANSWERS"),
+            rows,
+        )
