@@ -36,7 +36,13 @@ START_TIMEOUT = 300
 
 
 def count(
-    name: str, env: dict[str, str], fake_port: int, token: str, warm_up: int, calls: int
+    name: str,
+    env: dict[str, str],
+    fake_port: int,
+    token: str,
+    warm_up: int,
+    calls: int,
+    stream: bool = False,
 ) -> float:
     """Instructions per call of one server (``gateway`` or ``floor``) under callgrind."""
     port = bench.free_port()
@@ -51,9 +57,9 @@ def count(
         ]
         process = bench.start(command, env, port, wrapper=valgrind, timeout=START_TIMEOUT)
         try:
-            failed = asyncio.run(_calls(target, warm_up))
+            failed = asyncio.run(_calls(target, warm_up, stream))
             _control("--instr=on", process.pid)
-            failed += asyncio.run(_calls(target, calls))
+            failed += asyncio.run(_calls(target, calls, stream))
             _control("--instr=off", process.pid)
             _control("--dump", process.pid)
         finally:
@@ -64,10 +70,11 @@ def count(
         return _instructions(Path(folder)) / calls
 
 
-async def _calls(target: bench.Target, number: int) -> int:
-    """``number`` non-stream calls, one after the other; how many failed."""
+async def _calls(target: bench.Target, number: int, stream: bool) -> int:
+    """``number`` calls (streamed, 20 chunks, or not), one after the other; how many
+    failed."""
     (connection,) = await bench.connect(target.port, 1)
-    raw = target.request(stream=False)
+    raw = target.request(stream=stream)
     failed = 0
     for _ in range(number):
         failed += not (await connection.request(raw)).ok
@@ -98,6 +105,9 @@ def main() -> int:
         default=3,
         help="gateway and floor counted alternately this many times; the medians are reported",
     )
+    parser.add_argument(
+        "--stream", action="store_true", help="count streamed calls (20 chunks) instead"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed: apt-get install -y valgrind", file=sys.stderr)
@@ -117,7 +127,9 @@ def main() -> int:
                     f"Round {number}/{args.rounds}: counting the {name} under callgrind "
                     f"({args.warm_up} + {args.calls} calls)..."
                 )
-                counts.append(count(name, env, fake_port, token, args.warm_up, args.calls))
+                counts.append(
+                    count(name, env, fake_port, token, args.warm_up, args.calls, args.stream)
+                )
             print(
                 f"  gateway {per_call['gateway'][-1] / 1000:.1f}k, floor {counts[-1] / 1000:.1f}k"
             )
@@ -126,7 +138,8 @@ def main() -> int:
         fake.wait(timeout=10)
     gateway, floor = (statistics.median(counts) for counts in per_call.values())
     print(
-        f"\nInstructions per non-stream call, one connection (user space, callgrind, median of "
+        f"\nInstructions per {'streamed (20 chunks)' if args.stream else 'non-stream'} call, "
+        f"one connection (user space, callgrind, median of "
         f"{args.rounds} round(s)):\n"
         f"  gateway {gateway / 1000:.1f}k, floor {floor / 1000:.1f}k: "
         f"this project's per-call code {(gateway - floor) / 1000:.1f}k"

@@ -187,6 +187,8 @@ async def stream_reply(
                         text = text_of_event(route.wire_format, data)
                         if text:
                             yield text
+            if buffer.strip():  # no events: a server that answered one JSON body instead
+                yield _text_of_whole(route.wire_format, buffer, label)
     except GarbledStream:
         raise CallFailed(f"{label} sent a reply that could not be read.", code="garbled") from None
     except CallFailed:
@@ -197,6 +199,19 @@ async def stream_reply(
         if isinstance(error, outbound.OutboundError) or type(error).__module__.startswith("httpx"):
             raise CallFailed(f"The call to {label} failed ({type(error).__name__}).") from None
         raise
+
+
+def _text_of_whole(wire: WireFormat, raw: bytes, label: str) -> str:
+    """The text of a whole answer (some servers ignore "stream": true)."""
+    try:
+        data = orjson.loads(raw)
+    except ValueError:
+        raise CallFailed(f"{label} sent a reply that could not be read.", code="garbled") from None
+    if isinstance(data, list):  # Gemini's array of chunks
+        return "".join(text_of_body(wire, item) for item in data if isinstance(item, dict))
+    if not isinstance(data, dict):
+        raise CallFailed(f"{label} sent a reply that could not be read.", code="garbled")
+    return text_of_body(wire, data)
 
 
 async def complete(route: ModelRoute, history: list[tuple[str, str]], *, system: str = "") -> str:

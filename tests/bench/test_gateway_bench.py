@@ -49,10 +49,12 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: a target missed
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert re.search(r"non-stream +direct [\d.]+ ms, gateway [\d.]+ ms -> added median", out)
-    assert re.search(r"stream, first byte +floor adds [\d.]+ ms \(rounds: [\d.]+, [\d.]+\)", out)
+    for kind in ("stream, head", "stream, first event"):
+        assert re.search(kind + r" +floor adds [\d.]+ ms \(rounds: [\d.]+, [\d.]+\)", out)
+        assert re.search(kind + r" +reference adds [\d.]+ ms .* against it", out)
     assert re.search(r"non-stream +reference adds [\d.]+ ms .* against it", out)
-    assert re.search(r"stream, first byte +reference adds [\d.]+ ms .* against it", out)
-    assert out.count(", errors 0") == 6  # latency: 2 kinds x 3 lines, no errors on any
+    assert out.count(", errors 0") == 9  # latency: 3 kinds x 3 lines, no errors on any
+    assert "a stream's first event <= a non-stream call's" in out
     assert out.count(" e0") == 8  # 2 kinds x 2 levels x (direct, gateway): no errors
     assert "[met] a usage row for every call" in out
     assert "[met] PostgreSQL connections <= pool size (4)" in out

@@ -225,3 +225,16 @@ def test_the_fake_provider_answers_a_title_to_the_chats_title_prompt_only():
     assert compose_answer("hi", TITLE_PROMPT, 1).text == FAKE_TITLE
     agent = "You are Claude Code. Generate a title for the conversation."
     assert compose_answer("hi", agent, 1).text == "You said: hi"
+
+
+@pytest.mark.parametrize("routing", ["gateway", "direct"])
+def test_a_reply_answered_as_one_json_body_to_a_stream_request_is_shown_whole(
+    setup, settings, routing
+):
+    """Some OpenAI-compatible servers ignore "stream": true: the reply is still the reply,
+    not an empty message marked done."""
+    settings.AI_GATEWAY_CHAT_ROUTING = routing == "gateway"
+    chat, _ = start(setup, "whole please [[fake: json-stream]]")
+    run_turns(chat.pk)
+    reply = reply_of(chat)
+    assert (reply.status, reply.content) == (MessageStatus.DONE, "You said: whole please")

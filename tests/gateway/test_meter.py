@@ -292,3 +292,41 @@ def test_only_the_allowed_headers_of_an_upstream_come_back(gateway_server, deplo
     assert back == {"x-ratelimit-remaining-requests", "retry-after-ms"}
     assert "openai-organization" not in response.headers  # the central key's account
     assert response.headers["x-request-id"]
+
+
+FIRST_EVENTS = {
+    "chat": STREAMS["chat"][:3],
+    "messages": STREAMS["messages"][:3],
+    "gemini-sse": STREAMS["gemini"][:3],
+    "gemini-array": (
+        "/google/v1beta/models/gemini-fake:streamGenerateContent",
+        CONTENTS,
+        "x-goog-api-key",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FIRST_EVENTS))
+def test_a_streams_first_event_reaches_the_client_before_the_upstream_sends_its_second(
+    gateway_server, deployment, name
+):
+    """The upstream writes its head, then its first event, then waits a second before the
+    next: the caller has the first event (a whole data line, or the array's first element)
+    long before that second."""
+    import time
+
+    from bench.gateway_bench import holds_an_event
+
+    path, body, kind = FIRST_EVENTS[name]
+    headers = {**auth(kind, deployment.token.secret), "x-fake-chunk-delay": "1.0"}
+    seen, first = b"", None
+    started = time.perf_counter()
+    with httpx.Client(timeout=15) as client, client.stream(
+        "POST", f"{gateway_server}{BASE}{path}", json=body, headers=headers
+    ) as response:
+        for chunk in response.iter_raw():
+            seen += chunk
+            if holds_an_event(seen):
+                first = time.perf_counter() - started
+                break
+    assert first is not None and first < 0.6, first
