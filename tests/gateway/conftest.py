@@ -152,15 +152,19 @@ def run(make: Callable[[], Awaitable[Any]]) -> Any:
 _started = datetime.min.replace(tzinfo=UTC)
 
 
-def wait_for_usage(count: int, timeout: float = 10) -> list[UsageRecord]:
-    """This test's rows; written by a server process a moment after its response."""
+def wait_for_usage(
+    count: int, timeout: float = 10, since: datetime | None = None
+) -> list[UsageRecord]:
+    """This test's rows (or those of calls made ``since``); written by a server process a
+    moment after its response."""
+    recent = UsageRecord.objects.filter(created_at__gte=since or _started).order_by("id")
     rows: list[UsageRecord] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = list(UsageRecord.objects.filter(created_at__gte=_started).order_by("id"))
+        rows = list(recent.all())
         if len(rows) >= count:
             time.sleep(0.1)  # and no more than that (servers write within 0.02 s)
-            return list(UsageRecord.objects.filter(created_at__gte=_started).order_by("id"))
+            return list(recent.all())
         time.sleep(0.05)
     raise AssertionError(f"expected {count} usage rows, found {len(rows)}")
 

@@ -183,7 +183,7 @@ NAME = st.text(alphabet="ab_%*-.\\C", min_size=1, max_size=8)
 
 
 @settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -321,9 +321,12 @@ def test_a_streams_first_event_reaches_the_client_before_the_upstream_sends_its_
     headers = {**auth(kind, deployment.token.secret), "x-fake-chunk-delay": "1.0"}
     seen, first = b"", None
     started = time.perf_counter()
-    with httpx.Client(timeout=15) as client, client.stream(
-        "POST", f"{gateway_server}{BASE}{path}", json=body, headers=headers
-    ) as response:
+    with (
+        httpx.Client(timeout=15) as client,
+        client.stream(
+            "POST", f"{gateway_server}{BASE}{path}", json=body, headers=headers
+        ) as response,
+    ):
         for chunk in response.iter_raw():
             seen += chunk
             if holds_an_event(seen):
