@@ -26,3 +26,8 @@ DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that servers and commands started by a test share its data.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # When a test's cleanup (TRUNCATE) meets a server's usage insert, let the server's side
+    # be the one PostgreSQL cancels: its writer tries the batch again; a failed cleanup
+    # would leave the test's rows to every later test.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c deadlock_timeout=5s"
