@@ -96,8 +96,8 @@ def _report(
     for call in page.object_list:
         call.provider_label = provider_label(call.provider_type)  # type: ignore[attr-defined]
     context = {
-        "tab": "usage",
-        "settings_tab": "usage",
+        # The one section of the top bar the page belongs to: Admin, or the person's Settings.
+        "tab" if everyone else "settings_tab": "usage",
         "everyone": everyone,
         "form": form,
         "totals": totals,

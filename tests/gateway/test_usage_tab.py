@@ -262,3 +262,12 @@ def test_an_export_for_a_name_outside_ascii_keeps_a_valid_header(client, django_
     disposition = export["Content-Disposition"]
     assert export.status_code == 200 and disposition.startswith("attachment; ")
     assert disposition.isascii() and "filename*=utf-8''usage-zo%C3%AB.o%27brien.csv" in disposition
+
+
+def test_only_the_section_the_usage_page_belongs_to_is_current_in_the_top_bar(staff_client):
+    admin = staff_client.get(URL).content.decode()
+    assert '" aria-current="page">Admin</a>' in admin
+    assert '" aria-current="page">Settings</a>' not in admin
+    mine = staff_client.get("/settings/usage/").content.decode()
+    assert '" aria-current="page">Settings</a>' in mine
+    assert '" aria-current="page">Admin</a>' not in mine
