@@ -65,6 +65,12 @@ logger = logging.getLogger(__name__)
 IDENTITY_SCOPE_KEY = "llmcp.gateway.identity"
 GOVERNANCE = b"x-coder-ai-governance-token"
 PATH = re.compile(rf"^{re.escape(GATEWAY_PREFIX)}/([^/]+)/(v1|v1beta)(/.*)?\Z", re.DOTALL)
+# A provider type's root (with or without its version), and Claude Code's /api/hello: what
+# clients probe before they call.
+ROOT = re.compile(
+    rf"^{re.escape(GATEWAY_PREFIX)}/(?:{'|'.join(re.escape(t) for t in REGISTRY)})"
+    r"(?:/v1|/v1beta|/api/hello)?/?\Z"
+)
 
 
 class Mode(StrEnum):
@@ -241,6 +247,11 @@ class Call:
     async def _run(self) -> None:
         if not cached_settings.AI_GATEWAY_ENABLED:
             raise Refused(404, "The AI Gateway is disabled on this deployment.", "disabled")
+        method, path = self.scope["method"], self.scope["path"]
+        if method in ("HEAD", "GET") and ROOT.match(path):
+            if method == "HEAD" or path.rstrip("/").endswith("/api/hello"):
+                await self._answer_probe()
+                return
         match = self._route()
         identity, token_text, byok_key = self._credentials()
         body_raw, body = await self._read_body(token_text if identity is None else None)
@@ -883,6 +894,17 @@ class Call:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         self.response_started = True
         await self.send({"type": "http.response.body", "body": body})
+
+    async def _answer_probe(self) -> None:
+        """A client's check that the base URL answers (Claude Code sends ``HEAD`` to it, and
+        to ``/api/hello``, before anything else; a 404 reads as "unreachable"): 200, no
+        token needed, nothing about the deployment said."""
+        body = b'{"status":"ok"}'
+        head = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await self.send({"type": "http.response.start", "status": 200, "headers": head})
+        self.response_started = True
+        get = self.scope["method"] == "GET"
+        await self.send({"type": "http.response.body", "body": body if get else b""})
 
     async def _refuse(self, refused: Refused) -> None:
         self.error_kind = refused.kind

@@ -909,3 +909,27 @@ def test_a_websocket_handshake_is_refused_in_the_callers_format_or_closed(extens
     assert (start["type"], start["status"]) == ("websocket.http.response.start", 426)
     error = json.loads(body["body"])["error"]
     assert (error["code"], error["status"]) == (426, "FAILED_PRECONDITION")
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("HEAD", "/anthropic"),
+        ("HEAD", "/anthropic/"),
+        ("HEAD", "/openai/v1"),
+        ("HEAD", "/google/v1beta"),
+        ("GET", "/anthropic/api/hello"),
+        ("HEAD", "/anthropic/api/hello"),
+    ],
+)
+def test_a_clients_probe_of_the_base_url_is_answered_200_without_a_token(
+    gateway_server, deployment, method, path
+):
+    """Claude Code sends HEAD to its base URL (and to /api/hello) before anything else, and
+    takes a 404 for an unreachable endpoint."""
+    response = httpx.request(method, f"{gateway_server}/api/v2/aibridge{path}", timeout=10)
+    assert response.status_code == 200
+    assert response.content == (b'{"status":"ok"}' if method == "GET" else b"")
+    assert httpx.get(f"{gateway_server}/api/v2/aibridge/anthropic/v1").status_code == 404
+    assert httpx.head(f"{gateway_server}/api/v2/aibridge/nope").status_code == 404
+    assert deployment.fake.calls() == []
