@@ -86,7 +86,14 @@ def validation_line(error: ValidationError) -> str:
 
 
 def add_secret_arguments(parser: CommandParser, *, what: str = "key") -> None:
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--key-stdin",
+        action="store_true",
+        help=f"read the {what} from standard input (what happens without --key-file too; "
+        "the flag is taken, as provider_set needs it)",
+    )
+    source.add_argument(
         "--key-file",
         type=Path,
         help=f"read the {what} from this file (default: standard input). Never pass it as an "

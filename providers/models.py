@@ -32,6 +32,19 @@ def key_policy_is_valid(*, central: bool, user: bool, fallback: bool) -> bool:
     return (central or user) and (not fallback or (central and user))
 
 
+def key_policy_problem(*, central: bool, user: bool, fallback: bool) -> str | None:
+    """What is wrong with a key policy, its real cause first, then the rule; None if valid."""
+    if key_policy_is_valid(central=central, user=user, fallback=fallback):
+        return None
+    if not central and not user:
+        cause = "Neither the central key nor user keys are on, so nobody could use it."
+    elif not central:
+        cause = "The fallback to the central key needs the central key on: turn the fallback off."
+    else:
+        cause = "The fallback to the central key only applies when user keys are allowed."
+    return f"{cause} {KEY_POLICY_RULE}"
+
+
 class ProviderQuerySet(models.QuerySet["Provider"]):
     def enabled(self) -> ProviderQuerySet:
         return self.filter(enabled=True)
@@ -147,13 +160,14 @@ class Provider(models.Model):
             # Everything below depends on the type; the field's own error says what to do.
             raise ValidationError({"type": "Choose one of the provider types."})
         errors: dict[str, list[str]] = {}
-        if not key_policy_is_valid(
+        problem = key_policy_problem(
             central=self.central_key_enabled,
             user=self.user_keys_allowed,
             fallback=self.central_key_fallback,
-        ):
+        )
+        if problem is not None:
             field = "central_key_fallback" if self.central_key_fallback else "central_key_enabled"
-            errors[field] = [KEY_POLICY_RULE]
+            errors[field] = [problem]
         if self.central_key_enabled and self.api_key is None:
             errors["api_key"] = [
                 "The central API key is on, so a key is required. Enter one, or turn the "

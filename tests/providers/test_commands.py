@@ -268,3 +268,20 @@ def test_migrate_on_a_fresh_database_says_nothing_about_unreadable_providers(tmp
     assert result.returncode == 0, result.stderr
     assert "Cannot read providers" not in result.stdout + result.stderr
     assert "WARNINGS" not in result.stdout + result.stderr
+
+
+def test_turning_the_central_key_off_with_the_fallback_on_names_the_fallback(make_provider):
+    make_provider("openai", user_keys_allowed=True, central_key_fallback=True)
+    with pytest.raises(CommandError) as error:
+        run("provider_set", "openai", "--no-central-key", "--user-keys")
+    refused = str(error.value)
+    assert "The fallback to the central key needs the central key on" in refused
+    assert "\n" not in refused
+
+
+def test_provider_set_key_takes_key_stdin_as_provider_set_does(make_provider, piped_stdin):
+    make_provider("openai")
+    piped_stdin("sk-new-key-123456\n")
+    assert "key set" in run("provider_set_key", "openai", "--key-stdin")
+    result = command_line("provider_set_key", "openai", "--key-stdin", "--key-file", "/x")
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr

@@ -83,7 +83,16 @@ def test_model_clean_enforces_the_key_policy(central, user, fallback):
     else:
         with pytest.raises(ValidationError) as error:
             provider.full_clean()
-        assert any(KEY_POLICY_RULE in m for m in error.value.message_dict.values())
+        said = [m for messages in error.value.message_dict.values() for m in messages]
+        assert any(KEY_POLICY_RULE in m for m in said)
+        # The real cause first: no source at all, or a fallback without what it needs.
+        if not central and not user:
+            cause = "Neither the central key nor user keys are on"
+        elif not central:
+            cause = "The fallback to the central key needs the central key on"
+        else:
+            cause = "The fallback to the central key only applies when user keys are allowed"
+        assert any(m.startswith(cause) for m in said), said
 
 
 @pytest.mark.django_db(transaction=True)
