@@ -248,10 +248,13 @@ class Call:
         if not cached_settings.AI_GATEWAY_ENABLED:
             raise Refused(404, "The AI Gateway is disabled on this deployment.", "disabled")
         method, path = self.scope["method"], self.scope["path"]
-        if method in ("HEAD", "GET") and ROOT.match(path):
-            if method == "HEAD" or path.rstrip("/").endswith("/api/hello"):
-                await self._answer_probe()
-                return
+        if (
+            method in ("HEAD", "GET")
+            and ROOT.match(path)
+            and (method == "HEAD" or path.rstrip("/").endswith("/api/hello"))
+        ):
+            await self._answer_probe()
+            return
         match = self._route()
         identity, token_text, byok_key = self._credentials()
         body_raw, body = await self._read_body(token_text if identity is None else None)
@@ -704,7 +707,7 @@ class Call:
                 self.spec.type,  # type: ignore[union-attr]
                 self.model_identifier,
             )
-        scrubber = Scrubber(self.secret)
+        scrubber = Scrubber.of(self.secret)
         content = scrubber.clean(content)  # an answer or an error that quotes the key
         try:
             await self._answer(response.status, content, self._response_headers(response, scrubber))
@@ -740,7 +743,7 @@ class Call:
             events = b"[" + orjson.dumps(answer) + b"]"
         else:
             events = as_stream(wire, self.endpoint, answer, client_wants_usage)
-        scrubber = Scrubber(self.secret)
+        scrubber = Scrubber.of(self.secret)
         headers = self._stream_headers(response, scrubber)
         headers.append((b"content-length", b"%d" % len(events)))
         await self.send({"type": "http.response.start", "status": self.status, "headers": headers})
@@ -766,7 +769,7 @@ class Call:
     ) -> None:
         reader: StreamReader = self.adapter.stream_reader(client_wants_usage)
         self.status = response.status
-        scrubber = Scrubber(self.secret)
+        scrubber = Scrubber.of(self.secret)
         # The key may come back anywhere in a stream (an error event in a 200 stream), split
         # across chunks: lines are let through whole, scrubbed.
         scrub = StreamScrubber(scrubber) if scrubber else None

@@ -78,12 +78,35 @@ def passed_back(
 ) -> list[tuple[bytes, bytes]]:
     """The answer's headers a caller gets (names in lower case, as ``lib.http1`` gives
     them), values scrubbed of the key."""
+    allowed = _OWN_KEY_ALLOWS if own_key else _ALLOWS
     kept = []
-    for name, value in headers:
-        if (
-            name in PASSED_BACK
-            or name.startswith(PASSED_BACK_PREFIXES)
-            or (own_key and name in OWN_ACCOUNT)
-        ):
-            kept.append((name, scrubber.clean(value)))
+    suspect = False
+    for header in headers:
+        passed = allowed.get(header[0])
+        if passed is None:
+            passed = _remember(allowed, header[0], own_key)
+        if passed:
+            kept.append(header)
+            suspect = suspect or scrubber.suspects(header[1])
+    if suspect:  # a trace of the key in some value (there almost never is)
+        return [(name, scrubber.clean(value)) for name, value in kept]
     return kept
+
+
+# Whether a header name is passed back, for calls with the central key and with the caller's
+# own: remembered as they come (the same few names come with every answer), at most a few
+# hundred (the names are an upstream's to choose).
+_ALLOWS: dict[bytes, bool] = {}
+_OWN_KEY_ALLOWS: dict[bytes, bool] = {}
+_REMEMBERED = 512
+
+
+def _remember(allowed: dict[bytes, bool], name: bytes, own_key: bool) -> bool:
+    decision = (
+        name in PASSED_BACK
+        or name.startswith(PASSED_BACK_PREFIXES)
+        or (own_key and name in OWN_ACCOUNT)
+    )
+    if len(allowed) < _REMEMBERED:
+        allowed[name] = decision
+    return decision

@@ -29,6 +29,8 @@ _JSON_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})|\\/")
 # A stream's bytes are held back from the last line break on (a key cannot span a line of
 # an event); a line longer than this is let through but for its last bytes.
 MAX_HELD = 64 * 1024
+# Below this many bytes one regular expression search looks for every form at once.
+SHORT = 256
 
 
 def _decode_json_escape(found: re.Match[bytes]) -> bytes:
@@ -63,27 +65,48 @@ def _patterns(secret: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
 
 
 class Scrubber:
-    """Removes one secret from what a provider sent back (a no-op without a secret)."""
+    """Removes one secret from what a provider sent back (a no-op without a secret).
 
-    __slots__ = ("_secret", "_text")
+    ``Scrubber.of(secret)`` gives the same one each time for a secret (the gateway makes one
+    per call: the key is already held decrypted in this process, see gateway.store)."""
+
+    __slots__ = ("_secret", "_suspect", "_tail", "_text")
 
     def __init__(self, secret: str | None) -> None:
         self._text = secret if secret and len(secret) >= MIN_SECRET else ""
         self._secret = self._text.encode()
+        self._tail = self._secret[-MASKED_TAIL:]
+        # What any form of the key holds: its last characters (plain, or masked), or the
+        # start of an escape. One search, for short texts (header values), where each search's
+        # own cost outweighs the bytes it reads.
+        self._suspect = re.compile(re.escape(self._tail) + rb"|[\\%]") if self._secret else None
+
+    @staticmethod
+    def of(secret: str | None) -> Scrubber:
+        return _scrubber_of(secret or "")
 
     def __bool__(self) -> bool:
         return bool(self._secret)
 
+    def suspects(self, content: bytes) -> bool:
+        """Whether ``content`` may hold the secret in some form (False: it surely does not)."""
+        return bool(self._secret) and self._suspect.search(content) is not None  # type: ignore[union-attr]
+
     def clean(self, content: bytes) -> bytes:
+        """``content`` without the secret in any of its forms. Four byte searches when it
+        holds none of them, the usual case: the key, a backslash or a percent sign (any
+        escape starts with one), and the key's last characters (any mask ends with them)."""
         secret = self._secret
         if not secret:
             return content
-        if secret in content:
+        if len(content) < SHORT and self._suspect.search(content) is None:  # type: ignore[union-attr]
+            return content
+        tail = self._tail in content  # the key ends so: neither it nor a mask is here without
+        if tail and secret in content:
             content = content.replace(secret, REDACTED)
-        escaped = b"\\u" in content or b"\\/" in content or b"%" in content
-        if escaped and self._hidden_in_escapes(content):
+        if (b"\\" in content or b"%" in content) and self._hidden_in_escapes(content):
             content = _patterns(self._text)[0].sub(REDACTED, content)
-        if secret[-MASKED_TAIL:] in content and any(mark in content for mark in _MASK_MARKS):
+        if tail and any(mark in content for mark in _MASK_MARKS):
             content = _patterns(self._text)[1].sub(REDACTED, content)
         return content
 
@@ -101,6 +124,11 @@ class Scrubber:
         if b"%" in decoded:
             decoded = unquote_to_bytes(decoded)
         return self._secret in decoded
+
+
+@lru_cache(maxsize=256)
+def _scrubber_of(secret: str) -> Scrubber:
+    return Scrubber(secret)
 
 
 class StreamScrubber:
