@@ -767,7 +767,7 @@ class Call:
         client_wants_usage: bool,
         decoder: Any,
     ) -> None:
-        reader: StreamReader = self.adapter.stream_reader(client_wants_usage)
+        reader: StreamReader = self.adapter.stream_reader(client_wants_usage, self.endpoint)
         self.status = response.status
         scrubber = Scrubber.of(self.secret)
         # The key may come back anywhere in a stream (an error event in a 200 stream), split

@@ -114,7 +114,8 @@ class WireAdapter:
     def usage_from_body(self, data: Any) -> Usage:
         raise NotImplementedError
 
-    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+    def stream_reader(self, client_wants_usage: bool, endpoint: str = "") -> StreamReader:
+        """What watches a stream of ``endpoint`` go by."""
         raise NotImplementedError
 
     def billed_searches(self, model: str, searches: int) -> int:
@@ -181,6 +182,7 @@ class StreamReader:
     keep_last_only = False
     # What only a stream's last event holds: once it is relayed, the call has succeeded,
     # whatever the client does next (SDKs close the connection as soon as they read it).
+    # Byte searches, one a chunk mostly (a regular expression cost ~20k instructions a chunk).
     final_markers: tuple[bytes, ...] = ()
 
     def __init__(self) -> None:
@@ -189,8 +191,11 @@ class StreamReader:
         self.finished = False
 
     def _see_end(self, complete: bytes) -> None:
-        if not self.finished and any(marker in complete for marker in self.final_markers):
-            self.finished = True
+        if not self.finished:
+            for marker in self.final_markers:
+                if marker in complete:
+                    self.finished = True
+                    return
 
     def _complete_events(self, chunk: bytes) -> bytes:
         """The whole events completed by ``chunk`` (the partial rest waits for more)."""
@@ -315,17 +320,16 @@ class OpenAIStreamReader(StreamReader):
 
     empty_choices = re.compile(rb'"choices":\s*\[\]')
     # Chat and completions end with [DONE]; the Responses API with its response's last state.
-    final_markers = (
-        b"[DONE]",
-        b'"response.completed"',
-        b'"response.incomplete"',
-        b'"response.failed"',
-    )
+    final_markers: tuple[bytes, ...] = (b"[DONE]",)
+    # The Responses API ends with its response's last state, and sends no [DONE].
+    RESPONSES_FINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
 
-    def __init__(self, client_wants_usage: bool) -> None:
+    def __init__(self, client_wants_usage: bool, responses: bool = False) -> None:
         super().__init__()
         self.strip_usage = not client_wants_usage
         self._pending = b""
+        if responses:
+            self.final_markers = self.RESPONSES_FINAL
 
     def feed(self, chunk: bytes) -> bytes:
         if not self.strip_usage:
@@ -431,8 +435,8 @@ class OpenAIWire(WireAdapter):
     def usage_from_body(self, data: Any) -> Usage:
         return openai_answer_usage(data)
 
-    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
-        return OpenAIStreamReader(client_wants_usage)
+    def stream_reader(self, client_wants_usage: bool, endpoint: str = "") -> StreamReader:
+        return OpenAIStreamReader(client_wants_usage, responses=endpoint == "responses")
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
         return {"object": "list", "data": [self.model_entry(*model) for model in models]}
@@ -550,7 +554,7 @@ class AnthropicWire(WireAdapter):
     def usage_from_body(self, data: Any) -> Usage:
         return anthropic_usage(data.get("usage") if isinstance(data, dict) else None)
 
-    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+    def stream_reader(self, client_wants_usage: bool, endpoint: str = "") -> StreamReader:
         return AnthropicStreamReader()
 
     def models_listing(self, models: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
@@ -723,7 +727,7 @@ class GoogleWire(WireAdapter):
             usage.web_searches = min(len(google_search_queries(data)), TOKEN_COUNT_MAX)
         return usage
 
-    def stream_reader(self, client_wants_usage: bool) -> StreamReader:
+    def stream_reader(self, client_wants_usage: bool, endpoint: str = "") -> StreamReader:
         return GoogleStreamReader()
 
     # Gemini serves a call on the tier asked for (flex at half the usual prices, priority at
