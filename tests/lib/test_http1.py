@@ -893,45 +893,9 @@ def test_a_proxy_that_refuses_the_tunnel_is_a_connect_error_that_shows_no_creden
         assert "proxy-canary" not in text and "YWxpY2U6cHJveHktY2FuYXJ5" not in text
 
 
-def test_behind_a_proxy_the_guard_still_refuses_what_it_can_see():
-    refused: list[str] = []
-
-    def no_metadata(host: str, addresses: list[str]) -> None:
-        if "169.254.169.254" in addresses:
-            refused.append(host)
-            raise PermissionError(host)
-
-    async def main():
-        forward = ForwardProxy()
-        async with forward as proxy:
-            pool = Pool(limit=4, check_addresses=no_metadata, proxy_for=lambda origin: proxy)
-            try:
-                with pytest.raises(PermissionError):
-                    await pool.request(
-                        "GET",
-                        "http://169.254.169.254/latest/meta-data/",
-                        headers={},
-                        data=None,
-                        timeout=FAST,
-                    )
-            finally:
-                await pool.close()
-        return forward
-
-    forward = run(main)
-    assert refused == ["169.254.169.254"]
-    assert forward.connections == 0  # the proxy was never asked
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["http://169\u3002254\u3002169\u3002254/latest", "https://\uff11\uff16\uff19.254.169.254/"],
-    ids=["ideographic-dots", "full-width-digits"],
-)
-def test_behind_a_proxy_a_host_in_unicode_notation_is_read_as_its_address_first(monkeypatch, url):
-    """Where names do not resolve here, the name goes to the proxy as it is: so it is read as
-    resolvers read it (IDNA) before, and a metadata address is refused, the proxy unasked."""
-    unresolvable(monkeypatch)
+def refused_behind_a_proxy(url: str) -> tuple[list[str], ForwardProxy]:
+    """Call ``url`` through a loopback proxy with a guard refusing 169.254.169.254: the
+    hosts the guard refused, and the proxy (to see whether it was asked)."""
     refused: list[str] = []
 
     def no_metadata(host: str, addresses: list[str]) -> None:
@@ -950,7 +914,25 @@ def test_behind_a_proxy_a_host_in_unicode_notation_is_read_as_its_address_first(
                 await pool.close()
         return forward
 
-    forward = run(main)
+    return refused, run(main)
+
+
+def test_behind_a_proxy_the_guard_still_refuses_what_it_can_see():
+    refused, forward = refused_behind_a_proxy("http://169.254.169.254/latest/meta-data/")
+    assert refused == ["169.254.169.254"]
+    assert forward.connections == 0  # the proxy was never asked
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169\u3002254\u3002169\u3002254/latest", "https://\uff11\uff16\uff19.254.169.254/"],
+    ids=["ideographic-dots", "full-width-digits"],
+)
+def test_behind_a_proxy_a_host_in_unicode_notation_is_read_as_its_address_first(monkeypatch, url):
+    """Where names do not resolve here, the name goes to the proxy as it is: so it is read as
+    resolvers read it (IDNA) before, and a metadata address is refused, the proxy unasked."""
+    unresolvable(monkeypatch)
+    refused, forward = refused_behind_a_proxy(url)
     assert refused == ["169.254.169.254"]
     assert forward.connections == 0
 
