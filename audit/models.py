@@ -14,6 +14,7 @@ class AuditAction(models.TextChoices):
     SET_DEFAULT = "set_default", "Default set"
     ROTATE = "rotate", "Keys re-encrypted"
     REVOKE = "revoke", "Revoked"
+    PASSED = "passed", "Limit passed"
 
 
 class AuditEntry(models.Model):

@@ -22,15 +22,17 @@ def audit_record(
     object_repr: str | None = None,
     object_type: str | None = None,
     changes: dict[str, Any] | None = None,
+    actor_label: str = COMMAND_ACTOR,
 ) -> AuditEntry:
-    """Record one change. ``actor`` is a user, or None for an operator's command.
+    """Record one change. ``actor`` is a user, or None for an operator's command (or what
+    ``actor_label`` names: the gateway, say).
 
     ``obj`` None records a change to something that is not a row (e.g. the keyring).
     """
     user = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEntry.objects.create(
         actor=user,
-        actor_label=user.get_username() if user is not None else COMMAND_ACTOR,
+        actor_label=user.get_username() if user is not None else actor_label,
         action=action,
         object_type=object_type or (obj._meta.label_lower if obj is not None else ""),
         object_id=str(obj.pk or "") if obj is not None else "",

@@ -23,11 +23,14 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
+import random
 import re
 import time
 from collections.abc import AsyncIterator, MutableMapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -44,6 +47,7 @@ from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
 from routing.deployment import DELEGATED, GATEWAY_PREFIX
 from routing.routes import GatewayIdentity
+from spend.services import refusal
 from tokens.token_format import lookup_id_of, token_matches
 
 from .headers import (
@@ -54,9 +58,9 @@ from .headers import (
 )
 from .models import CallRoute
 from .restream import JsonArrayFramer, as_stream
-from .store import CallRow, DatabaseUnavailable, decrypt, store
+from .store import CallRow, DatabaseUnavailable, HoldAsked, Settlement, decrypt, store
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
-from .usage import cost_of, writer
+from .usage import cost_of, worst_case_nano, writer
 from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
 
 logger = logging.getLogger(__name__)
@@ -83,9 +87,17 @@ class Mode(StrEnum):
 class Refused(Exception):
     """A call answered by the gateway itself, in the caller's format."""
 
-    def __init__(self, status: int, message: str, code: str, kind: str = "not_allowed"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        kind: str = "not_allowed",
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.code, self.kind = status, message, code, kind
+        self.headers = headers
 
 
 async def application(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -214,6 +226,7 @@ class Call:
     stream_finished = False  # a stream's last event was relayed to the caller
     metered = True  # the endpoint's calls reach a model (not a token count)
     array: JsonArrayFramer | None = None  # Gemini's JSON array stream, when asked for
+    hold: tuple[int, int] | None = None  # (call id, nano-USD) held on the call's budgets
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -290,7 +303,49 @@ class Call:
             if row.model_identifier != self.model_identifier:  # an alias: its model is called
                 body_raw, body = self._ask_for(row.model_identifier or "", match, body_raw, body)
         key_headers = self._credential_headers(row, byok_key)
+        if (
+            row.budgeted
+            and match.endpoint.metered
+            and (
+                self.credential_source == CredentialSource.CENTRAL
+                or cached_settings.BUDGETS_COUNT_PERSONAL_KEYS
+            )
+        ):
+            await self._take_holds(row, body_raw, body)
         await self._forward(match, row, body_raw, body, key_headers)
+
+    async def _take_holds(self, row: CallRow, body_raw: bytes, body: dict[str, Any] | None) -> None:
+        """Hold the call's worst-case cost on every budget it counts against (one round
+        trip), or refuse it if a hard budget would be passed."""
+        amount = worst_case_nano(
+            len(body_raw),
+            self.adapter.asked_output_tokens(body),
+            row.prices,
+            row.long_context,
+            row.price_factors,
+            row.context_limit,
+            row.max_output_tokens,
+        )
+        call_id = random.getrandbits(62)
+        now = self.created_at
+        expires = now + timedelta(seconds=cached_settings.BUDGETS_HOLD_SECONDS)
+        passed = await store().reserve(
+            HoldAsked(row.user_id, row.token_id, call_id, amount, now, expires)
+        )
+        if passed is None:
+            self.hold = (call_id, amount)
+            return
+        message, resets_at = await asyncio.to_thread(refusal, passed, now)
+        wait = max(1, math.ceil((resets_at - now).total_seconds()))
+        raise Refused(
+            429,
+            message,
+            "budget_exceeded",
+            "budget_exceeded",
+            # The official SDKs retry a 429 unless told not to: a budget does not come back
+            # in a few seconds.
+            [(b"retry-after", b"%d" % wait), (b"x-should-retry", b"false")],
+        )
 
     async def _model_not_found(self, row: CallRow) -> Refused:
         """As the provider answers a model it does not have (404: the SDKs raise their
@@ -912,15 +967,22 @@ class Call:
     async def _refuse(self, refused: Refused) -> None:
         self.error_kind = refused.kind
         if not self.response_started:
-            await self._answer_error(refused.status, refused.message, refused.code)
+            await self._answer_error(refused.status, refused.message, refused.code, refused.headers)
 
-    async def _answer_error(self, status: int, message: str, code: str) -> None:
+    async def _answer_error(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         if status == 499:
             self.status = status
             return
         # Before the path named a provider type: guess the caller's format from its headers.
         adapter = self.adapter if self.spec is not None else adapter_for_headers(self.headers)
-        await self._answer(status, adapter.error(status, message, code))
+        headers = [(b"content-type", b"application/json"), *(extra_headers or ())]
+        await self._answer(status, adapter.error(status, message, code), headers)
 
     def _record(self) -> None:
         row, spec = self.row, self.spec
@@ -935,6 +997,7 @@ class Call:
             billed = self.adapter.billed_searches(self.model_identifier, usage.web_searches)
             if billed != usage.web_searches:
                 usage = self.usage = dataclasses.replace(usage, web_searches=billed)
+        cost = self._cost(row)
         # A plain tuple in USAGE_COLUMNS order: the row the batch writes as it is (building
         # a 22-field dataclass and reading it back cost ~19k instructions a call more).
         writer().record(
@@ -968,9 +1031,25 @@ class Call:
                 ",".join(usage.price_variants)
                 if usage.price_variants and spec.has_price_variants
                 else "",
-                self._cost(row),  # cost_usd
-            )
+                cost,  # cost_usd
+            ),
+            self._settlement(cost) if self.hold is not None else None,
         )
+
+    def _settlement(self, cost: Decimal | None) -> Settlement:
+        """What the call's budget holds settle to: its cost; nothing if no answer of the
+        provider's could have cost anything; else (an answer whose usage could not be read,
+        a caller or stream gone mid-answer) an unknown cost, counted as a setting says."""
+        call_id, held = self.hold  # type: ignore[misc]
+        if cost is not None:
+            return call_id, int(cost.scaleb(9)), False
+        usage = self.usage
+        generated = usage.input_tokens or usage.output_tokens
+        if not generated and (self.ttfb_ms is None or self.error_kind == "upstream_error"):
+            return call_id, 0, False
+        if cached_settings.BUDGETS_UNKNOWN_COST == "zero":
+            return call_id, 0, True
+        return call_id, held, True
 
     def _cost(self, row: CallRow) -> Any:
         tokens = (

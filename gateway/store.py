@@ -24,6 +24,8 @@ from lib.settings_cache import cached_settings
 from models_catalog.models import ModelAlias, ModelConfig
 from providers.crypto import DecryptionError, get_keyring
 from providers.models import Provider
+from spend import holds
+from spend.models import Budget
 from tokens.models import ApiToken
 from userkeys.models import UserKey
 
@@ -53,6 +55,15 @@ def _micro(price: str) -> str:
     return f"CAST(ROUND({price} * 1000000) AS BIGINT)"
 
 
+def _budgeted(token: str) -> str:
+    """Whether any budget applies to calls with ``token`` (then each call takes its holds)."""
+    memberships = ApiToken._meta.get_field("user").related_model.groups.through._meta.db_table  # type: ignore[union-attr]
+    return f"""EXISTS (SELECT 1 FROM {Budget._meta.db_table} b
+        WHERE b.scope = 'everyone' OR b.user_id = {token}.user_id OR b.token_id = {token}.id
+           OR b.group_id IN (SELECT g.group_id FROM {memberships} g
+                             WHERE g.user_id = {token}.user_id))"""
+
+
 _CALL_COLUMNS = f"""
     t.id, t.user_id, t.secret_hash, t.expires_at, t.revoked_at, u.is_active, u.username,
     p.id, p.enabled, p.api_key, p.base_url, p.region,
@@ -63,7 +74,8 @@ _CALL_COLUMNS = f"""
     {_micro("m.long_context_output_price")},
     {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")},
     {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")},
-    {_micro("m.ultrafast_price_factor")}, m.identifier
+    {_micro("m.ultrafast_price_factor")}, m.identifier,
+    m.context_limit, m.max_output_tokens, {_budgeted("t")}
 """
 
 
@@ -153,6 +165,20 @@ TOUCH_TOKEN = (
 )
 
 
+@dataclass(slots=True, frozen=True)
+class HoldAsked:
+    user_id: int
+    token_id: int | None
+    call_id: int
+    amount_nano: int
+    now: datetime
+    expires: datetime
+
+
+# (call id, its cost in nano-USD, whether that cost stands for an unknown one)
+Settlement = tuple[int, int, bool]
+
+
 @dataclass(slots=True)
 class CallRow:
     """Everything one call needs, from the one query."""
@@ -182,6 +208,9 @@ class CallRow:
     price_factors: PriceFactors
     # The identifier of the model reached: the name asked for, or an alias's model.
     model_identifier: str | None
+    context_limit: int | None
+    max_output_tokens: int | None  # the model's setting, for a call that sets none
+    budgeted: bool  # a budget applies: the call takes its holds before it is sent
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -217,6 +246,9 @@ class CallRow:
             long_context=(row[24], _whole(row[25]), _whole(row[26])),
             price_factors=tuple(_whole(factor) for factor in row[27:32]),  # type: ignore[arg-type]
             model_identifier=row[32],
+            context_limit=row[33],
+            max_output_tokens=row[34],
+            budgeted=bool(row[35]),
         )
 
     @classmethod
@@ -247,6 +279,9 @@ class CallRow:
             (row[24], row[25], row[26]),
             (row[27], row[28], row[29], row[30], row[31]),
             row[32],
+            row[33],
+            row[34],
+            row[35],
         )
 
     def inactive(self, now: datetime) -> bool:
@@ -323,10 +358,19 @@ class Store:
         raise NotImplementedError
 
     async def write_usage(
-        self, rows: list[tuple[Any, ...]], touches: list[tuple[Any, ...]]
-    ) -> None:
-        """Insert usage rows and mark their tokens used, in one transaction."""
-        await self.write([(INSERT_USAGE, rows), (TOUCH_TOKEN, touches)])  # type: ignore[list-item]
+        self,
+        rows: list[tuple[Any, ...]],
+        touches: list[tuple[Any, ...]],
+        settlements: Sequence[Settlement] = (),
+    ) -> list[tuple[int, datetime]]:
+        """Insert usage rows, mark their tokens used and settle their calls' budget holds, in
+        one transaction. Gives the budgets (and periods) this settling passed first."""
+        raise NotImplementedError
+
+    async def reserve(self, hold: HoldAsked) -> int | None:
+        """Take a call's holds on the budgets that apply to it: None if taken (or none
+        applies), else the id of the hard budget the call would pass."""
+        raise NotImplementedError
 
     async def close(self) -> None:
         return None
@@ -638,8 +682,11 @@ class PostgresStore(Store):
                     await connection.executemany(_numbered(sql), rows)
 
     async def write_usage(
-        self, rows: list[tuple[Any, ...]], touches: list[tuple[Any, ...]]
-    ) -> None:
+        self,
+        rows: list[tuple[Any, ...]],
+        touches: list[tuple[Any, ...]],
+        settlements: Sequence[Settlement] = (),
+    ) -> list[tuple[int, datetime]]:
         # COPY: the cheapest way to insert a batch (one message, no per-row statement).
         async with self.connections.connection() as connection, connection.transaction():
             await connection.copy_records_to_table(
@@ -647,6 +694,34 @@ class PostgresStore(Store):
             )
             if touches:
                 await connection.executemany(_numbered(TOUCH_TOKEN), touches)
+            if not settlements:
+                return []
+            calls, costs, unknown = (list(column) for column in zip(*settlements, strict=True))
+            lock, settle, release = holds.SETTLE_POSTGRES
+            counters = [record[0] for record in await connection.fetch(lock, calls)]
+            await connection.execute(settle, calls, costs, unknown)
+            await connection.execute(release, calls)
+            passed = await connection.fetch(holds.PASSED_POSTGRES, datetime.now(UTC), counters)
+        return [(record[0], record[1]) for record in passed]
+
+    async def reserve(self, hold: HoldAsked) -> int | None:
+        day, week, month = holds.period_starts(hold.now)
+        connection = await self.connections.acquire()
+        try:
+            return await connection.fetchval(  # type: ignore[no-any-return]
+                holds.RESERVE,
+                hold.user_id,
+                hold.token_id,
+                hold.call_id,
+                hold.amount_nano,
+                hold.now,
+                hold.expires,
+                day,
+                week,
+                month,
+            )
+        finally:
+            self.connections.release(connection)
 
     async def close(self) -> None:
         await self.connections.close()
@@ -664,7 +739,8 @@ class DjangoThreadStore(Store):
         finally:
             connection.close()
 
-    def _write(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
+    def _write(self, statements: list[tuple[str, list[Sequence[Any]]]], then: Any = None) -> Any:
+        """Run the statements, then ``then(cursor)`` if given, in one transaction."""
         from django.db import transaction
 
         connection = connections["default"]
@@ -673,8 +749,32 @@ class DjangoThreadStore(Store):
                 for sql, rows in statements:
                     if rows:
                         cursor.executemany(sql, [list(r) for r in rows])
+                return then(cursor) if then is not None else None
         finally:
             connection.close()
+
+    def _reserve(self, hold: HoldAsked) -> int | None:
+        try:
+            return holds.reserve(
+                hold.user_id, hold.token_id, hold.call_id, hold.amount_nano, hold.now, hold.expires
+            )
+        finally:
+            connections["default"].close()
+
+    async def write_usage(
+        self,
+        rows: list[tuple[Any, ...]],
+        touches: list[tuple[Any, ...]],
+        settlements: Sequence[Settlement] = (),
+    ) -> list[tuple[int, datetime]]:
+        def settle(cursor: Any) -> list[tuple[int, datetime]]:
+            return holds.settle_in(cursor, settlements, datetime.now(UTC)) if settlements else []
+
+        statements: list[tuple[str, list[Any]]] = [(INSERT_USAGE, rows), (TOUCH_TOKEN, touches)]
+        return await asyncio.to_thread(self._write, statements, settle)  # type: ignore[no-any-return]
+
+    async def reserve(self, hold: HoldAsked) -> int | None:
+        return await asyncio.to_thread(self._reserve, hold)
 
     def transient(self, error: Exception) -> bool:
         # SQLite: another process kept its write lock past the busy timeout.

@@ -18,8 +18,17 @@ from typing import Any
 from django.conf import settings
 
 from lib.loops import PerLoop
+from lib.settings_cache import cached_settings
 
-from .store import USAGE_COLUMNS, DatabaseUnavailable, LongContext, PriceFactors, Prices, store
+from .store import (
+    USAGE_COLUMNS,
+    DatabaseUnavailable,
+    LongContext,
+    PriceFactors,
+    Prices,
+    Settlement,
+    store,
+)
 from .wire import Usage
 
 logger = logging.getLogger(__name__)
@@ -80,6 +89,42 @@ def cost_of(
     if nano >= _COST_LIMIT_NANO:
         return None  # no call costs a billion dollars: unknown, and the row still fits
     return Decimal(nano).scaleb(-9)
+
+
+def worst_case_nano(
+    prompt_bytes: int,
+    asked_output: int | None,
+    prices: Prices,
+    long_context: LongContext,
+    price_factors: PriceFactors,
+    context_limit: int | None,
+    model_output: int | None,
+) -> int:
+    """The most a call may cost, in nano-USD, rounded up: what its budget holds take.
+
+    Its prompt has at most one token per byte (a tokenizer's token is at least a byte of
+    text; JSON syntax and base64 images have far fewer), and at most the model's context;
+    each token priced as the dearest kind of input (a cache write, a long-context prompt).
+    Its output is what it asks for at most, else the model's setting, else its context, at
+    the dearest output price. A model without prices is held at the highest price it has,
+    else ``BUDGETS_UNPRICED_USD_PER_MILLION``: never zero. Times its dearest price factor."""
+    token_prices = [p for p in (*prices[:5], *long_context[1:]) if p is not None]
+    highest = max(
+        token_prices, default=round(cached_settings.BUDGETS_UNPRICED_USD_PER_MILLION * 1e6)
+    )
+    per_input = max(
+        (p for p in (prices[0], prices[3], prices[4], long_context[1]) if p is not None),
+        default=highest,
+    )
+    per_output = max((p for p in (prices[1], long_context[2]) if p is not None), default=highest)
+    output = asked_output or model_output or context_limit
+    output = output or cached_settings.BUDGETS_DEFAULT_OUTPUT_TOKENS
+    prompt = prompt_bytes
+    if context_limit:
+        prompt, output = min(prompt, context_limit), min(output, context_limit)
+    factor = max((f for f in price_factors if f is not None), default=1_000_000)
+    pico = (prompt * per_input + output * per_output) * max(factor, 1_000_000) // 1_000_000
+    return -(-pico // 1000)
 
 
 def _long_context_cost(
@@ -171,6 +216,8 @@ class UsageWriter:
         self.dropped = 0
         self.written = 0
         self._rows: list[tuple[Any, ...]] = []
+        # Of the queued rows (by id), those of calls that hold budgets: their settlement.
+        self._settlements: dict[int, Settlement] = {}
         self._writing = False
         self._flushing = False
         self._closing = False
@@ -180,8 +227,9 @@ class UsageWriter:
         self._task: asyncio.Task[None] | None = None
         self._last_drop_log = 0.0
 
-    def record(self, row: tuple[Any, ...]) -> None:
-        """Queue one call's usage row: its values in ``USAGE_COLUMNS`` order."""
+    def record(self, row: tuple[Any, ...], settlement: Settlement | None = None) -> None:
+        """Queue one call's usage row: its values in ``USAGE_COLUMNS`` order; and, for a call
+        that holds budgets, what settles them (written in the same transaction)."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         if len(self._rows) >= self.capacity:
@@ -192,6 +240,8 @@ class UsageWriter:
                 logger.warning("usage queue full: %d usage row(s) dropped so far", self.dropped)
             return
         self._rows.append(row)
+        if settlement is not None:
+            self._settlements[id(row)] = settlement
         if len(self._rows) >= BATCH_SIZE:
             self._wake.set()
         elif self._timer is None:
@@ -232,10 +282,16 @@ class UsageWriter:
         # In id order: batches of several workers touching the same tokens lock them in the
         # same order (and the daily sums' trigger locks its rows in key order), no deadlock.
         touches = [(now, token, now - timedelta(minutes=1)) for token in sorted(tokens)]
+        held = self._settlements
+        settlements = [held[id(row)] for row in rows if id(row) in held] if held else []
         for attempt in (1, 2):
             try:
-                await store().write_usage(rows, touches)
+                passed = await store().write_usage(rows, touches, settlements)
                 self.written += len(rows)
+                for row in rows if settlements else ():
+                    held.pop(id(row), None)
+                if passed:
+                    await _record_passed(passed)
                 return True
             except Exception as error:
                 if attempt == 1:
@@ -252,6 +308,8 @@ class UsageWriter:
                     )
                     return False
                 self.dropped += len(rows)
+                for row in rows if settlements else ():
+                    held.pop(id(row), None)  # their holds expire (BUDGETS_HOLD_SECONDS)
                 if unreachable:  # shutting down: no later try to keep them for
                     logger.error(
                         "could not write %d usage row(s) (%s: %s); dropped at shutdown",
@@ -269,6 +327,8 @@ class UsageWriter:
         room = max(self.capacity - len(self._rows), 0)
         kept = batch[:room]
         self._rows[:0] = kept
+        for row in batch[room:] if self._settlements else ():
+            self._settlements.pop(id(row), None)
         if len(kept) < len(batch):
             self.dropped += len(batch) - len(kept)
             logger.error(
@@ -305,6 +365,16 @@ _API_KEY_ID = USAGE_COLUMNS.index("api_key_id")
 
 
 _writers: PerLoop[UsageWriter] = PerLoop(lambda: UsageWriter())
+
+
+async def _record_passed(passed: list[tuple[int, datetime]]) -> None:
+    """An audit entry for each budget the calls just settled passed first in its period."""
+    from spend.services import record_passed
+
+    try:
+        await asyncio.to_thread(record_passed, passed)
+    except Exception:  # the usage is written; a missing audit entry must not undo that
+        logger.exception("could not record %d passed budget(s) in the audit log", len(passed))
 
 
 def writer() -> UsageWriter:

@@ -122,6 +122,17 @@ class WireAdapter:
         """Of the web searches a call to ``model`` ran, how many the provider bills."""
         return searches
 
+    # The body fields, in this API, that cap the tokens a call may generate.
+    output_cap_fields: tuple[str, ...] = ()
+
+    def asked_output_tokens(self, body: dict[str, Any] | None) -> int | None:
+        """The most output tokens the call asks the model for; None: it does not say."""
+        for name in self.output_cap_fields:
+            value = (body or {}).get(name)
+            if type(value) is int and value > 0:
+                return value
+        return None
+
     def tier_variants(self, served: bytes) -> tuple[str, ...]:
         """The price variants of the service tier ``tier_header`` named."""
         return ()
@@ -412,6 +423,9 @@ class OpenAIWire(WireAdapter):
         ("GET", "/models"): MODELS,
     }
 
+    # Chat Completions (the current field, then the legacy one), then Responses.
+    output_cap_fields = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
     def error(self, status: int, message: str, code: str = "") -> bytes:
         kind = OPENAI_ERROR_TYPES.get(status, "api_error")
         body = {"error": {"message": message, "type": kind, "param": None, "code": code or None}}
@@ -538,6 +552,8 @@ class AnthropicWire(WireAdapter):
         ("POST", "/messages/count_tokens"): COUNT_TOKENS,
         ("GET", "/models"): MODELS,
     }
+
+    output_cap_fields = ("max_tokens",)
 
     def unknown_model(self, model: str) -> str:
         return f"model: {model}. This model is not available here."
@@ -687,6 +703,11 @@ class GoogleWire(WireAdapter):
         "streamGenerateContent": STREAM,
         "countTokens": COUNT_TOKENS,
     }
+
+    def asked_output_tokens(self, body: dict[str, Any] | None) -> int | None:
+        config = (body or {}).get("generationConfig") or (body or {}).get("generation_config")
+        value = config.get("maxOutputTokens") if isinstance(config, dict) else None
+        return value if type(value) is int and value > 0 else None
 
     def match(self, method: str, rest: str) -> Match | None:
         if method == "GET":

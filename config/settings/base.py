@@ -61,6 +61,22 @@ AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_
 # fuller batches; shorter, rows on the Usage tab sooner.
 AI_GATEWAY_USAGE_BATCH_WAIT = env.float("AI_GATEWAY_USAGE_BATCH_WAIT", default=0.2)
 
+# Budgets (Admin -> Budgets & limits). Whether calls made with a person's own provider key
+# count against budgets (the person pays for those).
+BUDGETS_COUNT_PERSONAL_KEYS = env.bool("BUDGETS_COUNT_PERSONAL_KEYS", default=False)
+# What a call whose cost cannot be read counts as: "worst_case" (its hold: its prompt and
+# output at the model's highest known price) or "zero". Either way it is shown apart.
+BUDGETS_UNKNOWN_COST = env.str("BUDGETS_UNKNOWN_COST", default="worst_case")
+if BUDGETS_UNKNOWN_COST not in ("worst_case", "zero"):
+    raise ImproperlyConfigured("BUDGETS_UNKNOWN_COST must be worst_case or zero.")
+# USD per 1M tokens a model without any price is held at (never zero).
+BUDGETS_UNPRICED_USD_PER_MILLION = env.float("BUDGETS_UNPRICED_USD_PER_MILLION", default=100.0)
+# The output tokens a call that sets no maximum may generate, when its model has no context
+# limit to bound it.
+BUDGETS_DEFAULT_OUTPUT_TOKENS = env.int("BUDGETS_DEFAULT_OUTPUT_TOKENS", default=128_000)
+# Seconds a call's hold outlives the call at most when its worker dies before settling it.
+BUDGETS_HOLD_SECONDS = env.int("BUDGETS_HOLD_SECONDS", default=2 * 60 * 60)
+
 # Outbound calls to providers (lib.outbound).
 OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=10.0)
 # Ten minutes, as the OpenAI and Anthropic SDKs wait: a long non-streamed answer sends no
@@ -91,6 +107,7 @@ INSTALLED_APPS = [
     "userkeys",
     "tokens",
     "routing",
+    "spend",
     "gateway",
     "chats",
     "fakeprovider",
