@@ -1,0 +1,72 @@
+"""A hard budget holds exactly across processes: two servers of two workers each, eight
+callers at once, streaming and not, and exactly as many calls succeed as the budget pays."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from models_catalog.models import ModelConfig
+from spend.models import NANO, Budget, BudgetCounter, BudgetHold, Scope
+from tests.gateway.conftest import wait_for_usage
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CALLERS = 8
+AFFORDABLE = 24
+# Each call asks for at most 4 output tokens and the fake provider writes 4: with output at
+# $2,500 per 1M and input free, its hold is its cost, $0.01, and the budget pays 24 exactly.
+OUTPUT_TOKENS = 4
+CHAT = "/api/v2/aibridge/openai/v1/chat/completions"
+
+
+def test_a_hard_budget_pays_for_exactly_the_calls_it_allows_across_processes(
+    deployment, django_db_blocker
+):
+    from tests.servers import served_app
+
+    ModelConfig.objects.filter(identifier="fake-gpt").update(
+        input_price=0, output_price=2500, cache_read_price=0, cache_write_price=0
+    )
+    cost = Decimal(2500) * OUTPUT_TOKENS / 1_000_000
+    budget = Budget.objects.create(
+        scope=Scope.EVERYONE, limit_usd=cost * AFFORDABLE, period="month", hard=True
+    )
+    secret = deployment.token.secret
+
+    async def caller(client: httpx.AsyncClient, base: str, n: int) -> list[int]:
+        """Calls until the budget refuses one: what each call answered."""
+        statuses: list[int] = []
+        while not statuses or statuses[-1] == 200:
+            body = {
+                "model": "fake-gpt",
+                "messages": [{"role": "user", "content": f"caller {n}"}],
+                "max_completion_tokens": OUTPUT_TOKENS,
+                "stream": len(statuses) % 2 == n % 2,
+            }
+            headers = {"Authorization": f"Bearer {secret}", "x-fake-chunks": str(OUTPUT_TOKENS)}
+            answer = await client.post(base + CHAT, json=body, headers=headers)
+            await answer.aread()
+            statuses.append(answer.status_code)
+        return statuses
+
+    async def everyone(bases: list[str]) -> list[list[int]]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(*(caller(client, bases[n % 2], n) for n in range(CALLERS)))
+
+    with django_db_blocker.unblock(), contextlib.ExitStack() as servers:
+        bases = [servers.enter_context(served_app(workers=2)) for _ in range(2)]
+        results = asyncio.run(everyone(bases))
+
+    statuses = [status for one in results for status in one]
+    assert statuses.count(200) == AFFORDABLE
+    assert statuses.count(429) == CALLERS  # each caller's last call, and nothing else
+    rows = wait_for_usage(AFFORDABLE + CALLERS)
+    assert [row.cost_usd for row in rows if row.status == 200] == [cost] * AFFORDABLE
+    counter = BudgetCounter.objects.get(budget=budget)
+    assert (counter.spent_nano, counter.reserved_nano) == (int(cost * AFFORDABLE * NANO), 0)
+    assert not BudgetHold.objects.exists()
