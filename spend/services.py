@@ -47,6 +47,7 @@ def budget_set(
     )
     budget.period, budget.limit_usd, budget.hard = period, limit_usd, hard
     budget.full_clean(validate_constraints=False)
+    budget.limit_usd = Decimal(budget.limit_usd).quantize(Decimal("0.01"))  # as it is stored
     after = {"limit (USD)": budget.limit_usd, "hard": budget.hard, "period": budget.period}
     changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
     if not changes:

@@ -1,0 +1,58 @@
+"""The scope a budget command names: ``everyone``, ``group NAME``, ``person USERNAME`` or
+``token ID`` (its list id or shown prefix)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.management.base import CommandError, CommandParser
+
+from lib.users import user_by_username
+from spend.models import Period, Scope
+from tokens.management.commands._lookup import find_token
+
+
+def add_scope_arguments(parser: CommandParser) -> None:
+    parser.add_argument("scope", choices=Scope.values, help="whose calls the budget counts")
+    parser.add_argument(
+        "target", nargs="?", help="the group's name, the person's username or the token's id"
+    )
+    parser.add_argument(
+        "--period", choices=Period.values, default=Period.MONTH, help="default: month"
+    )
+
+
+def scope_target(options: dict[str, Any]) -> dict[str, Any]:
+    """``group=``, ``user=`` or ``token=`` for the budget's scope (nothing for everyone)."""
+    scope, target = options["scope"], options["target"]
+    if scope == Scope.EVERYONE:
+        if target:
+            raise CommandError("a budget for everyone names no one: leave out " + repr(target))
+        return {}
+    if not target:
+        what = {"group": "group's name", "person": "username", "token": "token's id"}[scope]
+        raise CommandError(f"name the {what}: {scope} NAME")
+    if scope == Scope.GROUP:
+        group = Group.objects.filter(name=target).first()
+        if group is None:
+            raise CommandError(f"no group named {target!r} (see groups_list)")
+        return {"group": group}
+    if scope == Scope.PERSON:
+        return {"user": user_by_username(target)}
+    return {"token": find_token(target)}
+
+
+def usd(text: str) -> Decimal:
+    """A limit typed in dollars: ``200``, ``$200``, ``1,000.50``."""
+    cleaned = text.strip().removeprefix("$").replace(",", "").replace("_", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise CommandError(
+            f"--limit: {text!r} is not an amount in dollars, e.g. 200 or 12.50"
+        ) from None
+    if not value.is_finite():
+        raise CommandError(f"--limit: {text!r} is not an amount in dollars, e.g. 200 or 12.50")
+    return value
