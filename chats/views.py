@@ -22,6 +22,7 @@ from models_catalog.models import ModelConfig, Purpose
 from routing.availability import availability_for
 from routing.errors import RouteError
 from routing.routes import ModelRequest, build_route
+from spend.services import standings_of
 from ui.setup import setup_checklist
 
 from . import services
@@ -53,6 +54,7 @@ def _context(request: HttpRequest, chat: Chat | None = None, **extra: Any) -> di
         "selected": selected or availability.preselect(),
         "chats": list(Chat.objects.for_user(request.user).filter(parent=None)[:RECENT_CHATS]),
         "chat": chat,
+        "budget_notices": [s for s in standings_of(request.user) if s.near or s.over],
         **extra,
     }
     if chat is None and request.user.is_staff:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("admin/", include("providers.urls")),
     path("admin/models/", include("models_catalog.urls")),
     path("admin/audit/", include("audit.urls")),
+    path("admin/budgets/", include("spend.urls")),
     path("settings/api-keys/", include("userkeys.urls")),
     path("", include("tokens.urls")),
     path("", include("gateway.urls")),

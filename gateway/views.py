@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, StreamingHttpResponse
@@ -17,6 +18,7 @@ from django.utils.http import urlencode
 from accounts.access import staff_required
 from lib.export import csv_download
 from providers.registry import REGISTRY, ProviderType
+from spend.services import standings_of
 
 from .forms import UsageFilterForm
 from .models import UsageDay, UsageRecord
@@ -70,11 +72,21 @@ def my_usage(request: HttpRequest) -> HttpResponseBase:
     """The signed-in person's own calls, and nobody else's."""
     mine = UsageRecord.objects.filter(user_id=request.user.pk)  # type: ignore[misc]
     my_days = UsageDay.objects.filter(user_id=request.user.pk)  # type: ignore[misc]
-    return _report(request, mine, my_days, "gateway/my_usage.html", everyone=False)
+    budgets = {
+        "budgets": standings_of(request.user),
+        "count_personal_keys": settings.BUDGETS_COUNT_PERSONAL_KEYS,
+    }
+    return _report(request, mine, my_days, "gateway/my_usage.html", everyone=False, **budgets)
 
 
 def _report(
-    request: HttpRequest, base: Any, day_base: Any, template: str, *, everyone: bool
+    request: HttpRequest,
+    base: Any,
+    day_base: Any,
+    template: str,
+    *,
+    everyone: bool,
+    **extra: Any,
 ) -> HttpResponseBase:
     """The sums from the daily sums (``day_base``), each call from the calls (``base``)."""
     form = UsageFilterForm.from_query(request.GET, with_person=everyone)
@@ -110,6 +122,7 @@ def _report(
         "model_choices": _choices(
             days, models if only_days else None, "model_identifier", form.data.get("model", "")
         ),
+        **extra,
     }
     if everyone:
         context["person_choices"] = _choices(

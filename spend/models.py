@@ -151,6 +151,17 @@ class Budget(models.Model):
         return f"{period} budget of ${self.limit_usd:,} for {self.target_label}"
 
     @property
+    def target_name(self) -> str:
+        """Whose calls it counts, by name alone: the group's, the person's, the token's."""
+        if self.scope == Scope.GROUP and self.group is not None:
+            return self.group.name
+        if self.scope == Scope.PERSON and self.user is not None:
+            return self.user.get_username()
+        if self.scope == Scope.TOKEN and self.token is not None:
+            return self.token.name
+        return "Everyone"
+
+    @property
     def target_label(self) -> str:
         if self.scope == Scope.GROUP and self.group is not None:
             return f"group {self.group.name}"

@@ -34,12 +34,15 @@ def budget_set(
     user: Any = None,
     token: Any = None,
     budget: Budget | None = None,
+    only_new: bool = False,
 ) -> Budget:
-    """A new budget, or ``budget`` (else the scope's one for ``period``) changed."""
+    """A new budget, or ``budget`` (else the scope's one for ``period``, unless ``only_new``)
+    changed."""
     if budget is None:
-        budget = _existing(scope, period, group, user, token) or Budget(
-            scope=scope, group=group, user=user, token=token, period=period
-        )
+        budget = _existing(scope, period, group, user, token)
+        if budget is not None and only_new:
+            raise ValidationError({"period": BUDGET_TAKEN})
+        budget = budget or Budget(scope=scope, group=group, user=user, token=token, period=period)
     before = (
         {"limit (USD)": budget.limit_usd, "hard": budget.hard, "period": budget.period}
         if budget.pk

@@ -21,6 +21,8 @@ from fakeprovider.server import running_fake_provider
 from gateway.models import UsageRecord
 from models_catalog.services import alias_set, model_save, model_set_default
 from providers.services import provider_save
+from spend.models import BudgetCounter
+from spend.services import budget_set
 from tests.urlconf import every_view
 from tokens.services import token_create
 from userkeys.services import user_key_save
@@ -59,6 +61,8 @@ NOT_PAGES = {
             "models:toggle",
             "models:alias-add",
             "models:alias-remove",
+            "budgets:add",
+            "budgets:remove",
             "userkeys:test",
             "userkeys:save",
             "tokens:new",
@@ -112,6 +116,8 @@ def pages_of(world: dict[str, Any]) -> list[Page]:
         Page("models:discover", reverse("models:discover", args=["openai-compatible"]), admin),
         Page("audit:list", reverse("audit:list"), admin),
         Page("usage:list", reverse("usage:list"), admin),
+        Page("budgets:list", reverse("budgets:list"), admin),
+        Page("budgets:edit", reverse("budgets:edit", args=[world["budget"]]), admin),
         Page("tokens:admin-list", reverse("tokens:admin-list"), admin),
         Page("accounts:people", reverse("accounts:people"), admin),
         Page("accounts:person", reverse("accounts:person", args=[world["developer"]]), admin),
@@ -131,6 +137,7 @@ def test_the_page_list_covers_every_view():
     named |= {"providers:edit", "providers:delete", "models:list", "models:add", "models:edit"}
     named |= {"models:delete", "models:discover", "audit:list", "usage:list", "tokens:admin-list"}
     named |= {"accounts:people", "accounts:person", "accounts:person-delete", "accounts:group"}
+    named |= {"budgets:list", "budgets:edit"}
     views = {view.name for view in every_view()}
     assert views - named - set(NOT_PAGES) == set(), "add the new page to pages_of()"
     assert named - views == set() and set(NOT_PAGES) - views == set(), "a view is gone"
@@ -209,7 +216,35 @@ def world(fake: str, admin_user: Any, developer: Any) -> dict[str, Any]:
             # The longest "priced as" beside a cost, at phone width too.
             price_variants="fast,us_inference" if index == 0 else "",
         )
+    # Budgets near and over their limits: the bars, the notices, the longest names.
+    group.user_set.add(developer)
+    over = budget_set(
+        scope="group",
+        group=group,
+        period="month",
+        limit_usd=Decimal("1250000"),
+        hard=True,
+        actor=admin_user,
+    )
+    near = budget_set(
+        scope="person",
+        user=developer,
+        period="day",
+        limit_usd=Decimal("20"),
+        hard=False,
+        actor=admin_user,
+    )
+    budget_set(scope="everyone", period="week", limit_usd=Decimal("5000"), hard=True, actor=None)
+    for budget, spent, held in ((over, 1_250_000, 0), (near, 16, 1)):
+        BudgetCounter.objects.create(
+            budget=budget,
+            period_start=budget.period_start(timezone.now()),
+            spent_nano=spent * 1_000_000_000,
+            reserved_nano=held * 1_000_000_000,
+            unknown_nano=3 * 1_000_000_000 if held else 0,
+        )
     return {
+        "budget": over.pk,
         "chat": chat.pk,
         "arn_model": arn_model.pk,
         "user_key": user_key.pk,

@@ -236,7 +236,8 @@ def test_developers_see_their_own_calls_and_nobody_elses(
 ):
     call(user=developer, username="dev", model_identifier="gpt-5", cost_usd=Decimal("0.25"))
     call(user=other_developer, username="stranger", model_identifier="secret-model")
-    with django_assert_max_num_queries(6):
+    # The session, user and token, the report's three, and the budgets with their counters.
+    with django_assert_max_num_queries(8):
         response = developer_client.get(MINE + "?person=stranger")  # not a filter here
     text = response.content.decode()
     assert response.status_code == 200 and 'aria-current="page">Usage</a>' in text

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "budgets"
+
+urlpatterns = [
+    path("", views.budget_list, name="list"),
+    path("add/", views.budget_add, name="add"),
+    path("<int:pk>/", views.budget_edit, name="edit"),
+    path("<int:pk>/remove/", views.budget_remove, name="remove"),
+]

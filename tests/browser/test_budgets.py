@@ -1,0 +1,55 @@
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+
+from spend.models import Budget
+
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_an_admin_sets_a_group_budget_changes_it_and_removes_it(
+    browser, live_server, admin_user, developer, screenshot
+):
+    Group.objects.create(name="platform")
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    sign_in(page, "alice")
+    page.goto("/admin/budgets/")
+    assert "No budgets yet" in page.content()
+    form = page.locator("form[data-budget-form]")
+    assert form.get_by_label("Person").is_visible()
+    assert not form.get_by_label("Group").is_visible()  # only the choice "For" needs
+    form.get_by_label("For", exact=True).select_option("group")
+    assert form.get_by_label("Group").is_visible() and not form.get_by_label("Person").is_visible()
+    form.get_by_role("button", name="Add budget").click()
+    page.get_by_text("Choose the group this budget is for.", exact=True).wait_for()  # and the limit's error
+    screenshot("1-errors-by-the-field", of=page)
+
+    form = page.locator("form[data-budget-form]")
+    assert form.get_by_label("Group").is_visible()  # still, after the partial came back
+    form.get_by_label("Group").select_option(label="platform")
+    form.get_by_label("Limit (USD)").fill("1250.5")
+    form.get_by_role("button", name="Add budget").click()
+    row = page.locator("table.budgets tr", has_text="platform")
+    row.wait_for()
+    assert "$1,250.50" in row.inner_text() and "Hard" in row.inner_text()
+    screenshot("2-listed", of=page)
+
+    row.get_by_role("link", name="Edit").click()
+    page.get_by_label("Limit (USD)").fill("2000")
+    page.get_by_label("Period").select_option("week")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved: weekly budget of $2,000.00 for group platform.").wait_for()
+    assert Budget.objects.get().limit_usd == Decimal("2000.00")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("table.budgets tr", has_text="platform").get_by_role(
+        "button", name="Remove"
+    ).click()
+    page.get_by_text("No budgets yet").wait_for()
+    screenshot("3-removed", of=page)
+    assert not Budget.objects.exists()
+    context.close()
