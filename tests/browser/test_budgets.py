@@ -25,7 +25,8 @@ def test_an_admin_sets_a_group_budget_changes_it_and_removes_it(
     form.get_by_label("For", exact=True).select_option("group")
     assert form.get_by_label("Group").is_visible() and not form.get_by_label("Person").is_visible()
     form.get_by_role("button", name="Add budget").click()
-    page.get_by_text("Choose the group this budget is for.", exact=True).wait_for()  # and the limit's error
+    # The errors by the field (the limit is missing too).
+    page.get_by_text("Choose the group this budget is for.", exact=True).wait_for()
     screenshot("1-errors-by-the-field", of=page)
 
     form = page.locator("form[data-budget-form]")
