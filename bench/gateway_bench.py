@@ -44,7 +44,12 @@ sys.path.insert(0, str(ROOT))
 DATABASE = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/llmcp_bench")
 POOL_SIZE = 4
 CHAT = {"model": "bench-model", "messages": [{"role": "user", "content": "benchmark"}]}
-TARGETS = {"median_added_ms": 0.5, "requests_per_s": 4000, "streams_per_s": 1000}
+TARGETS = {
+    "median_added_ms": 0.5,
+    "requests_per_s": 4000,
+    "streams_per_s": 1000,
+    "budget_added_ms": 0.15,
+}
 REFERENCE_QUOTED_MS = 0.33  # bench/reference_app.py's design, as measured when targets were set
 
 
@@ -251,8 +256,15 @@ def environment(database_url: str) -> dict[str, str]:
     }
 
 
-def prepare_database(env: dict[str, str], fake_port: int) -> str:
-    """A fresh database with one provider, one priced model and one user with a token."""
+@dataclass(frozen=True)
+class Tokens:
+    plain: str  # of a person no budget counts
+    budgeted: str  # of a person a (never reached) hard budget counts: a hold per call
+
+
+def prepare_database(env: dict[str, str], fake_port: int) -> Tokens:
+    """A fresh database with one provider, one priced model, and two people with a token:
+    one whose calls no budget counts, one whose calls a budget counts."""
     import psycopg
 
     name = env["DATABASE_URL"].rsplit("/", 1)[1]
@@ -272,8 +284,14 @@ provider = provider_save(provider_type="openai-compatible", actor=None,
 model_save(model=None, provider=provider, fields={{"identifier": "bench-model",
     "display_name": "Bench", "context_limit": 100000, "input_price": 1, "output_price": 2,
     "cache_read_price": "0.1"}}, options={{}}, actor=None)
+from decimal import Decimal
+from spend.services import budget_set
 user = User.objects.create_user("bench")
-print(token_create(user=user, name="bench", lifetime=timedelta(days=1), actor=None).secret)
+budgeted = User.objects.create_user("bench-budgeted")
+budget_set(scope="person", user=budgeted, period="month", limit_usd=Decimal("1000000000"),
+    hard=True, actor=None)
+for who in (user, budgeted):
+    print(token_create(user=who, name="bench", lifetime=timedelta(days=1), actor=None).secret)
 """
     out = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
@@ -283,7 +301,8 @@ print(token_create(user=user, name="bench", lifetime=timedelta(days=1), actor=No
         capture_output=True,
         text=True,
     )
-    return out.stdout.strip().splitlines()[-1]
+    plain, budgeted = out.stdout.strip().splitlines()[-2:]
+    return Tokens(plain, budgeted)
 
 
 def start(
@@ -339,17 +358,28 @@ LINES = {
     ),
 }
 GATEWAY_PATH = "/api/v2/aibridge/openai-compatible/v1/chat/completions"
+# The same gateway, called by a person a budget counts: each call takes its hold (one more
+# round trip) and settles it with its usage row.
+BUDGETED = "gateway with a budget"
 
 
 def server(
-    name: str, env: dict[str, str], fake_port: int, token: str, port: int
-) -> tuple[list[str], dict[str, str], Target]:
+    name: str, env: dict[str, str], fake_port: int, tokens: Tokens, port: int
+) -> tuple[list[str], dict[str, str], list[Target]]:
     """How to start ``gateway`` or one of the LINES on ``port`` (for ``start``), and how to
-    call it."""
-    auth = {"Authorization": f"Bearer {token}"}
+    call it: the gateway as a person no budget counts, and as one a budget counts."""
+    auth = {"Authorization": f"Bearer {tokens.plain}"}
     if name == "gateway":
         command = ["serve", "--workers", "1", "--log-level", "warning"]
-        return command, env, Target(name, port, GATEWAY_PATH, auth)
+        budgeted = {"Authorization": f"Bearer {tokens.budgeted}"}
+        return (
+            command,
+            env,
+            [
+                Target(name, port, GATEWAY_PATH, auth),
+                Target(BUDGETED, port, GATEWAY_PATH, budgeted),
+            ],
+        )
     uvicorn = ["-m", "uvicorn", LINES[name].app, "--loop", "uvloop", "--http", "httptools"]
     quiet = ["--log-level", "warning", "--no-access-log", "--no-server-header"]
     line_env = {
@@ -357,7 +387,7 @@ def server(
         "BENCH_PROVIDER_URL": f"http://127.0.0.1:{fake_port}/v1",
         "BENCH_APPLICATION_NAME": LINES_APPLICATION_NAME,
     }
-    return [*uvicorn, *quiet], line_env, Target(name, port, "/v1/chat/completions", auth)
+    return [*uvicorn, *quiet], line_env, [Target(name, port, "/v1/chat/completions", auth)]
 
 
 class Servers:
@@ -365,8 +395,8 @@ class Servers:
     started fresh on entry (each round draws its own placement of processes on the CPUs) and
     stopped on exit, the gateway gracefully so that it writes its queued usage rows."""
 
-    def __init__(self, env: dict[str, str], fake_port: int, token: str, lines: bool) -> None:
-        self.env, self.fake_port, self.token, self.lines = env, fake_port, token, lines
+    def __init__(self, env: dict[str, str], fake_port: int, tokens: Tokens, lines: bool) -> None:
+        self.env, self.fake_port, self.tokens, self.lines = env, fake_port, tokens, lines
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def _start(self) -> list[Target]:
@@ -374,9 +404,9 @@ class Servers:
         targets = []
         for name in names:
             port = free_port()
-            command, env, target = server(name, self.env, self.fake_port, self.token, port)
+            command, env, its_targets = server(name, self.env, self.fake_port, self.tokens, port)
             self.processes.append(start(command, env, port))
-            targets.append(target)
+            targets.extend(its_targets)
         return targets
 
     def _stop(self) -> None:
@@ -462,7 +492,7 @@ KINDS = (
 
 # Called in turns with direct, set by set. The reference apart: its larger footprint would
 # cool the caches between the gateway's calls and move the gateway's own figure.
-LATENCY_SETS = (("gateway", "floor"), ("reference",))
+LATENCY_SETS = (("gateway", "floor", BUDGETED), ("reference",))
 
 
 async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dict:
@@ -504,8 +534,8 @@ async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dic
             "added_median_ms": _median(added["gateway"]),
             "added_by_round_ms": added["gateway"],
             "added_p95_ms": ours.quantile(0.95, attribute) - theirs.quantile(0.95, attribute),
-            **{f"{line}_added_median_ms": _median(added[line]) for line in LINES},
-            **{f"{line}_added_by_round_ms": added[line] for line in LINES},
+            **{f"{line}_added_median_ms": _median(added[line]) for line in (*LINES, BUDGETED)},
+            **{f"{line}_added_by_round_ms": added[line] for line in (*LINES, BUDGETED)},
             # direct's and the gateway's calls; each reference line's own below
             "errors": sum(
                 results[name].errors
@@ -522,13 +552,14 @@ async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dic
 
 
 async def measure_throughput(
-    direct: Target, gateway: Target, levels: list[int], seconds: float
+    direct: Target, gateway: Target, budgeted: Target, levels: list[int], seconds: float
 ) -> list[dict]:
     rows = []
     for stream in (False, True):
         for level in levels:
             row: dict = {"stream": stream, "connections": level}
-            for target in (direct, gateway):  # interleaved: direct then gateway, per level
+            # interleaved: direct, the gateway, the gateway with a budget, per level
+            for target in (direct, gateway, budgeted):
                 connections = await connect(target.port, level)
                 result = await load(target, stream, connections, seconds)
                 for c in connections:
@@ -567,8 +598,16 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
                 f"{line.gap.format(values['added_median_ms'] - added)}, errors "
                 f"{values[f'{name}_errors']}"
             )
+    print("\nWith a budget (a hold per call, one round trip; settled with the usage rows):")
+    for label, values in report["latency"].items():
+        added = values[f"{BUDGETED}_added_median_ms"]
+        print(
+            f"  {label:<20} adds {added:.3f} ms (rounds: "
+            f"{_rounds(values[f'{BUDGETED}_added_by_round_ms'])}); "
+            f"{added - values['added_median_ms']:+.3f} ms against the gateway without one"
+        )
     print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
-    print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}")
+    print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}  {'with a budget':>26}")
     for row in report["throughput"]:
         kind = "stream x20" if row["stream"] else "non-stream"
 
@@ -577,7 +616,7 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
 
         print(
             f"  {kind:<11}{row['connections']:>6}  {cell(row['direct']):>26}  "
-            f"{cell(row['gateway']):>26}"
+            f"{cell(row['gateway']):>26}  {cell(row[BUDGETED]):>26}"
         )
     print(
         f"\nPostgreSQL connections held by the gateway: at most {most_connections} "
@@ -589,7 +628,10 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
         for s in (False, True)
     }
     errors_at_256 = sum(
-        r["gateway"]["errors"] for r in report["throughput"] if r["connections"] == 256
+        r[name]["errors"]
+        for r in report["throughput"]
+        if r["connections"] == 256
+        for name in ("gateway", BUDGETED)
     )
     checks = [
         (
@@ -608,6 +650,12 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
         ),
         (f">= {TARGETS['requests_per_s']} requests/s non-stream", best[False] >= 4000),
         (f">= {TARGETS['streams_per_s']} streams/s (20 chunks)", best[True] >= 1000),
+        (
+            f"a budget adds <= {TARGETS['budget_added_ms']} ms (non-stream median)",
+            report["latency"]["non-stream"][f"{BUDGETED}_added_median_ms"]
+            - report["latency"]["non-stream"]["added_median_ms"]
+            <= TARGETS["budget_added_ms"],
+        ),
         ("0 errors at 256 connections", errors_at_256 == 0),
         (f"PostgreSQL connections <= pool size ({POOL_SIZE})", most_connections <= POOL_SIZE),
         ("a usage row for every call", rows == calls),
@@ -634,7 +682,7 @@ def main() -> int:
     env = environment(DATABASE)
     fake_port = free_port()
     print("Preparing the database and starting the fake provider...")
-    token = prepare_database(env, fake_port)
+    tokens = prepare_database(env, fake_port)
     fake = start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
     direct = Target(
         "direct", fake_port, "/v1/chat/completions", {"Authorization": "Bearer sk-bench-central"}
@@ -650,11 +698,13 @@ def main() -> int:
                     "the reference design anew..."
                 )
                 latency = await measure_latency(
-                    direct, Servers(env, fake_port, token, lines=True), plan
+                    direct, Servers(env, fake_port, tokens, lines=True), plan
                 )
                 print("Throughput: a fresh gateway, one worker process...")
-                async with Servers(env, fake_port, token, lines=False) as (gateway,):
-                    throughput = await measure_throughput(direct, gateway, levels, args.seconds)
+                async with Servers(env, fake_port, tokens, lines=False) as (gateway, budgeted):
+                    throughput = await measure_throughput(
+                        direct, gateway, budgeted, levels, args.seconds
+                    )
                 return {"latency": latency, "throughput": throughput}
             finally:
                 watch.stop()
@@ -664,7 +714,9 @@ def main() -> int:
     finally:
         fake.terminate()
         fake.wait(timeout=10)
-    calls = plan.gateway_calls + sum(r["gateway"]["calls"] for r in report["throughput"])
+    calls = 2 * plan.gateway_calls + sum(
+        r[name]["calls"] for r in report["throughput"] for name in ("gateway", BUDGETED)
+    )
     ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), calls)
     return 0 if ok else 1
 

@@ -39,14 +39,15 @@ def count(
     name: str,
     env: dict[str, str],
     fake_port: int,
-    token: str,
+    tokens: bench.Tokens,
     warm_up: int,
     calls: int,
     stream: bool = False,
 ) -> float:
     """Instructions per call of one server (``gateway`` or ``floor``) under callgrind."""
     port = bench.free_port()
-    command, env, target = bench.server(name, env, fake_port, token, port)
+    command, env, targets = bench.server(name, env, fake_port, tokens, port)
+    target = targets[0]  # the gateway as a person no budget counts
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         valgrind = [
@@ -115,7 +116,7 @@ def main() -> int:
     env = bench.environment(bench.DATABASE)
     fake_port = bench.free_port()
     print("Preparing the database and starting the fake provider...")
-    token = bench.prepare_database(env, fake_port)
+    tokens = bench.prepare_database(env, fake_port)
     fake = bench.start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
     # On a host busy with other work a count drifts by up to ~2% (more loop turns per call):
     # the two are counted in turns, and the medians reported.
@@ -128,7 +129,7 @@ def main() -> int:
                     f"({args.warm_up} + {args.calls} calls)..."
                 )
                 counts.append(
-                    count(name, env, fake_port, token, args.warm_up, args.calls, args.stream)
+                    count(name, env, fake_port, tokens, args.warm_up, args.calls, args.stream)
                 )
             print(
                 f"  gateway {per_call['gateway'][-1] / 1000:.1f}k, floor {counts[-1] / 1000:.1f}k"

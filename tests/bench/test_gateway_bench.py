@@ -55,11 +55,14 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     assert re.search(r"non-stream +reference adds [\d.]+ ms .* against it", out)
     assert out.count(", errors 0") == 9  # latency: 3 kinds x 3 lines, no errors on any
     assert "a stream's first event <= a non-stream call's" in out
-    assert out.count(" e0") == 8  # 2 kinds x 2 levels x (direct, gateway): no errors
+    for kind in ("non-stream", "stream, head", "stream, first event"):
+        assert re.search(kind + r" +adds [\d.]+ ms .* against the gateway without one", out)
+    assert "a budget adds <= 0.15 ms (non-stream median)" in out
+    assert out.count(" e0") == 12  # 2 kinds x 2 levels x (direct, gateway, with a budget)
     assert "[met] a usage row for every call" in out
     assert "[met] PostgreSQL connections <= pool size (4)" in out
     rows = re.search(r"Usage rows written: (\d+) for (\d+) gateway calls", out)
-    assert rows and rows.group(1) == rows.group(2) and int(rows.group(2)) > 2 * 2 * 35
+    assert rows and rows.group(1) == rows.group(2) and int(rows.group(2)) > 2 * 2 * 2 * 35
 
 
 @pytest.mark.postgres
