@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import random
 import re
 import time
 from collections.abc import AsyncIterator, MutableMapping
@@ -47,9 +46,11 @@ from providers.registry import REGISTRY, ProviderTypeSpec, WireFormat
 from routing.credentials import CredentialSource, UnavailableReason, decide
 from routing.deployment import DELEGATED, GATEWAY_PREFIX
 from routing.routes import GatewayIdentity
+from spend.holds import Settlement
 from spend.services import refusal
 from tokens.token_format import lookup_id_of, token_matches
 
+from .budgets import leases
 from .headers import (
     CENTRAL_ONLY_DROPPED,
     DROPPED_REQUEST_HEADERS,
@@ -58,7 +59,7 @@ from .headers import (
 )
 from .models import CallRoute
 from .restream import JsonArrayFramer, as_stream
-from .store import CallRow, DatabaseUnavailable, HoldAsked, Settlement, decrypt, store
+from .store import CallRow, DatabaseUnavailable, HoldAsked, decrypt, store
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
 from .usage import cost_of, worst_case_nano, writer
 from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
@@ -226,7 +227,8 @@ class Call:
     stream_finished = False  # a stream's last event was relayed to the caller
     metered = True  # the endpoint's calls reach a model (not a token count)
     array: JsonArrayFramer | None = None  # Gemini's JSON array stream, when asked for
-    hold: tuple[int, int] | None = None  # (call id, nano-USD) held on the call's budgets
+    # (counters, nano-USD): the worst case held on each budget counter that counts the call
+    hold: tuple[list[int], int] | None = None
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -304,7 +306,7 @@ class Call:
                 body_raw, body = self._ask_for(row.model_identifier or "", match, body_raw, body)
         key_headers = self._credential_headers(row, byok_key)
         if (
-            row.budgeted
+            row.budgets is not None
             and match.endpoint.metered
             and (
                 self.credential_source == CredentialSource.CENTRAL
@@ -315,8 +317,9 @@ class Call:
         await self._forward(match, row, body_raw, body, key_headers)
 
     async def _take_holds(self, row: CallRow, body_raw: bytes, body: dict[str, Any] | None) -> None:
-        """Hold the call's worst-case cost on every budget it counts against (one round
-        trip), or refuse it if a hard budget would be passed."""
+        """Hold the call's worst-case cost on every budget that counts it: from this
+        process's leases when they cover it, else from the counters (one round trip); or
+        refuse the call if a hard budget would be passed."""
         amount = worst_case_nano(
             len(body_raw),
             self.adapter.asked_output_tokens(body),
@@ -326,16 +329,26 @@ class Call:
             row.context_limit,
             row.max_output_tokens,
         )
-        call_id = random.getrandbits(62)
         now = self.created_at
-        expires = now + timedelta(seconds=cached_settings.BUDGETS_HOLD_SECONDS)
-        passed = await store().reserve(
-            HoldAsked(row.user_id, row.token_id, call_id, amount, now, expires)
-        )
-        if passed is None:
-            self.hold = (call_id, amount)
+        held = leases()
+        counters = held.take(row.budgets, amount, now)  # type: ignore[arg-type]
+        if counters is not None:
+            self.hold = (counters, amount)
             return
-        message, resets_at = await asyncio.to_thread(refusal, passed, now)
+        expires = now + timedelta(seconds=cached_settings.BUDGETS_HOLD_SECONDS)
+        lent = held.lend(row.budgets, now)  # type: ignore[arg-type]
+        try:
+            taken = await store().reserve(
+                HoldAsked(row.user_id, row.token_id, held.holder, amount, now, expires, lent)
+            )
+        except BaseException:
+            held.restore(lent, now, row.budgets)  # type: ignore[arg-type]
+            raise
+        if not isinstance(taken, int):
+            self.hold = (held.add(taken, amount, lent), amount)
+            return
+        held.restore(lent, now, row.budgets)  # type: ignore[arg-type]
+        message, resets_at = await asyncio.to_thread(refusal, taken, now)
         wait = max(1, math.ceil((resets_at - now).total_seconds()))
         raise Refused(
             429,
@@ -1036,20 +1049,24 @@ class Call:
             self._settlement(cost) if self.hold is not None else None,
         )
 
-    def _settlement(self, cost: Decimal | None) -> Settlement:
-        """What the call's budget holds settle to: its cost; nothing if no answer of the
+    def _settlement(self, cost: Decimal | None) -> list[Settlement]:
+        """What the call's holds settle to: its cost; nothing if no answer of the
         provider's could have cost anything; else (an answer whose usage could not be read,
         a caller or stream gone mid-answer) an unknown cost, counted as a setting says."""
-        call_id, held = self.hold  # type: ignore[misc]
+        counters, held = self.hold  # type: ignore[misc]
+        spent, unknown = self._spent(cost, held)
+        return leases().settle(counters, held, spent, unknown)
+
+    def _spent(self, cost: Decimal | None, held: int) -> tuple[int, bool]:
         if cost is not None:
-            return call_id, int(cost.scaleb(9)), False
+            return int(cost.scaleb(9)), False
         usage = self.usage
         generated = usage.input_tokens or usage.output_tokens
         if not generated and (self.ttfb_ms is None or self.error_kind == "upstream_error"):
-            return call_id, 0, False
+            return 0, False
         if cached_settings.BUDGETS_UNKNOWN_COST == "zero":
-            return call_id, 0, True
-        return call_id, held, True
+            return 0, True
+        return held, True
 
     def _cost(self, row: CallRow) -> Any:
         tokens = (

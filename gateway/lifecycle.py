@@ -10,6 +10,7 @@ import time
 from lib import outbound
 
 from .app import worker
+from .budgets import forget_leases, leases
 from .store import close_store
 from .usage import close_writer, writer
 
@@ -47,6 +48,10 @@ async def shutdown() -> None:
             "%d gateway call(s) still running at shutdown: their usage rows are lost",
             worker.calls_in_flight,
         )
+    given_back = leases().close()  # what this process leased goes back to the budgets
+    if given_back:
+        writer().give_back(given_back)
     await close_writer()
+    forget_leases()
     await close_store()
     await outbound.close_all()

@@ -25,7 +25,6 @@ from models_catalog.models import ModelAlias, ModelConfig
 from providers.crypto import DecryptionError, get_keyring
 from providers.models import Provider
 from spend import holds
-from spend.models import Budget
 from tokens.models import ApiToken
 from userkeys.models import UserKey
 
@@ -55,15 +54,6 @@ def _micro(price: str) -> str:
     return f"CAST(ROUND({price} * 1000000) AS BIGINT)"
 
 
-def _budgeted(token: str) -> str:
-    """Whether any budget applies to calls with ``token`` (then each call takes its holds)."""
-    memberships = ApiToken._meta.get_field("user").related_model.groups.through._meta.db_table  # type: ignore[union-attr]
-    return f"""EXISTS (SELECT 1 FROM {Budget._meta.db_table} b
-        WHERE b.scope = 'everyone' OR b.user_id = {token}.user_id OR b.token_id = {token}.id
-           OR b.group_id IN (SELECT g.group_id FROM {memberships} g
-                             WHERE g.user_id = {token}.user_id))"""
-
-
 _CALL_COLUMNS = f"""
     t.id, t.user_id, t.secret_hash, t.expires_at, t.revoked_at, u.is_active, u.username,
     p.id, p.enabled, p.api_key, p.base_url, p.region,
@@ -75,7 +65,7 @@ _CALL_COLUMNS = f"""
     {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")},
     {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")},
     {_micro("m.ultrafast_price_factor")}, m.identifier,
-    m.context_limit, m.max_output_tokens, {_budgeted("t")}
+    m.context_limit, m.max_output_tokens, {holds.applying_sql("t.user_id", "t.id")}
 """
 
 
@@ -167,16 +157,15 @@ TOUCH_TOKEN = (
 
 @dataclass(slots=True, frozen=True)
 class HoldAsked:
+    """A top-up of ``holder``'s holds for a call of worst case ``amount_nano``."""
+
     user_id: int
     token_id: int | None
-    call_id: int
+    holder: int
     amount_nano: int
     now: datetime
     expires: datetime
-
-
-# (call id, its cost in nano-USD, whether that cost stands for an unknown one)
-Settlement = tuple[int, int, bool]
+    lent: dict[int, int]  # what the holder's lease on each budget (by id) puts towards it
 
 
 @dataclass(slots=True)
@@ -210,7 +199,8 @@ class CallRow:
     model_identifier: str | None
     context_limit: int | None
     max_output_tokens: int | None  # the model's setting, for a call that sets none
-    budgeted: bool  # a budget applies: the call takes its holds before it is sent
+    # The budgets that count the call (``id:period,...``); None: none does.
+    budgets: str | None
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -248,7 +238,7 @@ class CallRow:
             model_identifier=row[32],
             context_limit=row[33],
             max_output_tokens=row[34],
-            budgeted=bool(row[35]),
+            budgets=row[35],
         )
 
     @classmethod
@@ -361,15 +351,16 @@ class Store:
         self,
         rows: list[tuple[Any, ...]],
         touches: list[tuple[Any, ...]],
-        settlements: Sequence[Settlement] = (),
+        holder: int = 0,
+        settlements: Sequence[holds.Settlement] = (),
     ) -> list[tuple[int, datetime]]:
-        """Insert usage rows, mark their tokens used and settle their calls' budget holds, in
-        one transaction. Gives the budgets (and periods) this settling passed first."""
+        """Insert usage rows, mark their tokens used and settle ``holder``'s holds, in one
+        transaction. Gives the budgets (and periods) this settling passed first."""
         raise NotImplementedError
 
-    async def reserve(self, hold: HoldAsked) -> int | None:
-        """Take a call's holds on the budgets that apply to it: None if taken (or none
-        applies), else the id of the hard budget the call would pass."""
+    async def reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
+        """Top up a process's holds for a call on every budget that counts it: what was
+        taken, or the id of the hard budget the call would pass."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -685,43 +676,50 @@ class PostgresStore(Store):
         self,
         rows: list[tuple[Any, ...]],
         touches: list[tuple[Any, ...]],
-        settlements: Sequence[Settlement] = (),
+        holder: int = 0,
+        settlements: Sequence[holds.Settlement] = (),
     ) -> list[tuple[int, datetime]]:
         # COPY: the cheapest way to insert a batch (one message, no per-row statement).
         async with self.connections.connection() as connection, connection.transaction():
-            await connection.copy_records_to_table(
-                UsageRecord._meta.db_table, records=rows, columns=list(USAGE_COLUMNS)
-            )
+            if rows:
+                await connection.copy_records_to_table(
+                    UsageRecord._meta.db_table, records=rows, columns=list(USAGE_COLUMNS)
+                )
             if touches:
                 await connection.executemany(_numbered(TOUCH_TOKEN), touches)
             if not settlements:
                 return []
-            calls, costs, unknown = (list(column) for column in zip(*settlements, strict=True))
-            lock, settle, release = holds.SETTLE_POSTGRES
-            counters = [record[0] for record in await connection.fetch(lock, calls)]
-            await connection.execute(settle, calls, costs, unknown)
-            await connection.execute(release, calls)
+            counters, costs, released, unknown = holds.columns(settlements)
+            lock, spend, unhold, tidy = holds.SETTLE_POSTGRES
+            await connection.execute(lock, counters)
+            await connection.execute(spend, counters, costs, released, unknown)
+            await connection.execute(unhold, counters, costs, released, unknown, holder)
+            await connection.execute(tidy, holder)
             passed = await connection.fetch(holds.PASSED_POSTGRES, datetime.now(UTC), counters)
         return [(record[0], record[1]) for record in passed]
 
-    async def reserve(self, hold: HoldAsked) -> int | None:
+    async def reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
         day, week, month = holds.period_starts(hold.now)
         connection = await self.connections.acquire()
         try:
-            return await connection.fetchval(  # type: ignore[no-any-return]
+            rows = await connection.fetch(
                 holds.RESERVE,
                 hold.user_id,
                 hold.token_id,
-                hold.call_id,
+                hold.holder,
                 hold.amount_nano,
                 hold.now,
                 hold.expires,
                 day,
                 week,
                 month,
+                list(hold.lent),
+                list(hold.lent.values()),
             )
         finally:
             self.connections.release(connection)
+        refused = holds.refusal_of(rows)
+        return refused if refused is not None else [holds.Taken(*row) for row in rows]
 
     async def close(self) -> None:
         await self.connections.close()
@@ -753,10 +751,16 @@ class DjangoThreadStore(Store):
         finally:
             connection.close()
 
-    def _reserve(self, hold: HoldAsked) -> int | None:
+    def _reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
         try:
             return holds.reserve(
-                hold.user_id, hold.token_id, hold.call_id, hold.amount_nano, hold.now, hold.expires
+                hold.user_id,
+                hold.token_id,
+                hold.holder,
+                hold.amount_nano,
+                hold.now,
+                hold.expires,
+                hold.lent,
             )
         finally:
             connections["default"].close()
@@ -765,15 +769,18 @@ class DjangoThreadStore(Store):
         self,
         rows: list[tuple[Any, ...]],
         touches: list[tuple[Any, ...]],
-        settlements: Sequence[Settlement] = (),
+        holder: int = 0,
+        settlements: Sequence[holds.Settlement] = (),
     ) -> list[tuple[int, datetime]]:
         def settle(cursor: Any) -> list[tuple[int, datetime]]:
-            return holds.settle_in(cursor, settlements, datetime.now(UTC)) if settlements else []
+            if not settlements:
+                return []
+            return holds.settle_in(cursor, holder, settlements, datetime.now(UTC))
 
         statements: list[tuple[str, list[Any]]] = [(INSERT_USAGE, rows), (TOUCH_TOKEN, touches)]
         return await asyncio.to_thread(self._write, statements, settle)  # type: ignore[no-any-return]
 
-    async def reserve(self, hold: HoldAsked) -> int | None:
+    async def reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
         return await asyncio.to_thread(self._reserve, hold)
 
     def transient(self, error: Exception) -> bool:

@@ -19,14 +19,15 @@ from django.conf import settings
 
 from lib.loops import PerLoop
 from lib.settings_cache import cached_settings
+from spend.holds import Settlement
 
+from .budgets import leases
 from .store import (
     USAGE_COLUMNS,
     DatabaseUnavailable,
     LongContext,
     PriceFactors,
     Prices,
-    Settlement,
     store,
 )
 from .wire import Usage
@@ -216,8 +217,10 @@ class UsageWriter:
         self.dropped = 0
         self.written = 0
         self._rows: list[tuple[Any, ...]] = []
-        # Of the queued rows (by id), those of calls that hold budgets: their settlement.
-        self._settlements: dict[int, Settlement] = {}
+        # Of the queued rows (by id), those of calls budgets count: what settles them.
+        self._settlements: dict[int, list[Settlement]] = {}
+        # Leases this process gives back (written with the next batch, or alone).
+        self._returns: list[Settlement] = []
         self._writing = False
         self._flushing = False
         self._closing = False
@@ -227,11 +230,10 @@ class UsageWriter:
         self._task: asyncio.Task[None] | None = None
         self._last_drop_log = 0.0
 
-    def record(self, row: tuple[Any, ...], settlement: Settlement | None = None) -> None:
+    def record(self, row: tuple[Any, ...], settlements: list[Settlement] | None = None) -> None:
         """Queue one call's usage row: its values in ``USAGE_COLUMNS`` order; and, for a call
-        that holds budgets, what settles them (written in the same transaction)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        budgets count, what settles them (written in the same transaction)."""
+        self._start()
         if len(self._rows) >= self.capacity:
             self.dropped += 1
             now = time.monotonic()
@@ -240,12 +242,23 @@ class UsageWriter:
                 logger.warning("usage queue full: %d usage row(s) dropped so far", self.dropped)
             return
         self._rows.append(row)
-        if settlement is not None:
-            self._settlements[id(row)] = settlement
+        if settlements is not None:
+            self._settlements[id(row)] = settlements
         if len(self._rows) >= BATCH_SIZE:
             self._wake.set()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.batch_wait, self._wake.set)
+
+    def give_back(self, settlements: list[Settlement]) -> None:
+        """Queue leases this process gives back; written soon, with or without rows."""
+        self._start()
+        self._returns.extend(settlements)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.batch_wait, self._wake.set)
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         while True:
@@ -255,26 +268,28 @@ class UsageWriter:
                 self._timer.cancel()
                 self._timer = None
             wait = self.batch_wait
-            while self._rows:
+            while self._rows or self._returns:
                 batch, self._rows = self._rows[:BATCH_SIZE], self._rows[BATCH_SIZE:]
+                returns, self._returns = self._returns, []
                 self._writing = True
                 try:
-                    written = await self._write(batch)
+                    written = await self._write(batch, returns)
                 finally:
                     self._writing = False
                 if not written:
                     self._keep(batch)
+                    self._returns[:0] = returns
                     wait = RETRY_WAIT
                     break
                 if len(self._rows) < BATCH_SIZE and not self._flushing:
                     break  # the rest waits for its own window: fewer, fuller batches
-            if not self._rows:
+            if not self._rows and not self._returns:
                 self._flushing = False
                 self._drained.set()
             elif self._timer is None:
                 self._timer = asyncio.get_running_loop().call_later(wait, self._wake.set)
 
-    async def _write(self, rows: list[tuple[Any, ...]]) -> bool:
+    async def _write(self, rows: list[tuple[Any, ...]], returns: list[Settlement]) -> bool:
         """Write a batch (one more try half a second after a failure). False: the database
         could not be reached, and the batch is to be kept for a later try."""
         now = datetime.now(UTC)
@@ -283,10 +298,13 @@ class UsageWriter:
         # same order (and the daily sums' trigger locks its rows in key order), no deadlock.
         touches = [(now, token, now - timedelta(minutes=1)) for token in sorted(tokens)]
         held = self._settlements
-        settlements = [held[id(row)] for row in rows if id(row) in held] if held else []
+        settlements = list(returns)
+        if held:
+            for row in rows:
+                settlements.extend(held.get(id(row), ()))
         for attempt in (1, 2):
             try:
-                passed = await store().write_usage(rows, touches, settlements)
+                passed = await store().write_usage(rows, touches, leases().holder, settlements)
                 self.written += len(rows)
                 for row in rows if settlements else ():
                     held.pop(id(row), None)
@@ -340,7 +358,7 @@ class UsageWriter:
         """Wait until every row recorded so far is written (or counted as dropped)."""
         if self._task is None or self._task.done():
             return
-        if self._rows or self._writing:
+        if self._rows or self._returns or self._writing:
             self._flushing = True
             self._drained.clear()
             self._wake.set()

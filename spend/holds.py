@@ -1,20 +1,31 @@
-"""Taking and settling a call's holds on its budgets, exactly, across processes and replicas.
+"""Taking and settling what calls hold on their budgets, exactly, across processes and
+replicas, in at most one round trip on a call's path and usually none.
 
-PostgreSQL: one function call takes every hold of a call (one round trip on the gateway's hot
-path). It locks the counters in budget order, so two calls never wait on each other in a
-cycle, checks every hard budget, and takes all the holds or none. SQLite (first runs): the
-same steps in Python, inside the one write transaction SQLite allows at a time.
+Each server process is a *holder*: on every counter it uses it has one hold, which covers
+the worst cases of its calls still running, the costs of finished calls whose usage rows are
+not written yet, and a *lease*: an amount it may give its next calls without asking the
+database. A call whose worst case the process's leases cover takes it from them, with no
+round trip. Otherwise the process asks the counters for the worst case, plus a new lease of
+1% of the limit while a fifth of the limit would stay free after it (never near the limit:
+there every call holds exactly its own worst case, so no capacity sits in another process's
+lease when it is needed).
 
-Settling runs in the transaction that writes the calls' usage rows: a hold still there after
-its expiry belongs to a call that never wrote its row (its worker was killed, its database
-connection lost), and the next call on that counter gives it back.
+PostgreSQL: one call of the function ``spend_reserve`` takes it on every budget that
+applies. It locks the counters in budget order, so two processes never wait on each other in
+a cycle, checks every hard budget, and takes all or nothing. SQLite (first runs): the same
+steps in Python, inside the one write transaction SQLite allows at a time.
+
+Settling runs in the transaction that writes the calls' usage rows: each call's cost moves
+from its process's hold to ``spent``. Giving back an unused lease is the same operation at no
+cost. A hold still there past its expiry belongs to a process that died; the next call on
+that counter gives it back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -24,6 +35,30 @@ from .models import NANO, Budget, BudgetCounter, BudgetHold, Period
 BUDGETS = Budget._meta.db_table
 COUNTERS = BudgetCounter._meta.db_table
 HOLDS = BudgetHold._meta.db_table
+# A lease is this share of the limit, granted while a fifth of the limit stays free after it.
+LEASE_DIVISOR = 100
+FREE_DIVISOR = 5
+
+
+class Taken(NamedTuple):
+    """What a top-up took on one budget's counter."""
+
+    budget_id: int
+    counter_id: int
+    period_start: datetime
+    # nano-USD: what the call's worst case needed beyond the holder's lease on the budget
+    # (all of it, without one), and any new lease beyond that
+    granted: int
+
+
+class Settlement(NamedTuple):
+    """A change to one counter and its holder's hold: ``cost`` added to spent, ``released``
+    taken off the hold (and reserved); ``unknown`` of the cost stood for an unknown one."""
+
+    counter_id: int
+    cost: int
+    released: int
+    unknown: int
 
 
 def _memberships() -> str:
@@ -40,20 +75,40 @@ def _applying(user: str, token: str) -> str:
     """
 
 
+def applying_sql(user: str, token: str) -> str:
+    """The budgets that count a call, as ``id:period`` joined by commas (NULL: none): read
+    with the call's one lookup, so a process knows which leases a call needs."""
+    joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+    return f"""(SELECT {joined}(b.id || ':' || b.period, ',')
+        FROM {BUDGETS} b
+        WHERE b.scope = 'everyone' OR b.user_id = {user} OR b.token_id = {token}
+           OR b.group_id IN (SELECT g.group_id FROM {_memberships()} g
+                             WHERE g.user_id = {user}))"""
+
+
 def reserve_function_sql() -> str:
-    """``spend_reserve``: NULL when the call's holds are taken (or no budget applies), else
-    the id of the hard budget the call would pass."""
+    """``spend_reserve``: a row per budget that counts the call (what was granted on its
+    counter), or one row naming the hard budget the call would pass (the rest NULL)."""
     return f"""
 CREATE OR REPLACE FUNCTION spend_reserve(
-    p_user integer, p_token bigint, p_call bigint, p_amount bigint, p_now timestamptz,
-    p_expires timestamptz, p_day timestamptz, p_week timestamptz, p_month timestamptz
-) RETURNS bigint LANGUAGE plpgsql AS $$
+    p_user integer, p_token bigint, p_holder bigint, p_amount bigint, p_now timestamptz,
+    p_expires timestamptz, p_day timestamptz, p_week timestamptz, p_month timestamptz,
+    p_leased_budgets bigint[], p_leased bigint[]
+) RETURNS TABLE (o_budget bigint, o_counter bigint, o_start timestamptz, o_granted bigint)
+LANGUAGE plpgsql AS $$
 DECLARE
     budget record;
     counter record;
     start timestamptz;
     given_back bigint;
-    taken bigint[] := '{{}}';
+    room bigint;
+    leased bigint;
+    needed bigint;
+    extra bigint;
+    budgets bigint[] := '{{}}';
+    counters bigint[] := '{{}}';
+    starts timestamptz[] := '{{}}';
+    grants bigint[] := '{{}}';
 BEGIN
     FOR budget IN {_applying("p_user", "p_token")} LOOP
         start := CASE budget.period WHEN 'day' THEN p_day WHEN 'week' THEN p_week ELSE p_month END;
@@ -66,28 +121,47 @@ BEGIN
             RETURNING amount_nano
         ) SELECT COALESCE(SUM(amount_nano), 0) INTO given_back FROM gone;
         IF given_back > 0 THEN
-            UPDATE {COUNTERS} SET reserved_nano = reserved_nano - given_back WHERE id = counter.id;
+            UPDATE {COUNTERS} SET reserved_nano = reserved_nano - given_back
+                WHERE id = counter.id;
         END IF;
-        IF budget.hard
-           AND counter.spent_nano + counter.reserved_nano - given_back + p_amount > budget.cap
-        THEN
-            RETURN budget.id;
+        room := budget.cap - counter.spent_nano - counter.reserved_nano + given_back;
+        leased := COALESCE(p_leased[array_position(p_leased_budgets, budget.id)], 0);
+        needed := GREATEST(p_amount - leased, 0);
+        IF budget.hard AND room < needed THEN
+            o_budget := budget.id;
+            RETURN NEXT;
+            RETURN;
         END IF;
-        taken := taken || counter.id;
+        extra := budget.cap / {LEASE_DIVISOR};
+        IF budget.hard AND room - needed - extra < budget.cap / {FREE_DIVISOR} THEN
+            extra := 0;
+        END IF;
+        budgets := budgets || budget.id;
+        counters := counters || counter.id;
+        starts := starts || start;
+        grants := grants || (needed + extra);
     END LOOP;
-    IF cardinality(taken) > 0 THEN
-        UPDATE {COUNTERS} SET reserved_nano = reserved_nano + p_amount WHERE id = ANY(taken);
-        INSERT INTO {HOLDS} (call_id, counter_id, amount_nano, expires_at)
-            SELECT p_call, unnest(taken), p_amount, p_expires;
-    END IF;
-    RETURN NULL;
+    FOR i IN 1 .. COALESCE(array_length(counters, 1), 0) LOOP
+        UPDATE {COUNTERS} SET reserved_nano = reserved_nano + grants[i] WHERE id = counters[i];
+        INSERT INTO {HOLDS} (holder, counter_id, amount_nano, expires_at)
+            VALUES (p_holder, counters[i], grants[i], p_expires)
+            ON CONFLICT (holder, counter_id) DO UPDATE
+            SET amount_nano = {HOLDS}.amount_nano + EXCLUDED.amount_nano,
+                expires_at = EXCLUDED.expires_at;
+        o_budget := budgets[i];
+        o_counter := counters[i];
+        o_start := starts[i];
+        o_granted := grants[i];
+        RETURN NEXT;
+    END LOOP;
 END $$;
 """
 
 
 RESERVE = (
-    "SELECT spend_reserve($1::integer, $2::bigint, $3::bigint, $4::bigint, $5::timestamptz, "
-    "$6::timestamptz, $7::timestamptz, $8::timestamptz, $9::timestamptz)"
+    "SELECT * FROM spend_reserve($1::integer, $2::bigint, $3::bigint, $4::bigint, "
+    "$5::timestamptz, $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::timestamptz, "
+    "$10::bigint[], $11::bigint[])"
 )
 
 
@@ -95,32 +169,34 @@ def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
     return Period.DAY.start(now), Period.WEEK.start(now), Period.MONTH.start(now)
 
 
-# Settling, on PostgreSQL: the counters locked in the order holds are taken (budget, then
-# period), each counter's holds summed (one call's row per counter), then the holds gone.
+def refusal_of(rows: Sequence[Sequence[Any]]) -> int | None:
+    """The hard budget a reservation's rows say would be passed; None: granted."""
+    return rows[0][0] if len(rows) == 1 and rows[0][1] is None else None
+
+
+# Settling, on PostgreSQL: the counters locked in the order reservations take them (budget,
+# then period), the changes summed per counter, then the holder's holds.
+_SUMMED = """
+    SELECT s.counter_id, SUM(s.cost) AS cost, SUM(s.released) AS released,
+           SUM(s.unknown) AS unknown
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
+        AS s(counter_id, cost, released, unknown)
+    GROUP BY s.counter_id
+"""
 SETTLE_POSTGRES = [
-    f"""
-    SELECT c.id FROM {COUNTERS} c
-    WHERE c.id IN (SELECT h.counter_id FROM {HOLDS} h WHERE h.call_id = ANY($1::bigint[]))
-    ORDER BY c.budget_id, c.period_start FOR UPDATE
-    """,
-    f"""
-    WITH settled AS (
-        SELECT h.counter_id, SUM(s.cost) AS cost, SUM(h.amount_nano) AS held,
-               SUM(CASE WHEN s.unknown THEN s.cost ELSE 0 END) AS unknown
-        FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) AS s(call_id, cost, unknown)
-        JOIN {HOLDS} h ON h.call_id = s.call_id
-        GROUP BY h.counter_id
-    )
+    f"""SELECT id FROM {COUNTERS} WHERE id = ANY($1::bigint[])
+        ORDER BY budget_id, period_start FOR UPDATE""",
+    f"""WITH settled AS ({_SUMMED})
     UPDATE {COUNTERS} c
     SET spent_nano = c.spent_nano + settled.cost,
-        reserved_nano = c.reserved_nano - settled.held,
+        reserved_nano = c.reserved_nano - settled.released,
         unknown_nano = c.unknown_nano + settled.unknown
-    FROM settled WHERE c.id = settled.counter_id
-    """,
-    f"DELETE FROM {HOLDS} WHERE call_id = ANY($1::bigint[])",
+    FROM settled WHERE c.id = settled.counter_id""",
+    f"""WITH settled AS ({_SUMMED})
+    UPDATE {HOLDS} h SET amount_nano = h.amount_nano - settled.released
+    FROM settled WHERE h.holder = $5 AND h.counter_id = settled.counter_id""",
+    f"DELETE FROM {HOLDS} WHERE holder = $1 AND amount_nano <= 0",
 ]
-
-
 _FIRST_PASSED = f"""
     UPDATE {COUNTERS} SET passed_at = %s
     WHERE id IN ({{counters}}) AND passed_at IS NULL
@@ -133,6 +209,11 @@ _FIRST_PASSED = f"""
 PASSED_POSTGRES = _FIRST_PASSED.replace("%s", "$1").format(counters="SELECT unnest($2::bigint[])")
 
 
+def columns(settlements: Sequence[Settlement]) -> list[list[int]]:
+    """The settlements as the four arrays SETTLE_POSTGRES takes."""
+    return [list(column) for column in zip(*settlements, strict=True)]
+
+
 # -- SQLite: the same, in Python, in the one write transaction ----------------------------
 
 
@@ -140,16 +221,19 @@ def reserve_in(
     cursor: Any,
     user_id: int,
     token_id: int | None,
-    call_id: int,
+    holder: int,
     amount: int,
     now: datetime,
     expires: datetime,
+    leased: dict[int, int],
     adapt: Any,
-) -> int | None:
-    """As ``spend_reserve``, through a Django cursor inside a write transaction; ``adapt``
-    gives a datetime as the database stores it (the ORM's form, so both find the same row)."""
-    starts = dict(zip(("day", "week", "month"), map(adapt, period_starts(now)), strict=True))
-    now, expires = adapt(now), adapt(expires)
+) -> list[Taken] | int:
+    """As ``spend_reserve``, through a Django cursor inside a write transaction: what was
+    taken, or the id of the hard budget the call would pass. ``leased``: what the holder's
+    lease on each budget (by id) puts towards the call. ``adapt`` gives a datetime as the
+    database stores it (the ORM's form, so both find the same row)."""
+    starts = dict(zip(("day", "week", "month"), period_starts(now), strict=True))
+    now_text, expires_text = adapt(now), adapt(expires)
     cursor.execute(_applying("%s", "%s"), [user_id, token_id, user_id])
     taken = []
     for budget_id, period, hard, cap in cursor.fetchall():
@@ -157,73 +241,89 @@ def reserve_in(
         cursor.execute(
             f"INSERT INTO {COUNTERS} (budget_id, period_start, spent_nano, reserved_nano, "
             "unknown_nano) VALUES (%s, %s, 0, 0, 0) ON CONFLICT DO NOTHING",
-            [budget_id, start],
+            [budget_id, adapt(start)],
         )
         cursor.execute(
             f"SELECT id, spent_nano, reserved_nano FROM {COUNTERS} "
             "WHERE budget_id = %s AND period_start = %s",
-            [budget_id, start],
+            [budget_id, adapt(start)],
         )
         counter_id, spent, reserved = cursor.fetchone()
         cursor.execute(
             f"SELECT COALESCE(SUM(amount_nano), 0) FROM {HOLDS} "
             "WHERE counter_id = %s AND expires_at < %s",
-            [counter_id, now],
+            [counter_id, now_text],
         )
         given_back = cursor.fetchone()[0]
         if given_back:
             cursor.execute(
                 f"DELETE FROM {HOLDS} WHERE counter_id = %s AND expires_at < %s",
-                [counter_id, now],
+                [counter_id, now_text],
             )
             cursor.execute(
                 f"UPDATE {COUNTERS} SET reserved_nano = reserved_nano - %s WHERE id = %s",
                 [given_back, counter_id],
             )
-        if hard and spent + reserved - given_back + amount > cap:
+        room = cap - spent - reserved + given_back
+        needed = max(amount - leased.get(budget_id, 0), 0)
+        if hard and room < needed:
             return budget_id  # type: ignore[no-any-return]
-        taken.append(counter_id)
-    for counter_id in taken:
+        extra = cap // LEASE_DIVISOR
+        if hard and room - needed - extra < cap // FREE_DIVISOR:
+            extra = 0
+        taken.append(Taken(budget_id, counter_id, start, needed + extra))
+    for took in taken:
         cursor.execute(
             f"UPDATE {COUNTERS} SET reserved_nano = reserved_nano + %s WHERE id = %s",
-            [amount, counter_id],
+            [took.granted, took.counter_id],
         )
         cursor.execute(
-            f"INSERT INTO {HOLDS} (call_id, counter_id, amount_nano, expires_at) "
-            "VALUES (%s, %s, %s, %s)",
-            [call_id, counter_id, amount, expires],
+            f"INSERT INTO {HOLDS} (holder, counter_id, amount_nano, expires_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (holder, counter_id) DO UPDATE "
+            f"SET amount_nano = {HOLDS}.amount_nano + excluded.amount_nano, "
+            "expires_at = excluded.expires_at",
+            [holder, took.counter_id, took.granted, expires_text],
         )
-    return None
+    return taken
 
 
 def settle_in(
-    cursor: Any, settlements: Sequence[tuple[int, int, bool]], now: datetime
+    cursor: Any, holder: int, settlements: Sequence[Settlement], now: datetime
 ) -> list[tuple[int, Any]]:
-    """Settle calls' holds to what they cost, through a cursor inside the transaction that
-    writes their usage rows: ``(call id, cost in nano-USD, whether the cost was unknown)``.
-    Gives the budgets (and periods) this settling passed first."""
-    touched: set[int] = set()
-    if cursor.db.vendor == "postgresql":  # the counters locked in the order holds take them
+    """Settle, through a cursor inside the transaction that writes the usage rows: each
+    settlement's cost moves from ``holder``'s hold on its counter to spent. Gives the budgets
+    (and periods) this settling passed first."""
+    summed: dict[int, list[int]] = {}
+    for counter_id, cost, released, unknown in settlements:
+        total = summed.setdefault(counter_id, [0, 0, 0])
+        total[0] += cost
+        total[1] += released
+        total[2] += unknown
+    counters = sorted(summed)
+    if cursor.db.vendor == "postgresql":  # locked in the order reservations take them
         cursor.execute(
-            f"SELECT id FROM {COUNTERS} WHERE id IN (SELECT counter_id FROM {HOLDS} "
-            "WHERE call_id = ANY(%s)) ORDER BY budget_id, period_start FOR UPDATE",
-            [[call_id for call_id, _, _ in settlements]],
+            f"SELECT id FROM {COUNTERS} WHERE id = ANY(%s) "
+            "ORDER BY budget_id, period_start FOR UPDATE",
+            [counters],
         )
-    for call_id, cost, unknown in settlements:
-        cursor.execute(f"SELECT counter_id, amount_nano FROM {HOLDS} WHERE call_id = %s", [call_id])
-        for counter_id, held in cursor.fetchall():
-            cursor.execute(
-                f"UPDATE {COUNTERS} SET spent_nano = spent_nano + %s, "
-                "reserved_nano = reserved_nano - %s, unknown_nano = unknown_nano + %s "
-                "WHERE id = %s",
-                [cost, held, cost if unknown else 0, counter_id],
-            )
-            touched.add(counter_id)
-        cursor.execute(f"DELETE FROM {HOLDS} WHERE call_id = %s", [call_id])
-    return _mark_passed_in(cursor, sorted(touched), now)
+    for counter_id in counters:
+        cost, released, unknown = summed[counter_id]
+        cursor.execute(
+            f"UPDATE {COUNTERS} SET spent_nano = spent_nano + %s, "
+            "reserved_nano = reserved_nano - %s, unknown_nano = unknown_nano + %s "
+            "WHERE id = %s",
+            [cost, released, unknown, counter_id],
+        )
+        cursor.execute(
+            f"UPDATE {HOLDS} SET amount_nano = amount_nano - %s "
+            "WHERE holder = %s AND counter_id = %s",
+            [released, holder, counter_id],
+        )
+    cursor.execute(f"DELETE FROM {HOLDS} WHERE holder = %s AND amount_nano <= 0", [holder])
+    return _mark_passed_in(cursor, counters, now)
 
 
-def _mark_passed_in(cursor: Any, counters: list[int], now: datetime) -> list[tuple[int, datetime]]:
+def _mark_passed_in(cursor: Any, counters: list[int], now: datetime) -> list[tuple[int, Any]]:
     """As ``PASSED_POSTGRES``, through a Django cursor."""
     if not counters:
         return []
@@ -239,33 +339,50 @@ def _mark_passed_in(cursor: Any, counters: list[int], now: datetime) -> list[tup
 def reserve(
     user_id: int,
     token_id: int | None,
-    call_id: int,
+    holder: int,
     amount: int,
     now: datetime,
     expires: datetime,
-) -> int | None:
-    """Take a call's holds: None if taken (or no budget applies), else the id of the hard
-    budget the call would pass."""
+    leased: dict[int, int] | None = None,
+) -> list[Taken] | int:
+    """Take ``amount`` (and any lease) for ``holder`` on every budget that counts a call,
+    beyond what ``leased`` says the holder's lease on each budget puts towards it: what was
+    taken, or the id of the hard budget the call would pass."""
+    leased = leased or {}
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT spend_reserve(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [user_id, token_id, call_id, amount, now, expires, *period_starts(now)],
+                "SELECT * FROM spend_reserve(%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s::bigint[], %s::bigint[])",
+                [
+                    user_id,
+                    token_id,
+                    holder,
+                    amount,
+                    now,
+                    expires,
+                    *period_starts(now),
+                    list(leased),
+                    list(leased.values()),
+                ],
             )
-            return cursor.fetchone()[0]  # type: ignore[no-any-return]
+            rows = cursor.fetchall()
+            refused = refusal_of(rows)
+            return refused if refused is not None else [Taken(*row) for row in rows]
         return reserve_in(
             cursor,
             user_id,
             token_id,
-            call_id,
+            holder,
             amount,
             now,
             expires,
+            leased,
             connection.ops.adapt_datetimefield_value,
         )
 
 
-def settle(settlements: Sequence[tuple[int, int, bool]], now: datetime) -> list[tuple[int, Any]]:
-    """Settle calls' holds (see ``settle_in``); gives the budgets first passed."""
+def settle(holder: int, settlements: Sequence[Settlement], now: datetime) -> list[tuple[int, Any]]:
+    """Settle (see ``settle_in``); gives the budgets first passed."""
     with transaction.atomic(), connection.cursor() as cursor:
-        return settle_in(cursor, settlements, now)
+        return settle_in(cursor, holder, settlements, now)

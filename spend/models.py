@@ -1,11 +1,12 @@
 """Budgets: how much may be spent, by whom, per day, week or month, and what has been.
 
 A budget's spend is kept per period in a counter: what calls have cost (``spent``) and what
-calls still running may cost at most (``reserved``: their holds). A call takes a hold on every
-counter of a budget that applies to it before it reaches the provider; a hard budget's hold is
-refused when spent + reserved + the call's worst case would pass the limit. When the call's
-usage is known the hold is settled to the real cost, in the same transaction as its usage row.
-Amounts are whole nano-USD (10^-9): exact sums, no rounding drift.
+server processes hold for calls running or about to run (``reserved``: their holds). Before
+a call reaches the provider its worst case is taken from its process's hold on every counter
+of a budget that applies to it, topped up from the counter when short; a hard budget refuses
+the top-up when spent + reserved + the call's worst case would pass the limit. When the
+call's usage is known its cost moves from the hold to ``spent``, in the transaction that
+writes its usage row. Amounts are whole nano-USD (10^-9): exact sums, no rounding drift.
 """
 
 from __future__ import annotations
@@ -206,17 +207,22 @@ class BudgetCounter(models.Model):
 
 
 class BudgetHold(models.Model):
-    """What one running call may cost a counter at most, until its usage is known."""
+    """What one server process holds on a counter: the worst cases of its running calls,
+    what finished calls cost until their usage rows are written, and a lease it may hand to
+    its next calls without asking the database (while the budget is far from its limit)."""
 
-    call_id = models.BigIntegerField(db_index=True)
+    holder = models.BigIntegerField()  # the process's random id
     counter = models.ForeignKey(BudgetCounter, on_delete=models.CASCADE, related_name="holds")
     amount_nano = models.BigIntegerField()
-    # A call's hold outlives it only if the call died before writing its usage row (a worker
-    # killed): past this time the next call on the counter gives it back.
+    # A hold outlives its process only if the process died: past this time (renewed each
+    # time the process takes more) the next call on the counter gives it back.
     expires_at = models.DateTimeField()
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["holder", "counter"], name="spend_hold_one_per_holder")
+        ]
         indexes = [models.Index(fields=["counter", "expires_at"], name="spend_hold_expiry")]
 
     def __str__(self) -> str:
-        return f"call {self.call_id} holds {self.amount_nano} nano-USD"
+        return f"holder {self.holder} holds {self.amount_nano} nano-USD"

@@ -4,6 +4,7 @@ its cost with its usage row."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -233,3 +234,62 @@ def test_a_budget_starts_again_when_its_period_ends(deployment, monkeypatch):
     frozen[0] = datetime(2026, 12, 8, tzinfo=UTC)
     assert call(deployment).status_code == 200
     assert BudgetCounter.objects.filter(budget=b).count() == 2
+
+
+def _count_reservations(monkeypatch) -> list[int]:
+    from django.db import connection
+
+    from gateway.store import DjangoThreadStore, PostgresStore
+
+    store_class = PostgresStore if connection.vendor == "postgresql" else DjangoThreadStore
+    taken: list[int] = []
+    real = store_class.reserve
+
+    async def spy(self, hold):
+        taken.append(hold.amount_nano)
+        return await real(self, hold)
+
+    monkeypatch.setattr(store_class, "reserve", spy)
+    return taken
+
+
+def test_far_from_its_limit_a_budget_costs_calls_no_round_trip(deployment, monkeypatch):
+    """The first call leases 1% of the limit for its process; the next ones take their
+    worst case from the lease. What the process did not use goes back when it stops."""
+    b = budget("10000", person=deployment.developer)
+    reservations = _count_reservations(monkeypatch)
+
+    async def five_calls() -> list[int]:
+        path, body, _ = CALLS["openai"]
+        headers = {"Authorization": f"Bearer {deployment.token.secret}"}
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            answers = [await client.post(BASE + path, headers=headers, json=body) for _ in range(5)]
+        return [answer.status_code for answer in answers]
+
+    assert run(five_calls) == [200] * 5
+    assert len(reservations) == 1
+    c = counter(b)
+    costs = sum(row.cost_usd for row in deployment.usage())
+    assert (c.spent_nano, c.reserved_nano) == (int(costs * NANO), 0)  # the lease came back
+    assert not BudgetHold.objects.exists()
+
+
+def test_a_lease_left_unused_goes_back_within_seconds(deployment, monkeypatch):
+    from gateway import budgets
+
+    monkeypatch.setattr(budgets, "IDLE_SECONDS", 0.05)
+    b = budget("10000", person=deployment.developer)
+
+    async def call_then_wait() -> int:
+        path, body, _ = CALLS["openai"]
+        headers = {"Authorization": f"Bearer {deployment.token.secret}"}
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            assert (await client.post(BASE + path, headers=headers, json=body)).status_code == 200
+        await asyncio.sleep(0.5)  # idle: the lease goes back, the process still serving
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(lambda: counter(b).reserved_nano)()  # type: ignore[no-any-return]
+
+    assert run(call_then_wait) == 0
