@@ -598,7 +598,9 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
                 f"{line.gap.format(values['added_median_ms'] - added)}, errors "
                 f"{values[f'{name}_errors']}"
             )
-    print("\nWith a budget (a hold per call, one round trip; settled with the usage rows):")
+    print(
+        "\nWith a budget (held from its process's lease, topped up in one round trip when short):"
+    )
     for label, values in report["latency"].items():
         added = values[f"{BUDGETED}_added_median_ms"]
         print(
