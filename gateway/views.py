@@ -18,7 +18,8 @@ from django.utils.http import urlencode
 from accounts.access import staff_required
 from lib.export import csv_download
 from providers.registry import REGISTRY, ProviderType
-from spend.services import standings_of
+from spend.models import Budget
+from spend.services import standings, standings_of
 
 from .forms import UsageFilterForm
 from .models import UsageDay, UsageRecord
@@ -64,6 +65,7 @@ def usage_list(request: HttpRequest) -> HttpResponseBase:
         UsageDay.objects.all(),
         "gateway/usage_tab.html",
         everyone=True,
+        budget_alerts=[s for s in standings(Budget.objects.in_display_order()) if s.near or s.over],
     )
 
 

@@ -238,3 +238,20 @@ def test_a_reply_answered_as_one_json_body_to_a_stream_request_is_shown_whole(
     run_turns(chat.pk)
     reply = reply_of(chat)
     assert (reply.status, reply.content) == (MessageStatus.DONE, "You said: whole please")
+
+
+def test_a_chat_refused_by_a_budget_says_which_budget_and_when_it_resets(setup):
+    from decimal import Decimal
+
+    from spend.models import Budget, Period, Scope
+
+    Budget.objects.create(
+        scope=Scope.PERSON, user=setup.developer, limit_usd=Decimal("0.01"), period=Period.DAY
+    )
+    chat, _ = start(setup)
+    run_turns(chat.pk)
+    reply = reply_of(chat)
+    assert reply.status == MessageStatus.FAILED
+    assert f"Daily budget of $0.01 for {setup.developer.username} reached; resets" in reply.content
+    assert "00:00 UTC" in reply.content, reply.content
+    assert setup.fake.calls("/chat/completions") == []

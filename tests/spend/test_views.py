@@ -126,3 +126,24 @@ def test_a_developer_sees_their_budgets_and_a_notice_at_80_and_100_percent(
     page = developer_client.get(agents).content.decode()
     assert "is used up: calls that count against it are refused until" in page
     assert 'class="callout error"' in page
+
+
+def test_the_usage_tab_names_the_budgets_near_or_over_their_limits(staff_client):
+    from django.utils import timezone
+
+    near = Budget.objects.create(scope=Scope.EVERYONE, limit_usd=100, period=Period.MONTH)
+    quiet = Budget.objects.create(scope=Scope.EVERYONE, limit_usd=100, period=Period.DAY)
+    for budget, spent in ((near, 85), (quiet, 10)):
+        BudgetCounter.objects.create(
+            budget=budget,
+            period_start=budget.period_start(timezone.now()),
+            spent_nano=spent * NANO,
+        )
+    page = staff_client.get(reverse("usage:list")).content.decode()
+    alerts = page.split('data-testid="budget-alerts"')[1].split("</div>")[0]
+    assert "Monthly budget of $100.00 for everyone: 85%" in alerts
+    assert "Daily" not in alerts
+    assert (
+        'data-testid="budget-alerts"'
+        not in staff_client.get(reverse("usage:mine")).content.decode()
+    )
