@@ -217,3 +217,28 @@ def test_the_migration_creates_the_function_the_code_describes():
 
     migration = importlib.import_module("spend.migrations.0001_initial")
     assert migration.RESERVE_FUNCTION.strip() == holds.reserve_function_sql().strip()
+
+
+@pytest.mark.parametrize("hard", [True, False], ids=["hard", "soft"])
+@pytest.mark.parametrize("period", Period.values)
+@pytest.mark.parametrize("scope", Scope.values)
+def test_every_scope_and_period_hard_or_soft(developer, other_developer, scope, period, hard):
+    """80 cents fit a $1 budget once in a period: a hard one refuses the second call, a soft
+    one lets it pass; the next period starts anew; nobody else's calls count (but everyone's
+    budget's)."""
+    token = token_create(user=developer, name="ci", lifetime=timedelta(days=1), actor=None).token
+    target: dict = {}
+    if scope == Scope.GROUP:
+        target["group"] = Group.objects.create(name="platform")
+        target["group"].user_set.add(developer)
+    elif scope == Scope.PERSON:
+        target["user"] = developer
+    elif scope == Scope.TOKEN:
+        target["token"] = token
+    b = budget("1.00", period=period, hard=hard, **target)
+    took(developer, 80, token=token.pk)
+    second = take(developer, 80, token=token.pk)
+    assert second == b.pk if hard else isinstance(second, list)
+    assert isinstance(take(developer, 80, now=Period(period).end(NOW), token=token.pk), list)
+    stranger = take(other_developer, 80)
+    assert stranger == b.pk if hard and scope == Scope.EVERYONE else isinstance(stranger, list)
