@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,6 +35,8 @@ from tokens.services import tokens_revoke_for_user
 
 from .models import Invitation, Role
 
+logger = logging.getLogger(__name__)
+
 ADMINS_LOCK = "accounts.admins"
 MAX_INVITATION_DAYS = 30
 
@@ -48,6 +52,8 @@ def _user_model() -> Any:
 class NewInvitation:
     invitation: Invitation
     token: str
+    # Why the e-mail asked for was not sent (no mail server, say); empty: sent, or not asked.
+    mail_problem: str = ""
 
     def __repr__(self) -> str:
         return f"NewInvitation(invitation={self.invitation!r}, token='********')"
@@ -116,17 +122,31 @@ def invitation_create(
         object_repr=f"Invitation for {invitation.who} ({invitation.get_role_display()})",
         changed_fields=["email", "username", "role", "groups"],
     )
+    mail_problem = ""
     if send_to and email:
-        link = f"{send_to.rstrip('/')}/invite/{token}/"
+        mail_problem = _send_invitation(invitation, f"{send_to.rstrip('/')}/invite/{token}/")
+    return NewInvitation(invitation, token, mail_problem)
+
+
+def _send_invitation(invitation: Invitation, link: str) -> str:
+    """E-mail the link; what went wrong, in words, if it could not be sent. The invitation
+    stands either way: its link is shown to whoever made it."""
+    try:
         send_mail(
             "You are invited to the LLM Control Plane",
             f"You have been invited to use the LLM Control Plane.\n\nCreate your account here "
             f"(the link works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):\n\n"
             f"{link}\n",
             settings.DEFAULT_FROM_EMAIL,
-            [email],
+            [invitation.email],
         )
-    return NewInvitation(invitation, token)
+    except (OSError, smtplib.SMTPException) as error:
+        logger.warning("invitation e-mail not sent: %s", type(error).__name__)
+        return (
+            f"The e-mail could not be sent ({type(error).__name__}: is a mail server "
+            "configured? See EMAIL_HOST). Share the link yourself."
+        )
+    return ""
 
 
 def invitation_for(token: str) -> Invitation | None:

@@ -103,6 +103,27 @@ def test_an_invitation_can_be_e_mailed(staff_client):
     assert urlparse_path(response.context["invite_link"]) in message.body
 
 
+def test_an_invitation_whose_e_mail_cannot_be_sent_stands_and_says_so(staff_client, settings):
+    """No mail server: the page says so by the link (no 500), the command in one stderr line
+    (no traceback) after printing the link; the invitations stand."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    response = invite(staff_client, email="new@example.com", send_email="on")
+    assert response.status_code == 201
+    page = response.content.decode()
+    assert 'data-testid="mail-problem"' in page and "could not be sent" in page
+    assert "EMAIL_HOST" in page and 'data-testid="invite-link"' in page
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "user_invite", "--email", "other@example.com", "--send-email", stdout=out, stderr=err
+        )
+    assert str(refused.value).startswith("invitation made, but the e-mail could not be sent")
+    assert len(str(refused.value).splitlines()) == 1
+    assert "/invite/" in out.getvalue()
+    assert Invitation.objects.count() == 2
+
+
 def test_inviting_an_existing_address_or_nobody_is_refused(staff_client, developer):
     developer.email = "dev@example.com"
     developer.save()

@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts.models import Role
 from accounts.services import invitation_create
@@ -53,11 +53,15 @@ class Command(OperatorCommand):
                     "role": invitation.role,
                     "expires_at": invitation.expires_at.isoformat(),
                     "link": link,
+                    "mail_problem": new.mail_problem or None,
                 }
             )
-            return
-        self.stdout.write(
-            f"Invitation for {invitation.who}, valid until "
-            f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC (shown once):"
-        )
-        self.stdout.write(link)
+        else:
+            self.stdout.write(
+                f"Invitation for {invitation.who}, valid until "
+                f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC (shown once):"
+            )
+            self.stdout.write(link)
+        if new.mail_problem:  # the invitation stands, its link printed: the mail failed
+            problem = new.mail_problem
+            raise CommandError(f"invitation made, but {problem[0].lower()}{problem[1:]}")
