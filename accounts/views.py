@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -39,6 +39,8 @@ class SignInView(auth_views.LoginView):
         context["sso_name"] = settings.OIDC_PROVIDER_NAME
         context["sso_failed"] = self.request.GET.get("sso") == "failed"
         context["passwords_off"] = settings.PASSWORD_SIGN_IN == "break_glass"
+        # A first run served without an admin (no terminal to ask on): nobody could sign in.
+        context["no_admin"] = not get_user_model().objects.filter(is_active=True).exists()
         return context
 
 

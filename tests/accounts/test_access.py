@@ -11,6 +11,14 @@ from conftest import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
+def test_the_login_page_says_how_to_make_the_first_admin_when_nobody_can_sign_in(
+    client, django_user_model
+):
+    assert 'data-testid="no-admin"' in client.get(reverse("login")).content.decode()
+    django_user_model.objects.create_user("first", password="x")
+    assert 'data-testid="no-admin"' not in client.get(reverse("login")).content.decode()
+
+
 def test_the_login_page_renders_and_signs_in(client, developer):
     assert client.get(reverse("login")).status_code == 200
     response = client.post(reverse("login"), {"username": "dev", "password": PASSWORD})
