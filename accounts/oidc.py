@@ -199,7 +199,10 @@ class Backend(OIDCAuthenticationBackend):
             action=AuditAction.CREATE,
             obj=user,
             object_repr=f"{user.get_username()} (single sign-on)",
-            changed_fields=["username", "email"],
+            changes={
+                "username": [None, user.get_username()],
+                "email": [None, user.email or None],
+            },
         )
         return self.update_user(user, claims)
 

@@ -120,7 +120,12 @@ def invitation_create(
         action=AuditAction.CREATE,
         obj=invitation,
         object_repr=f"Invitation for {invitation.who} ({invitation.get_role_display()})",
-        changed_fields=["email", "username", "role", "groups"],
+        changes={
+            "email": [None, invitation.email or None],
+            "username": [None, invitation.username or None],
+            "role": [None, invitation.get_role_display()],
+            "groups": [None, ", ".join(sorted(g.name for g in groups)) or None],
+        },
     )
     mail_problem = ""
     if send_to and email:
@@ -200,7 +205,12 @@ def invitation_accept(*, token: str, username: str, password: str) -> Any:
         action=AuditAction.CREATE,
         obj=user,
         object_repr=f"{user.get_username()} (accepted an invitation)",
-        changed_fields=["username", "email", "role", "groups"],
+        changes={
+            "username": [None, user.get_username()],
+            "email": [None, user.email or None],
+            "role": [None, invitation.get_role_display()],
+            "groups": [None, ", ".join(sorted(g.name for g in user.groups.all())) or None],
+        },
     )
     return user
 
@@ -348,7 +358,9 @@ def group_create(*, name: str, actor: Any) -> Group:
             group = Group.objects.create(name=name)
     except IntegrityError:
         raise ValidationError({"name": f"A group named {name!r} exists already."}) from None
-    audit_record(actor=actor, action=AuditAction.CREATE, obj=group, changed_fields=["name"])
+    audit_record(
+        actor=actor, action=AuditAction.CREATE, obj=group, changes={"name": [None, group.name]}
+    )
     return group
 
 

@@ -112,7 +112,17 @@ def token_create(
     else:  # pragma: no cover - three collisions in a 36^8 space
         raise RuntimeError("could not draw a unique token id")
     if kind == TokenKind.API:
-        audit_record(actor=actor, action=AuditAction.CREATE, obj=token, changed_fields=["name"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.CREATE,
+            obj=token,
+            changes={
+                "name": [None, token.name],
+                "expires": [None, token.expires_at.strftime("%Y-%m-%d %H:%M UTC")]
+                if token.expires_at
+                else [None, "never"],
+            },
+        )
     return NewToken(token=token, secret=secret)
 
 

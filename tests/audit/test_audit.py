@@ -166,3 +166,22 @@ def test_times_carry_a_machine_readable_utc_stamp_for_the_local_time_script(
     make_provider("openai")
     page = staff_client.get(reverse("audit:list")).content.decode()
     assert "data-local" in page and "UTC" in page and "js/localtime.js" in page
+
+
+def test_created_entries_show_the_values_they_were_created_with(staff_client, admin_user):
+    """Not only the field names: what an invitation, a group and a token were made with."""
+    from datetime import timedelta
+
+    from accounts.services import group_create, invitation_create
+    from tokens.services import token_create
+
+    group = group_create(name="platform", actor=admin_user)
+    invitation_create(email="ada@example.com", role="admin", groups=[group], actor=admin_user)
+    token_create(user=admin_user, name="ci", lifetime=timedelta(days=1), actor=admin_user)
+    changes = {entry.object_type: entry.changes for entry in AuditEntry.objects.all()}
+    assert changes["auth.group"] == {"name": [None, "platform"]}
+    assert changes["accounts.invitation"]["email"] == [None, "ada@example.com"]
+    assert changes["accounts.invitation"]["groups"] == [None, "platform"]
+    assert changes["tokens.apitoken"]["name"] == [None, "ci"]
+    page = staff_client.get(reverse("audit:list")).content.decode()
+    assert "ada@example.com" in page and "platform" in page
