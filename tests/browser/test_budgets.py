@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -53,4 +54,11 @@ def test_an_admin_sets_a_group_budget_changes_it_and_removes_it(
     page.get_by_text("No budgets yet").wait_for()
     screenshot("3-removed", of=page)
     assert not Budget.objects.exists()
+
+    # The audit log has each change, its time in the form every date here has.
+    page.goto("/admin/audit/")
+    when = page.locator("table.audit time").first.inner_text()
+    assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}", when), when
+    assert page.locator("table.audit tr", has_text="Removed").count() == 0  # "Deleted"
+    assert page.locator("table.audit tr", has_text="Deleted").count() == 1
     context.close()
