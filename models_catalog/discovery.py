@@ -81,9 +81,9 @@ def _rows_form(models: list[DiscoveredModel], data: Any = None) -> list[Discover
 
 
 def _readable(identifier: str) -> str:
-    """A first guess at a display name: "claude-opus-4-6" -> "Claude Opus 4 6"."""
-    tail = identifier.rsplit("/", 1)[-1]
-    return " ".join(part.capitalize() for part in tail.replace("_", "-").split("-") if part)
+    """The display name of a model the provider lists without one: its identifier, as the
+    provider spells it (a guess from its parts would read "Gpt 5 Mini" or "Claude Opus 4 6")."""
+    return identifier
 
 
 # A discovered model's prices, in the order they are signed and saved.
