@@ -689,9 +689,14 @@ class PostgresStore(Store):
                 await connection.executemany(_numbered(TOUCH_TOKEN), touches)
             if not settlements:
                 return []
-            counters, costs, released, unknown = holds.columns(settlements)
             lock, spend, unhold, tidy = holds.SETTLE_POSTGRES
-            await connection.execute(lock, counters)
+            await connection.execute(lock, sorted({s.counter_id for s in settlements}))
+            held = dict(
+                await connection.fetch(
+                    holds.HELD_POSTGRES, holder, [s.counter_id for s in settlements]
+                )
+            )
+            counters, costs, released, unknown = holds.columns(holds.summed(settlements, held))
             await connection.execute(spend, counters, costs, released, unknown)
             await connection.execute(unhold, counters, costs, released, unknown, holder)
             await connection.execute(tidy, holder)

@@ -209,6 +209,27 @@ _FIRST_PASSED = f"""
 PASSED_POSTGRES = _FIRST_PASSED.replace("%s", "$1").format(counters="SELECT unnest($2::bigint[])")
 
 
+HELD_POSTGRES = (
+    f"SELECT counter_id, amount_nano FROM {HOLDS} WHERE holder = $1 AND counter_id = ANY($2)"
+)
+
+
+def summed(settlements: Sequence[Settlement], held: dict[int, int]) -> list[Settlement]:
+    """The settlements summed per counter, each releasing at most what its holder's hold
+    there has (``held``): a hold given back after it expired, while its process still ran,
+    must not be taken off the counter twice."""
+    totals: dict[int, list[int]] = {}
+    for counter_id, cost, released, unknown in settlements:
+        total = totals.setdefault(counter_id, [0, 0, 0])
+        total[0] += cost
+        total[1] += released
+        total[2] += unknown
+    return [
+        Settlement(counter_id, cost, min(released, held.get(counter_id, 0)), unknown)
+        for counter_id, (cost, released, unknown) in sorted(totals.items())
+    ]
+
+
 def columns(settlements: Sequence[Settlement]) -> list[list[int]]:
     """The settlements as the four arrays SETTLE_POSTGRES takes."""
     return [list(column) for column in zip(*settlements, strict=True)]
@@ -293,21 +314,20 @@ def settle_in(
     """Settle, through a cursor inside the transaction that writes the usage rows: each
     settlement's cost moves from ``holder``'s hold on its counter to spent. Gives the budgets
     (and periods) this settling passed first."""
-    summed: dict[int, list[int]] = {}
-    for counter_id, cost, released, unknown in settlements:
-        total = summed.setdefault(counter_id, [0, 0, 0])
-        total[0] += cost
-        total[1] += released
-        total[2] += unknown
-    counters = sorted(summed)
+    counters = sorted({settlement.counter_id for settlement in settlements})
     if cursor.db.vendor == "postgresql":  # locked in the order reservations take them
         cursor.execute(
             f"SELECT id FROM {COUNTERS} WHERE id = ANY(%s) "
             "ORDER BY budget_id, period_start FOR UPDATE",
             [counters],
         )
-    for counter_id in counters:
-        cost, released, unknown = summed[counter_id]
+    cursor.execute(
+        f"SELECT counter_id, amount_nano FROM {HOLDS} WHERE holder = %s AND counter_id IN "
+        f"({', '.join(['%s'] * len(counters))})",
+        [holder, *counters],
+    )
+    held = dict(cursor.fetchall())
+    for counter_id, cost, released, unknown in summed(settlements, held):
         cursor.execute(
             f"UPDATE {COUNTERS} SET spent_nano = spent_nano + %s, "
             "reserved_nano = reserved_nano - %s, unknown_nano = unknown_nano + %s "

@@ -113,6 +113,18 @@ def test_a_dead_processes_hold_is_given_back_after_it_expires(developer):
     assert list(BudgetHold.objects.values_list("holder", flat=True)) == [6]
 
 
+def test_a_call_settled_after_its_hold_expired_takes_nothing_off_twice(developer):
+    """A process still running past its hold's expiry: the hold was given back once, so
+    settling its call adds the cost to spent and takes nothing more off what is held."""
+    b = budget("1.00", user=developer)
+    late = took(developer, 50, holder=11)
+    took(developer, 10, now=NOW + 2 * HOUR, holder=12)  # gives back holder 11's hold
+    holds.settle(11, [Settlement(late.counter_id, 30 * CENT, 50 * CENT, 0)], NOW + 2 * HOUR)
+    c = counter(b)
+    assert c.spent_nano == 30 * CENT
+    assert c.reserved_nano == sum(h.amount_nano for h in BudgetHold.objects.all()) > 0
+
+
 def test_each_scope_counts_only_its_own_calls(developer, other_developer):
     team = Group.objects.create(name="platform")
     team.user_set.add(developer)
