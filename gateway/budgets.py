@@ -15,6 +15,11 @@ from lib.settings_cache import cached_settings
 from spend.holds import Settlement, Taken
 from spend.models import Period
 
+
+def _clock() -> float:
+    return time.monotonic()
+
+
 # Seconds a lease may go unused before its process gives it back.
 IDLE_SECONDS = 5.0
 _STARTS = {period.value: period.start for period in Period}
@@ -42,7 +47,7 @@ class Leases:
         """The counters a call of worst case ``amount`` is charged to, when this process's
         leases on every budget in ``budgets`` (``id:period,...``) cover it; else None (and
         nothing taken)."""
-        clock = time.monotonic()
+        clock = _clock()
         leases = []
         for key in _keys(budgets, now):
             lease = self._by_budget.get(key)
@@ -58,18 +63,27 @@ class Leases:
         """What this process's leases on ``budgets`` put towards a call the counters top up
         (by budget id): taken out of the leases while the top-up is asked for, so no other
         call of this process spends it meanwhile."""
-        lent = {}
+        from .usage import writer
+
+        clock = _clock()
+        lent, stale = {}, []
         for key in _keys(budgets, now):
             lease = self._by_budget.get(key)
-            if lease is not None and lease.available:
+            if lease is None or not lease.available:
+                continue
+            if lease.use_until < clock:  # its hold may have expired: give it back instead
+                stale.append(Settlement(lease.counter_id, 0, lease.available, 0))
+            else:
                 lent[key[0]] = lease.available
-                lease.available = 0
+            lease.available = 0
+        if stale:
+            writer().give_back(stale)
         return lent
 
     def add(self, taken: list[Taken], amount: int, lent: dict[int, int]) -> list[int]:
         """What a top-up granted: with what the leases lent, the call's ``amount`` on each
         counter; the rest leased."""
-        clock = time.monotonic()
+        clock = _clock()
         for took in taken:
             lease = self._by_budget.get((took.budget_id, took.period_start))
             if lease is None:
@@ -127,7 +141,7 @@ class Leases:
         from .usage import writer
 
         self._timer = None
-        given_back = self.idle(time.monotonic() - IDLE_SECONDS)
+        given_back = self.idle(_clock() - IDLE_SECONDS)
         if given_back:
             writer().give_back(given_back)
         if any(lease.available for lease in self._by_counter.values()):

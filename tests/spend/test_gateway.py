@@ -293,3 +293,38 @@ def test_a_lease_left_unused_goes_back_within_seconds(deployment, monkeypatch):
         return await sync_to_async(lambda: counter(b).reserved_nano)()  # type: ignore[no-any-return]
 
     assert run(call_then_wait) == 0
+
+
+def test_a_lease_past_its_use_is_given_back_not_lent(deployment, monkeypatch, settings):
+    """Half a hold's life after its last top-up a process stops using its lease (the hold
+    may have expired): the next call gives it back and asks afresh."""
+    from gateway import budgets
+
+    b = budget("10000", person=deployment.developer)
+    reservations = _count_reservations(monkeypatch)
+    lent: list[dict[int, int]] = []
+    real_reserve = budgets.Leases.lend
+
+    def spy(self, budget_list, now):
+        lent.append(real_reserve(self, budget_list, now))
+        return lent[-1]
+
+    monkeypatch.setattr(budgets.Leases, "lend", spy)
+    clock = [1000.0]
+    monkeypatch.setattr(budgets, "_clock", lambda: clock[0])
+
+    async def two_calls_an_hour_apart() -> list[int]:
+        path, body, _ = CALLS["openai"]
+        headers = {"Authorization": f"Bearer {deployment.token.secret}"}
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            first = await client.post(BASE + path, headers=headers, json=body)
+            clock[0] += settings.BUDGETS_HOLD_SECONDS / 2 + 1
+            second = await client.post(BASE + path, headers=headers, json=body)
+        return [first.status_code, second.status_code]
+
+    assert run(two_calls_an_hour_apart) == [200, 200]
+    assert len(reservations) == 2 and lent == [{}, {}]  # the stale lease was not lent
+    c = counter(b)
+    assert c.reserved_nano == 0 and not BudgetHold.objects.exists()
+    assert c.spent_nano == int(sum(row.cost_usd for row in deployment.usage()) * NANO)
