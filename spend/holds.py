@@ -6,9 +6,9 @@ the worst cases of its calls still running, the costs of finished calls whose us
 not written yet, and a *lease*: an amount it may give its next calls without asking the
 database. A call whose worst case the process's leases cover takes it from them, with no
 round trip. Otherwise the process asks the counters for the worst case, plus a new lease of
-1% of the limit while a fifth of the limit would stay free after it (never near the limit:
-there every call holds exactly its own worst case, so no capacity sits in another process's
-lease when it is needed).
+1% of the limit when that covers at least the call and a fifth of the limit would stay free
+after it. Near the limit every call holds exactly its own worst case, so little capacity
+sits in another process's lease when it is needed.
 
 PostgreSQL: one call of the function ``spend_reserve`` takes it on every budget that
 applies. It locks the counters in budget order, so two processes never wait on each other in
@@ -133,7 +133,9 @@ BEGIN
             RETURN;
         END IF;
         extra := budget.cap / {LEASE_DIVISOR};
-        IF budget.hard AND room - needed - extra < budget.cap / {FREE_DIVISOR} THEN
+        IF extra < p_amount
+           OR budget.hard AND room - needed - extra < budget.cap / {FREE_DIVISOR}
+        THEN
             extra := 0;
         END IF;
         budgets := budgets || budget.id;
@@ -290,7 +292,7 @@ def reserve_in(
         if hard and room < needed:
             return budget_id  # type: ignore[no-any-return]
         extra = cap // LEASE_DIVISOR
-        if hard and room - needed - extra < cap // FREE_DIVISOR:
+        if extra < amount or (hard and room - needed - extra < cap // FREE_DIVISOR):
             extra = 0
         taken.append(Taken(budget_id, counter_id, start, needed + extra))
     for took in taken:

@@ -56,7 +56,9 @@ BEGIN
             RETURN;
         END IF;
         extra := budget.cap / 100;
-        IF budget.hard AND room - needed - extra < budget.cap / 5 THEN
+        IF extra < p_amount
+           OR budget.hard AND room - needed - extra < budget.cap / 5
+        THEN
             extra := 0;
         END IF;
         budgets := budgets || budget.id;

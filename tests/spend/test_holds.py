@@ -52,17 +52,17 @@ def counter(b: Budget, now=NOW) -> BudgetCounter:
 
 
 def test_a_hard_budget_refuses_the_call_that_would_pass_it(developer):
-    b = budget("1.00", user=developer)
-    first = take(developer, 60, holder=1)
-    # Far from the limit, a lease of 1% of it comes with the call's worst case.
-    assert [t.granted for t in first] == [61 * CENT]
-    assert take(developer, 50, holder=2) == b.pk  # 39 cents are left
-    assert [t.granted for t in take(developer, 39, holder=2)] == [39 * CENT]  # near: no lease
+    b = budget("100.00", user=developer)
+    # Far from the limit, a lease of 1% of it comes with a call it covers.
+    assert took(developer, 50, holder=1).granted == 150 * CENT
+    assert took(developer, 7900, holder=2).granted == 7900 * CENT  # $1 would not cover it
+    assert take(developer, 2000, holder=2) == b.pk  # $19.50 are left
+    assert took(developer, 1950, holder=2).granted == 1950 * CENT  # near: no lease
     assert take(developer, 1, holder=2) == b.pk
     # Holder 1's lease is its own to spend: a call it covers needs nothing more.
-    assert [t.granted for t in take(developer, 1, holder=1, lent={b.pk: CENT})] == [0]
+    assert took(developer, 100, holder=1, lent={b.pk: 100 * CENT}).granted == 0
     c = counter(b)
-    assert (c.spent_nano, c.reserved_nano) == (0, NANO)
+    assert (c.spent_nano, c.reserved_nano) == (0, 100 * NANO)
 
 
 def test_a_refusal_takes_nothing_on_any_budget(developer):
@@ -85,12 +85,12 @@ def test_settling_moves_the_cost_from_the_hold_to_spent(developer):
 
 
 def test_a_lease_given_back_is_room_for_everyone_again(developer):
-    b = budget("10.00", user=developer)
+    b = budget("1000.00", user=developer)
     taken = took(developer, 100, holder=3)
-    assert taken.granted == 110 * CENT  # $1 and a lease of 10 cents
+    assert taken.granted == 1100 * CENT  # $1 and a lease of $10
     holds.settle(3, [Settlement(taken.counter_id, 100 * CENT, 100 * CENT, 0)], NOW)
-    assert counter(b).reserved_nano == 10 * CENT  # the lease
-    holds.settle(3, [Settlement(taken.counter_id, 0, 10 * CENT, 0)], NOW)  # given back
+    assert counter(b).reserved_nano == 10 * NANO  # the lease
+    holds.settle(3, [Settlement(taken.counter_id, 0, 10 * NANO, 0)], NOW)  # given back
     c = counter(b)
     assert (c.spent_nano, c.reserved_nano) == (NANO, 0)
     assert not BudgetHold.objects.exists()
@@ -109,7 +109,7 @@ def test_a_dead_processes_hold_is_given_back_after_it_expires(developer):
     take(developer, 90, holder=5)  # its process dies: never settled
     assert take(developer, 20, now=NOW + HOUR / 2) == b.pk  # still held
     assert isinstance(take(developer, 20, now=NOW + 2 * HOUR, holder=6), list)  # given back
-    assert counter(b).reserved_nano == 21 * CENT  # and its lease
+    assert counter(b).reserved_nano == 20 * CENT
     assert list(BudgetHold.objects.values_list("holder", flat=True)) == [6]
 
 
