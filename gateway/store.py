@@ -360,7 +360,19 @@ class Store:
 
     async def reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
         """Top up a process's holds for a call on every budget that counts it: what was
-        taken, or the id of the hard budget the call would pass."""
+        taken, or the id of the hard budget the call would pass. DatabaseUnavailable when
+        the database cannot answer: the call is refused (a budget fails closed), and the
+        top-up is not tried again (it may have been taken, and a second would take twice)."""
+        try:
+            return await self._reserve_once(hold)
+        except DatabaseUnavailable:
+            raise
+        except Exception as error:
+            raise DatabaseUnavailable(
+                f"{type(error).__name__}: {error}", self.busy(error)
+            ) from error
+
+    async def _reserve_once(self, hold: HoldAsked) -> list[holds.Taken] | int:
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -703,7 +715,7 @@ class PostgresStore(Store):
             passed = await connection.fetch(holds.PASSED_POSTGRES, datetime.now(UTC), counters)
         return [(record[0], record[1]) for record in passed]
 
-    async def reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
+    async def _reserve_once(self, hold: HoldAsked) -> list[holds.Taken] | int:
         day, week, month = holds.period_starts(hold.now)
         connection = await self.connections.acquire()
         try:
@@ -785,7 +797,7 @@ class DjangoThreadStore(Store):
         statements: list[tuple[str, list[Any]]] = [(INSERT_USAGE, rows), (TOUCH_TOKEN, touches)]
         return await asyncio.to_thread(self._write, statements, settle)  # type: ignore[no-any-return]
 
-    async def reserve(self, hold: HoldAsked) -> list[holds.Taken] | int:
+    async def _reserve_once(self, hold: HoldAsked) -> list[holds.Taken] | int:
         return await asyncio.to_thread(self._reserve, hold)
 
     def transient(self, error: Exception) -> bool:

@@ -328,3 +328,22 @@ def test_a_lease_past_its_use_is_given_back_not_lent(deployment, monkeypatch, se
     c = counter(b)
     assert c.reserved_nano == 0 and not BudgetHold.objects.exists()
     assert c.spent_nano == int(sum(row.cost_usd for row in deployment.usage()) * NANO)
+
+
+def test_a_database_that_fails_a_top_up_refuses_the_call_closed(deployment, monkeypatch):
+    """A budget fails closed: a 503 in the caller's format, the provider never called."""
+    from django.db import connection
+
+    from gateway.store import DjangoThreadStore, PostgresStore
+
+    store_class = PostgresStore if connection.vendor == "postgresql" else DjangoThreadStore
+
+    async def gone(self, hold):
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(store_class, "_reserve_once", gone)
+    budget("100", person=deployment.developer)
+    answer = call(deployment, "anthropic")
+    assert answer.status_code == 503
+    assert answer.json()["type"] == "error" and "database" in answer.json()["error"]["message"]
+    assert deployment.fake.calls() == []
