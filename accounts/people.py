@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lib.parse import parse_id
+from lib.site import site_url
 from tokens.models import ApiToken, TokenKind
 from userkeys.models import UserKey
 
@@ -96,12 +97,12 @@ def invite(request: HttpRequest) -> HttpResponse:
                 groups=list(data["groups"]),
                 days=data["days"],
                 actor=request.user,
-                send_to=request.build_absolute_uri("/") if data["send_email"] else "",
+                send_to=site_url(request) if data["send_email"] else "",
             )
         except ValidationError as error:
             _form_errors(form, error)
         else:
-            link = request.build_absolute_uri(reverse("accounts:accept", args=[new.token]))
+            link = site_url(request) + reverse("accounts:accept", args=[new.token])
             return render(
                 request,
                 TEMPLATE,

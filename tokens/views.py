@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import staff_required
 from lib.http import HtmxHttpRequest
+from lib.site import site_url
 from routing.availability import availability_for
 from routing.deployment import gateway_enabled, tool_setup
 
@@ -58,7 +59,7 @@ def _connect(request: HtmxHttpRequest) -> dict:
     if not gateway_enabled():
         return {"gateway_on": False, "tools": [], "user_can_fix": False}
     availability = availability_for(request.user)
-    origin = request.build_absolute_uri("/").rstrip("/")
+    origin = site_url(request)
     return {
         "gateway_on": True,
         "tools": [tool_setup(group.provider.type, origin) for group in availability.groups],

@@ -61,6 +61,12 @@ AI_GATEWAY_USAGE_QUEUE_SIZE = env.int("AI_GATEWAY_USAGE_QUEUE_SIZE", default=20_
 # fuller batches; shorter, rows on the Usage tab sooner.
 AI_GATEWAY_USAGE_BATCH_WAIT = env.float("AI_GATEWAY_USAGE_BATCH_WAIT", default=0.2)
 
+# The address people and tools reach this server at (https://llm.example.com), for the links
+# it makes: invitations, the tools' base URLs. Unset: the address each request came to.
+SITE_URL = env.str("SITE_URL", default="").strip()
+if SITE_URL and not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("SITE_URL must start with http:// or https://.")
+
 # Budgets (Admin -> Budgets & limits). Whether calls made with a person's own provider key
 # count against budgets (the person pays for those).
 BUDGETS_COUNT_PERSONAL_KEYS = env.bool("BUDGETS_COUNT_PERSONAL_KEYS", default=False)

@@ -5,6 +5,7 @@ from django.core.management.base import CommandError, CommandParser
 from accounts.models import Role
 from accounts.services import invitation_create
 from lib.commands import OperatorCommand
+from lib.site import LOCAL, site_url
 
 from ._people import group_by_name, run
 
@@ -23,15 +24,15 @@ class Command(OperatorCommand):
         parser.add_argument("--days", type=int, default=7, help="valid for (1 to 30)")
         parser.add_argument(
             "--base-url",
-            default="http://127.0.0.1:8000",
-            help="the server's public address, for the link",
+            default="",
+            help=f"the server's public address, for the link (default: SITE_URL, else {LOCAL})",
         )
         parser.add_argument("--send-email", action="store_true")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         groups = [group_by_name(name) for name in options["group"]]
-        base = options["base_url"].rstrip("/")
+        base = options["base_url"].rstrip("/") or site_url()
         new = run(
             lambda: invitation_create(
                 email=options["email"],
