@@ -8,6 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+PYTEST_WORKERS ?= auto
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
@@ -41,7 +42,7 @@ types: install
 # worksteal: a worker that runs out of tests takes some from the other, so a long test near
 # the end does not leave a core idle; --durations shows where CI's minutes go.
 pytest: install
-	$(VENV)/bin/pytest -n auto --dist worksteal --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 test: lint types pytest
 
