@@ -113,6 +113,35 @@ def test_claude_code(gateway_server, deployment, home):
     nothing_but_the_central_key_reached_the_fake(deployment, "anthropic")
 
 
+def test_claude_code_under_a_budget_settles_what_it_spent(gateway_server, deployment, home):
+    """Claude Code's turns (tool call, result, answer) held from a budget and settled: the
+    budget's spend is the sum of its calls' costs, nothing left held once it ends."""
+    from decimal import Decimal
+
+    from spend.models import NANO, Budget, BudgetCounter, Period, Scope
+
+    answer_names("anthropic", "claude-*")
+    budget = Budget.objects.create(
+        scope=Scope.PERSON, user=deployment.developer, limit_usd=Decimal("100"), period=Period.DAY
+    )
+    env = {
+        "ANTHROPIC_BASE_URL": f"{gateway_server}/api/v2/aibridge/anthropic",
+        "ANTHROPIC_AUTH_TOKEN": deployment.token.secret,
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    prompt = f"Run it. [[fake: tool=Bash; command=echo {TOOL_RAN}]]"
+    printed = agent(
+        ["claude", "-p", prompt, "--allowedTools", "Bash", "--output-format", "json"], env, home
+    )
+    assert json.loads(printed)["result"] == f"Tool said: {TOOL_RAN}"
+    rows = [r for r in wait_for_usage(2) if r.endpoint == "messages"]
+    assert rows and all(r.status == 200 and r.cost_usd for r in rows)
+    counter = BudgetCounter.objects.get(budget=budget)
+    assert counter.spent_nano == int(sum(r.cost_usd or 0 for r in rows) * NANO)
+
+
 def test_codex(gateway_server, deployment, home):
     """codex exec: one tool call (its exec_command), run, and the answer printed."""
     provider = (
