@@ -87,10 +87,15 @@ class FakeProvider:
         # Streams the client closed before the end (the gateway must close upstream calls).
         self.disconnects = 0
         self.started = time.time()
+        # Requests being answered now, and the most there have been at once since the last
+        # clear (what a concurrency limit in front of it holds to).
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     def clear(self) -> None:
         self.requests.clear()
         self.disconnects = 0
+        self.most_in_flight = self.in_flight
 
     def calls(self, path_part: str = "") -> list[RecordedRequest]:
         return [r for r in self.requests if path_part in r.path and not r.path.startswith("/_")]
@@ -115,12 +120,21 @@ class FakeProvider:
             return
         record = RecordedRequest(scope["method"], path, query, headers, body)
         self.requests.append(record)
-        await Exchange(self, record, receive, send).run()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await Exchange(self, record, receive, send).run()
+        finally:
+            self.in_flight -= 1
 
     async def _introspect(self, method: str, send: Send) -> None:
         if method == "DELETE":
             self.clear()
-        data = {"requests": [r.as_dict() for r in self.requests], "disconnects": self.disconnects}
+        data = {
+            "requests": [r.as_dict() for r in self.requests],
+            "disconnects": self.disconnects,
+            "most_in_flight": self.most_in_flight,
+        }
         await respond(send, 200, data)
 
 

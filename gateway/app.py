@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -61,7 +60,7 @@ from .models import CallRoute
 from .restream import JsonArrayFramer, as_stream
 from .store import CallRow, DatabaseUnavailable, HoldAsked, decrypt, store
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
-from .usage import cost_of, worst_case_nano, writer
+from .usage import cost_of, worst_case_nano, worst_case_tokens, writer
 from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
 
 logger = logging.getLogger(__name__)
@@ -227,8 +226,9 @@ class Call:
     stream_finished = False  # a stream's last event was relayed to the caller
     metered = True  # the endpoint's calls reach a model (not a token count)
     array: JsonArrayFramer | None = None  # Gemini's JSON array stream, when asked for
-    # (counters, nano-USD): the worst case held on each budget counter that counts the call
-    hold: tuple[list[int], int] | None = None
+    # (counter, amount, unit) of each budget and rate limit that counts the call: its worst
+    # case held there
+    hold: list[tuple[int, int, str]] | None = None
 
     def __init__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         self.scope, self.receive, self.send = scope, receive, send
@@ -305,59 +305,59 @@ class Call:
             if row.model_identifier != self.model_identifier:  # an alias: its model is called
                 body_raw, body = self._ask_for(row.model_identifier or "", match, body_raw, body)
         key_headers = self._credential_headers(row, byok_key)
-        if (
-            row.budgets is not None
-            and match.endpoint.metered
-            and (
-                self.credential_source == CredentialSource.CENTRAL
-                or cached_settings.BUDGETS_COUNT_PERSONAL_KEYS
-            )
-        ):
+        if row.budgets is not None and match.endpoint.metered:
             await self._take_holds(row, body_raw, body)
         await self._forward(match, row, body_raw, body, key_headers)
 
     async def _take_holds(self, row: CallRow, body_raw: bytes, body: dict[str, Any] | None) -> None:
-        """Hold the call's worst-case cost on every budget that counts it: from this
-        process's leases when they cover it, else from the counters (one round trip); or
-        refuse the call if a hard budget would be passed."""
-        amount = worst_case_nano(
-            len(body_raw),
-            self.adapter.asked_output_tokens(body),
-            row.prices,
-            row.long_context,
-            row.price_factors,
-            row.context_limit,
-            row.max_output_tokens,
+        """Hold the call's worst case on every budget and rate limit that counts it: from
+        this process's leases when they cover it, else from the counters (one round trip);
+        or refuse the call if one would be passed."""
+        asked_output = self.adapter.asked_output_tokens(body)
+        prompt, output = worst_case_tokens(
+            len(body_raw), asked_output, row.context_limit, row.max_output_tokens
         )
+        amounts = {"requests": 1, "tokens": prompt + output, "calls": 1}
+        if (
+            self.credential_source == CredentialSource.CENTRAL
+            or cached_settings.BUDGETS_COUNT_PERSONAL_KEYS
+        ):
+            amounts["usd"] = worst_case_nano(
+                len(body_raw),
+                asked_output,
+                row.prices,
+                row.long_context,
+                row.price_factors,
+                row.context_limit,
+                row.max_output_tokens,
+            )
         now = self.created_at
+        budgets: str = row.budgets  # type: ignore[assignment]
         held = leases()
-        counters = held.take(row.budgets, amount, now)  # type: ignore[arg-type]
-        if counters is not None:
-            self.hold = (counters, amount)
+        hold = held.take(budgets, amounts, now)
+        if hold is not None:
+            self.hold = hold
             return
         expires = now + timedelta(seconds=cached_settings.BUDGETS_HOLD_SECONDS)
-        lent = held.lend(row.budgets, now)  # type: ignore[arg-type]
+        lent = held.lend(budgets, amounts, now)
         try:
             taken = await store().reserve(
-                HoldAsked(row.user_id, row.token_id, held.holder, amount, now, expires, lent)
+                HoldAsked(row.user_id, row.token_id, held.holder, amounts, now, expires, lent)
             )
         except BaseException:
-            held.restore(lent, now, row.budgets)  # type: ignore[arg-type]
+            held.restore(lent, now, budgets)
             raise
         if not isinstance(taken, int):
-            self.hold = (held.add(taken, amount, lent), amount)
+            self.hold = held.add(taken, amounts, lent)
             return
-        held.restore(lent, now, row.budgets)  # type: ignore[arg-type]
-        message, resets_at = await asyncio.to_thread(refusal, taken, now)
-        wait = max(1, math.ceil((resets_at - now).total_seconds()))
+        held.restore(lent, now, budgets)
+        reached = await asyncio.to_thread(refusal, taken, now)
         raise Refused(
             429,
-            message,
-            "budget_exceeded",
-            "budget_exceeded",
-            # The official SDKs retry a 429 unless told not to: a budget does not come back
-            # in a few seconds.
-            [(b"retry-after", b"%d" % wait), (b"x-should-retry", b"false")],
+            reached.message,
+            reached.code,
+            reached.code,
+            self.adapter.limit_headers(reached.unit, reached.limit, reached.resets_at, now),
         )
 
     async def _model_not_found(self, row: CallRow) -> Refused:
@@ -1052,10 +1052,23 @@ class Call:
     def _settlement(self, cost: Decimal | None) -> list[Settlement]:
         """What the call's holds settle to: its cost; nothing if no answer of the
         provider's could have cost anything; else (an answer whose usage could not be read,
-        a caller or stream gone mid-answer) an unknown cost, counted as a setting says."""
-        counters, held = self.hold  # type: ignore[misc]
-        spent, unknown = self._spent(cost, held)
-        return leases().settle(counters, held, spent, unknown)
+        a caller or stream gone mid-answer) an unknown cost, counted as a setting says. A
+        request counts as one whatever came of it; its tokens as many as it used (or held,
+        when unknown); a call running at once ends."""
+        hold = self.hold or []
+        held = {unit: amount for _, amount, unit in hold}
+        usage = self.usage
+        spent, unknown = self._spent(cost, held.get("usd", 0))
+        used_tokens = (
+            usage.input_tokens
+            + usage.output_tokens
+            + usage.cache_read_tokens
+            + usage.cache_write_tokens
+        )
+        if not usage.reported and (spent or unknown):
+            used_tokens = max(used_tokens, held.get("tokens", 0))
+        costs = {"usd": spent, "requests": 1, "tokens": used_tokens, "calls": 0}
+        return leases().settle(hold, costs, unknown)
 
     def _spent(self, cost: Decimal | None, held: int) -> tuple[int, bool]:
         if cost is not None:

@@ -1,6 +1,10 @@
-"""This process's holds on budget counters, and the leases in them: what lets a call that a
-budget counts go to the provider without a round trip to the database while the budget is
-far from its limit (see ``spend.holds``). One per event loop, like the store."""
+"""This process's holds on budget and rate-limit counters, and the leases in them: what lets
+a call that a budget or rate limit counts go to the provider without a round trip to the
+database while each is far from its limit (see ``spend.holds``). One per event loop, like
+the store.
+
+A call's hold is a list of (counter, amount, unit): what it took on each counter, in that
+counter's unit (nano-USD, requests, tokens or calls)."""
 
 from __future__ import annotations
 
@@ -23,6 +27,11 @@ def _clock() -> float:
 # Seconds a lease may go unused before its process gives it back.
 IDLE_SECONDS = 5.0
 _STARTS = {period.value: period.start for period in Period}
+Hold = list[tuple[int, int, str]]
+# Past this many leases (a rate limit has a new one each minute), empty ones unused for
+# FORGET_SECONDS are dropped.
+MANY_LEASES = 256
+FORGET_SECONDS = 120.0
 
 
 @dataclass(slots=True)
@@ -43,31 +52,38 @@ class Leases:
         self._by_counter: dict[int, Lease] = {}
         self._timer: asyncio.TimerHandle | None = None
 
-    def take(self, budgets: str, amount: int, now: datetime) -> list[int] | None:
-        """The counters a call of worst case ``amount`` is charged to, when this process's
-        leases on every budget in ``budgets`` (``id:period,...``) cover it; else None (and
-        nothing taken)."""
+    def take(self, budgets: str, amounts: dict[str, int], now: datetime) -> Hold | None:
+        """A call's hold, when this process's leases on every budget in ``budgets``
+        (``id:period:unit,...``) that counts in a unit of ``amounts`` cover the call's amount
+        in that unit; else None (and nothing taken)."""
         clock = _clock()
         leases = []
-        for key in _keys(budgets, now):
-            lease = self._by_budget.get(key)
+        for budget_id, start, unit in _keys(budgets, now):
+            amount = amounts.get(unit)
+            if amount is None:
+                continue
+            lease = self._by_budget.get((budget_id, start))
             if lease is None or lease.available < amount or lease.use_until < clock:
                 return None
-            leases.append(lease)
-        for lease in leases:
+            leases.append((lease, amount, unit))
+        for lease, amount, _ in leases:
             lease.available -= amount
             lease.last_used = clock
-        return [lease.counter_id for lease in leases]
+        return [(lease.counter_id, amount, unit) for lease, amount, unit in leases]
 
-    def lend(self, budgets: str, now: datetime) -> dict[int, int]:
-        """What this process's leases on ``budgets`` put towards a call the counters top up
-        (by budget id): taken out of the leases while the top-up is asked for, so no other
-        call of this process spends it meanwhile."""
+    def lend(self, budgets: str, amounts: dict[str, int], now: datetime) -> dict[int, int]:
+        """What this process's leases on ``budgets`` (those counting in a unit of
+        ``amounts``) put towards a call the counters top up (by budget id): taken out of the
+        leases while the top-up is asked for, so no other call of this process spends it
+        meanwhile."""
         from .usage import writer
 
         clock = _clock()
         lent, stale = {}, []
-        for key in _keys(budgets, now):
+        for budget_id, start, unit in _keys(budgets, now):
+            if unit not in amounts:
+                continue
+            key = (budget_id, start)
             lease = self._by_budget.get(key)
             if lease is None or not lease.available:
                 continue
@@ -80,11 +96,21 @@ class Leases:
             writer().give_back(stale)
         return lent
 
-    def add(self, taken: list[Taken], amount: int, lent: dict[int, int]) -> list[int]:
-        """What a top-up granted: with what the leases lent, the call's ``amount`` on each
-        counter; the rest leased."""
+    def add(
+        self,
+        taken: list[Taken],
+        amounts: dict[str, int],
+        lent: dict[int, int],
+    ) -> Hold:
+        """What a top-up granted: with what the leases lent, the call's amount on each
+        counter (its hold); the rest leased."""
         clock = _clock()
+        if len(self._by_budget) > MANY_LEASES:
+            self._forget_spent(clock)
+        hold = []
         for took in taken:
+            amount = amounts[took.unit]
+            hold.append((took.counter_id, amount, took.unit))
             lease = self._by_budget.get((took.budget_id, took.period_start))
             if lease is None:
                 lease = Lease(took.counter_id)
@@ -95,30 +121,38 @@ class Leases:
             lease.use_until = clock + cached_settings.BUDGETS_HOLD_SECONDS / 2
             lease.last_used = clock
         self._watch_idle()
-        return [took.counter_id for took in taken]
+        return hold
+
+    def _forget_spent(self, clock: float) -> None:
+        """Drop the empty leases unused for a while: those of past minutes, mostly."""
+        for key, lease in list(self._by_budget.items()):
+            if not lease.available and lease.last_used < clock - FORGET_SECONDS:
+                del self._by_budget[key]
+                self._by_counter.pop(lease.counter_id, None)
 
     def restore(self, lent: dict[int, int], now: datetime, budgets: str) -> None:
         """Put back what the leases lent to a top-up that was refused or failed."""
-        for key in _keys(budgets, now):
-            lease = self._by_budget.get(key)
+        for budget_id, start, _ in _keys(budgets, now):
+            lease = self._by_budget.get((budget_id, start))
             if lease is not None:
-                lease.available += lent.get(key[0], 0)
+                lease.available += lent.get(budget_id, 0)
 
-    def settle(
-        self, counters: list[int], amount: int, cost: int, unknown: bool
-    ) -> list[Settlement]:
-        """A finished call's changes to its counters: its cost spent; what it did not spend
-        back to the lease (far from the limit) or to the counter (near it)."""
-        spent_of_hold = min(cost, amount)
+    def settle(self, hold: Hold, costs: dict[str, int], unknown: bool) -> list[Settlement]:
+        """A finished call's changes to its counters: its cost in each unit spent (an
+        unknown cost in USD marked so); what it did not spend back to the lease (far from
+        the limit) or to the counter (near it)."""
         settlements = []
-        for counter_id in counters:
+        for counter_id, amount, unit in hold:
+            cost = costs[unit]
+            spent_of_hold = min(cost, amount)
             lease = self._by_counter.get(counter_id)
             released = spent_of_hold
             if lease is not None and lease.far:
                 lease.available += amount - spent_of_hold
             else:
                 released = amount
-            settlements.append(Settlement(counter_id, cost, released, cost if unknown else 0))
+            marked = cost if unknown and unit == "usd" else 0
+            settlements.append(Settlement(counter_id, cost, released, marked))
         return settlements
 
     def idle(self, older_than: float) -> list[Settlement]:
@@ -154,12 +188,13 @@ class Leases:
         return self.all()
 
 
-def _keys(budgets: str, now: datetime) -> list[tuple[int, datetime]]:
-    """(budget id, the start of its current period) of each ``id:period`` in ``budgets``."""
+def _keys(budgets: str, now: datetime) -> list[tuple[int, datetime, str]]:
+    """(budget id, the start of its current period, its unit) of each ``id:period:unit`` in
+    ``budgets``."""
     keys = []
     for entry in budgets.split(","):
-        budget_id, _, period = entry.partition(":")
-        keys.append((int(budget_id), _STARTS[period](now)))
+        budget_id, period, unit = entry.split(":")
+        keys.append((int(budget_id), _STARTS[period](now), unit))
     return keys
 
 

@@ -157,12 +157,12 @@ TOUCH_TOKEN = (
 
 @dataclass(slots=True, frozen=True)
 class HoldAsked:
-    """A top-up of ``holder``'s holds for a call of worst case ``amount_nano``."""
+    """A top-up of ``holder``'s holds for a call of worst case ``amounts`` (by unit)."""
 
     user_id: int
     token_id: int | None
     holder: int
-    amount_nano: int
+    amounts: dict[str, int]
     now: datetime
     expires: datetime
     lent: dict[int, int]  # what the holder's lease on each budget (by id) puts towards it
@@ -199,7 +199,7 @@ class CallRow:
     model_identifier: str | None
     context_limit: int | None
     max_output_tokens: int | None  # the model's setting, for a call that sets none
-    # The budgets that count the call (``id:period,...``); None: none does.
+    # The budgets and rate limits that count the call (``id:period:unit,...``); None: none.
     budgets: str | None
 
     @classmethod
@@ -716,7 +716,7 @@ class PostgresStore(Store):
         return [(record[0], record[1]) for record in passed]
 
     async def _reserve_once(self, hold: HoldAsked) -> list[holds.Taken] | int:
-        day, week, month = holds.period_starts(hold.now)
+        minute, day, week, month = holds.period_starts(hold.now)
         connection = await self.connections.acquire()
         try:
             rows = await connection.fetch(
@@ -724,9 +724,10 @@ class PostgresStore(Store):
                 hold.user_id,
                 hold.token_id,
                 hold.holder,
-                hold.amount_nano,
+                holds.amounts_array(hold.amounts),
                 hold.now,
                 hold.expires,
+                minute,
                 day,
                 week,
                 month,
@@ -736,7 +737,7 @@ class PostgresStore(Store):
         finally:
             self.connections.release(connection)
         refused = holds.refusal_of(rows)
-        return refused if refused is not None else [holds.Taken(*row) for row in rows]
+        return refused if refused is not None else [holds.Taken.from_row(row) for row in rows]
 
     async def close(self) -> None:
         await self.connections.close()
@@ -774,7 +775,7 @@ class DjangoThreadStore(Store):
                 hold.user_id,
                 hold.token_id,
                 hold.holder,
-                hold.amount_nano,
+                hold.amounts,
                 hold.now,
                 hold.expires,
                 hold.lent,

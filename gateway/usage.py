@@ -92,6 +92,20 @@ def cost_of(
     return Decimal(nano).scaleb(-9)
 
 
+def worst_case_tokens(
+    prompt_bytes: int, asked_output: int | None, context_limit: int | None, model_output: int | None
+) -> tuple[int, int]:
+    """The most tokens a call may take in and give out: its prompt has at most one token per
+    byte, and at most the model's context; its output is what it asks for at most, else the
+    model's setting, else its context, else ``BUDGETS_DEFAULT_OUTPUT_TOKENS``."""
+    output = asked_output or model_output or context_limit
+    output = output or cached_settings.BUDGETS_DEFAULT_OUTPUT_TOKENS
+    prompt = prompt_bytes
+    if context_limit:
+        prompt, output = min(prompt, context_limit), min(output, context_limit)
+    return prompt, output
+
+
 def worst_case_nano(
     prompt_bytes: int,
     asked_output: int | None,
@@ -118,11 +132,7 @@ def worst_case_nano(
         default=highest,
     )
     per_output = max((p for p in (prices[1], long_context[2]) if p is not None), default=highest)
-    output = asked_output or model_output or context_limit
-    output = output or cached_settings.BUDGETS_DEFAULT_OUTPUT_TOKENS
-    prompt = prompt_bytes
-    if context_limit:
-        prompt, output = min(prompt, context_limit), min(output, context_limit)
+    prompt, output = worst_case_tokens(prompt_bytes, asked_output, context_limit, model_output)
     factor = max((f for f in price_factors if f is not None), default=1_000_000)
     pico = (prompt * per_input + output * per_output) * max(factor, 1_000_000) // 1_000_000
     return -(-pico // 1000)

@@ -76,6 +76,7 @@ def my_usage(request: HttpRequest) -> HttpResponseBase:
     my_days = UsageDay.objects.filter(user_id=request.user.pk)  # type: ignore[misc]
     budgets = {
         "budgets": standings_of(request.user),
+        "rate_limits": standings_of(request.user, rate_limits=True),
         "count_personal_keys": settings.BUDGETS_COUNT_PERSONAL_KEYS,
     }
     return _report(request, mine, my_days, "gateway/my_usage.html", everyone=False, **budgets)

@@ -7,9 +7,11 @@ are kept and parsed once the stream ends, so a 20-chunk stream costs two JSON pa
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -101,6 +103,26 @@ class WireAdapter:
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         raise NotImplementedError
+
+    def limit_headers(
+        self, unit: str, limit: int, resets_at: datetime, now: datetime
+    ) -> list[tuple[bytes, bytes]]:
+        """The headers of a call refused by a budget or rate limit: when to try again, and
+        where the SDKs read them, the provider's own rate-limit headers. A budget's refusal
+        says not to retry: it does not come back in seconds (the SDKs retry a 429 unless
+        told not to)."""
+        wait = max(1, math.ceil((resets_at - now).total_seconds()))
+        headers = [(b"retry-after", b"%d" % wait)]
+        if unit == "usd":
+            headers.append((b"x-should-retry", b"false"))
+        elif unit in ("requests", "tokens"):
+            headers += self.rate_limit_headers(unit, limit, wait, resets_at)
+        return headers
+
+    def rate_limit_headers(
+        self, unit: str, limit: int, wait: int, resets_at: datetime
+    ) -> list[tuple[bytes, bytes]]:
+        return []
 
     def unknown_model(self, model: str) -> str:
         """What this API says of a model it does not have (in its own words)."""
@@ -426,6 +448,16 @@ class OpenAIWire(WireAdapter):
     # Chat Completions (the current field, then the legacy one), then Responses.
     output_cap_fields = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
+    def rate_limit_headers(
+        self, unit: str, limit: int, wait: int, resets_at: datetime
+    ) -> list[tuple[bytes, bytes]]:
+        # x-ratelimit-{limit,remaining,reset}-{requests,tokens}; reset as a duration ("23s")
+        return [
+            (b"x-ratelimit-limit-" + unit.encode(), b"%d" % limit),
+            (b"x-ratelimit-remaining-" + unit.encode(), b"0"),
+            (b"x-ratelimit-reset-" + unit.encode(), b"%ds" % wait),
+        ]
+
     def error(self, status: int, message: str, code: str = "") -> bytes:
         kind = OPENAI_ERROR_TYPES.get(status, "api_error")
         body = {"error": {"message": message, "type": kind, "param": None, "code": code or None}}
@@ -557,6 +589,17 @@ class AnthropicWire(WireAdapter):
 
     def unknown_model(self, model: str) -> str:
         return f"model: {model}. This model is not available here."
+
+    def rate_limit_headers(
+        self, unit: str, limit: int, wait: int, resets_at: datetime
+    ) -> list[tuple[bytes, bytes]]:
+        # anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}; reset in RFC 3339
+        prefix = b"anthropic-ratelimit-" + unit.encode()
+        return [
+            (prefix + b"-limit", b"%d" % limit),
+            (prefix + b"-remaining", b"0"),
+            (prefix + b"-reset", resets_at.strftime("%Y-%m-%dT%H:%M:%SZ").encode()),
+        ]
 
     def error(self, status: int, message: str, code: str = "") -> bytes:
         error: dict[str, Any] = {

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from .models import NANO, Budget, BudgetCounter, BudgetHold, Period
+from .models import ALWAYS, NANO, UNITS, Budget, BudgetCounter, BudgetHold, Period
 
 BUDGETS = Budget._meta.db_table
 COUNTERS = BudgetCounter._meta.db_table
@@ -46,9 +46,15 @@ class Taken(NamedTuple):
     budget_id: int
     counter_id: int
     period_start: datetime
-    # nano-USD: what the call's worst case needed beyond the holder's lease on the budget
-    # (all of it, without one), and any new lease beyond that
+    # In the budget's unit (nano-USD, requests, tokens, calls): what the call's amount
+    # needed beyond the holder's lease on the budget (all of it, without one), and any new
+    # lease beyond that
     granted: int
+    unit: str
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Taken:
+        return cls(row[0], row[1], row[2], row[3], UNITS[row[4] - 1].value)
 
 
 class Settlement(NamedTuple):
@@ -66,8 +72,10 @@ def _memberships() -> str:
 
 
 def _applying(user: str, token: str) -> str:
+    units = " ".join(f"WHEN '{unit.value}' THEN {i}" for i, unit in enumerate(UNITS, 1))
     return f"""
-        SELECT b.id, b.period, b.hard, CAST(ROUND(b.limit_usd * {NANO}) AS BIGINT) AS cap
+        SELECT b.id, b.period, b.hard, CASE b.unit {units} END AS unit,
+               COALESCE(CAST(ROUND(b.limit_usd * {NANO}) AS BIGINT), b.limit_count) AS cap
         FROM {BUDGETS} b
         WHERE b.scope = 'everyone' OR b.user_id = {user} OR b.token_id = {token}
            OR b.group_id IN (SELECT g.group_id FROM {_memberships()} g WHERE g.user_id = {user})
@@ -76,10 +84,11 @@ def _applying(user: str, token: str) -> str:
 
 
 def applying_sql(user: str, token: str) -> str:
-    """The budgets that count a call, as ``id:period`` joined by commas (NULL: none): read
-    with the call's one lookup, so a process knows which leases a call needs."""
+    """The budgets and rate limits that count a call, as ``id:period:unit`` joined by commas
+    (NULL: none): read with the call's one lookup, so a process knows which leases a call
+    needs."""
     joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
-    return f"""(SELECT {joined}(b.id || ':' || b.period, ',')
+    return f"""(SELECT {joined}(b.id || ':' || b.period || ':' || b.unit, ',')
         FROM {BUDGETS} b
         WHERE b.scope = 'everyone' OR b.user_id = {user} OR b.token_id = {token}
            OR b.group_id IN (SELECT g.group_id FROM {_memberships()} g
@@ -91,15 +100,19 @@ def reserve_function_sql() -> str:
     counter), or one row naming the hard budget the call would pass (the rest NULL)."""
     return f"""
 CREATE OR REPLACE FUNCTION spend_reserve(
-    p_user integer, p_token bigint, p_holder bigint, p_amount bigint, p_now timestamptz,
-    p_expires timestamptz, p_day timestamptz, p_week timestamptz, p_month timestamptz,
-    p_leased_budgets bigint[], p_leased bigint[]
-) RETURNS TABLE (o_budget bigint, o_counter bigint, o_start timestamptz, o_granted bigint)
+    p_user integer, p_token bigint, p_holder bigint, p_amounts bigint[], p_now timestamptz,
+    p_expires timestamptz, p_minute timestamptz, p_day timestamptz, p_week timestamptz,
+    p_month timestamptz, p_leased_budgets bigint[], p_leased bigint[]
+) RETURNS TABLE (
+    o_budget bigint, o_counter bigint, o_start timestamptz, o_granted bigint, o_unit integer
+)
 LANGUAGE plpgsql AS $$
 DECLARE
     budget record;
     counter record;
     start timestamptz;
+    amount bigint;
+    inserted integer;
     given_back bigint;
     room bigint;
     leased bigint;
@@ -109,11 +122,21 @@ DECLARE
     counters bigint[] := '{{}}';
     starts timestamptz[] := '{{}}';
     grants bigint[] := '{{}}';
+    units integer[] := '{{}}';
 BEGIN
     FOR budget IN {_applying("p_user", "p_token")} LOOP
-        start := CASE budget.period WHEN 'day' THEN p_day WHEN 'week' THEN p_week ELSE p_month END;
+        amount := p_amounts[budget.unit];
+        CONTINUE WHEN amount IS NULL;  -- the call does not count in this unit
+        start := CASE budget.period WHEN 'minute' THEN p_minute WHEN 'day' THEN p_day
+            WHEN 'week' THEN p_week WHEN 'month' THEN p_month ELSE '{ALWAYS.isoformat()}' END;
         INSERT INTO {COUNTERS} (budget_id, period_start, spent_nano, reserved_nano, unknown_nano)
             VALUES (budget.id, start, 0, 0, 0) ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+        IF inserted > 0 AND budget.period = 'minute' THEN  -- a new minute: past ones go
+            DELETE FROM {HOLDS} WHERE counter_id IN (
+                SELECT id FROM {COUNTERS} WHERE budget_id = budget.id AND period_start < start);
+            DELETE FROM {COUNTERS} WHERE budget_id = budget.id AND period_start < start;
+        END IF;
         SELECT id, spent_nano, reserved_nano INTO counter FROM {COUNTERS}
             WHERE budget_id = budget.id AND period_start = start FOR UPDATE;
         WITH gone AS (
@@ -126,14 +149,14 @@ BEGIN
         END IF;
         room := budget.cap - counter.spent_nano - counter.reserved_nano + given_back;
         leased := COALESCE(p_leased[array_position(p_leased_budgets, budget.id)], 0);
-        needed := GREATEST(p_amount - leased, 0);
+        needed := GREATEST(amount - leased, 0);
         IF budget.hard AND room < needed THEN
             o_budget := budget.id;
             RETURN NEXT;
             RETURN;
         END IF;
         extra := budget.cap / {LEASE_DIVISOR};
-        IF extra < p_amount
+        IF extra < amount
            OR budget.hard AND room - needed - extra < budget.cap / {FREE_DIVISOR}
         THEN
             extra := 0;
@@ -142,6 +165,7 @@ BEGIN
         counters := counters || counter.id;
         starts := starts || start;
         grants := grants || (needed + extra);
+        units := units || budget.unit;
     END LOOP;
     FOR i IN 1 .. COALESCE(array_length(counters, 1), 0) LOOP
         UPDATE {COUNTERS} SET reserved_nano = reserved_nano + grants[i] WHERE id = counters[i];
@@ -154,6 +178,7 @@ BEGIN
         o_counter := counters[i];
         o_start := starts[i];
         o_granted := grants[i];
+        o_unit := units[i];
         RETURN NEXT;
     END LOOP;
 END $$;
@@ -161,14 +186,30 @@ END $$;
 
 
 RESERVE = (
-    "SELECT * FROM spend_reserve($1::integer, $2::bigint, $3::bigint, $4::bigint, "
+    "SELECT * FROM spend_reserve($1::integer, $2::bigint, $3::bigint, $4::bigint[], "
     "$5::timestamptz, $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::timestamptz, "
-    "$10::bigint[], $11::bigint[])"
+    "$10::timestamptz, $11::bigint[], $12::bigint[])"
+)
+# The old function, as migration 0001 made it: 0002 drops it (its arguments changed).
+RESERVE_0001_ARGUMENTS = (
+    "integer, bigint, bigint, bigint, timestamptz, timestamptz, timestamptz, timestamptz, "
+    "timestamptz, bigint[], bigint[]"
 )
 
 
-def period_starts(now: datetime) -> tuple[datetime, datetime, datetime]:
-    return Period.DAY.start(now), Period.WEEK.start(now), Period.MONTH.start(now)
+def period_starts(now: datetime) -> tuple[datetime, datetime, datetime, datetime]:
+    """The starts of the minute, day, week and month ``now`` is in."""
+    return (
+        Period.MINUTE.start(now),
+        Period.DAY.start(now),
+        Period.WEEK.start(now),
+        Period.MONTH.start(now),
+    )
+
+
+def amounts_array(amounts: dict[str, int]) -> list[int | None]:
+    """A call's amount in each unit (``UNITS`` order; None: the call does not count in it)."""
+    return [amounts.get(unit.value) for unit in UNITS]
 
 
 def refusal_of(rows: Sequence[Sequence[Any]]) -> int | None:
@@ -245,27 +286,43 @@ def reserve_in(
     user_id: int,
     token_id: int | None,
     holder: int,
-    amount: int,
+    amounts: dict[str, int],
     now: datetime,
     expires: datetime,
     leased: dict[int, int],
     adapt: Any,
 ) -> list[Taken] | int:
     """As ``spend_reserve``, through a Django cursor inside a write transaction: what was
-    taken, or the id of the hard budget the call would pass. ``leased``: what the holder's
-    lease on each budget (by id) puts towards the call. ``adapt`` gives a datetime as the
-    database stores it (the ORM's form, so both find the same row)."""
-    starts = dict(zip(("day", "week", "month"), period_starts(now), strict=True))
+    taken, or the id of the hard budget the call would pass. ``amounts``: the call's in each
+    unit it counts in. ``leased``: what the holder's lease on each budget (by id) puts
+    towards the call. ``adapt`` gives a datetime as the database stores it (the ORM's form,
+    so both find the same row)."""
+    periods = ("minute", "day", "week", "month")
+    starts = dict(zip(periods, period_starts(now), strict=True), at_once=ALWAYS)
+    by_index = amounts_array(amounts)
     now_text, expires_text = adapt(now), adapt(expires)
     cursor.execute(_applying("%s", "%s"), [user_id, token_id, user_id])
     taken = []
-    for budget_id, period, hard, cap in cursor.fetchall():
+    for budget_id, period, hard, unit, cap in cursor.fetchall():
+        amount = by_index[unit - 1]
+        if amount is None:
+            continue
         start = starts[period]
         cursor.execute(
             f"INSERT INTO {COUNTERS} (budget_id, period_start, spent_nano, reserved_nano, "
             "unknown_nano) VALUES (%s, %s, 0, 0, 0) ON CONFLICT DO NOTHING",
             [budget_id, adapt(start)],
         )
+        if cursor.rowcount and period == "minute":  # a new minute: past ones go
+            cursor.execute(
+                f"DELETE FROM {HOLDS} WHERE counter_id IN (SELECT id FROM {COUNTERS} "
+                "WHERE budget_id = %s AND period_start < %s)",
+                [budget_id, adapt(start)],
+            )
+            cursor.execute(
+                f"DELETE FROM {COUNTERS} WHERE budget_id = %s AND period_start < %s",
+                [budget_id, adapt(start)],
+            )
         cursor.execute(
             f"SELECT id, spent_nano, reserved_nano FROM {COUNTERS} "
             "WHERE budget_id = %s AND period_start = %s",
@@ -294,7 +351,7 @@ def reserve_in(
         extra = cap // LEASE_DIVISOR
         if extra < amount or (hard and room - needed - extra < cap // FREE_DIVISOR):
             extra = 0
-        taken.append(Taken(budget_id, counter_id, start, needed + extra))
+        taken.append(Taken(budget_id, counter_id, start, needed + extra, UNITS[unit - 1].value))
     for took in taken:
         cursor.execute(
             f"UPDATE {COUNTERS} SET reserved_nano = reserved_nano + %s WHERE id = %s",
@@ -362,25 +419,28 @@ def reserve(
     user_id: int,
     token_id: int | None,
     holder: int,
-    amount: int,
+    amounts: dict[str, int] | int,
     now: datetime,
     expires: datetime,
     leased: dict[int, int] | None = None,
 ) -> list[Taken] | int:
-    """Take ``amount`` (and any lease) for ``holder`` on every budget that counts a call,
-    beyond what ``leased`` says the holder's lease on each budget puts towards it: what was
-    taken, or the id of the hard budget the call would pass."""
+    """Take a call's ``amounts`` (by unit; a number: nano-USD only), and any lease, for
+    ``holder`` on every budget and rate limit that counts the call, beyond what ``leased``
+    says the holder's lease on each (by id) puts towards it: what was taken, or the id of
+    the hard budget or limit the call would pass."""
     leased = leased or {}
+    if isinstance(amounts, int):
+        amounts = {"usd": amounts}
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT * FROM spend_reserve(%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "SELECT * FROM spend_reserve(%s, %s, %s, %s::bigint[], %s, %s, %s, %s, %s, %s, "
                 "%s::bigint[], %s::bigint[])",
                 [
                     user_id,
                     token_id,
                     holder,
-                    amount,
+                    amounts_array(amounts),
                     now,
                     expires,
                     *period_starts(now),
@@ -390,13 +450,13 @@ def reserve(
             )
             rows = cursor.fetchall()
             refused = refusal_of(rows)
-            return refused if refused is not None else [Taken(*row) for row in rows]
+            return refused if refused is not None else [Taken.from_row(row) for row in rows]
         return reserve_in(
             cursor,
             user_id,
             token_id,
             holder,
-            amount,
+            amounts,
             now,
             expires,
             leased,

@@ -1,4 +1,9 @@
-"""Budgets: how much may be spent, by whom, per day, week or month, and what has been.
+"""Budgets and rate limits: how much may be spent or used, by whom, per period, and what has
+been.
+
+A budget caps spend in USD per day, week or month. A rate limit is the same thing in another
+unit: requests or tokens per minute, or calls running at once. Both are rows of one table and
+share its counters and holds, so a call is checked against all of them in one step.
 
 A budget's spend is kept per period in a counter: what calls have cost (``spent``) and what
 server processes hold for calls running or about to run (``reserved``: their holds). Before
@@ -22,6 +27,23 @@ from django.db import models
 from django.db.models import Q
 
 NANO = 1_000_000_000
+# The one "period" of a cap on calls running at once.
+ALWAYS = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Unit(models.TextChoices):
+    """What a row of the budgets table counts. Its index in ``UNITS`` (from 1) is its place in
+    the amounts a call asks the counters for."""
+
+    USD = "usd", "Spend (USD)"
+    REQUESTS = "requests", "Requests per minute"
+    TOKENS = "tokens", "Tokens per minute"
+    CALLS = "calls", "Concurrent calls"
+
+    @property
+    def period(self) -> str:
+        """A rate limit's one period (a budget's is chosen)."""
+        return Period.AT_ONCE if self is Unit.CALLS else Period.MINUTE
 
 
 class Scope(models.TextChoices):
@@ -35,9 +57,15 @@ class Period(models.TextChoices):
     DAY = "day", "Daily"
     WEEK = "week", "Weekly"
     MONTH = "month", "Monthly"
+    MINUTE = "minute", "Per minute"
+    AT_ONCE = "at_once", "At once"  # calls running at the same time: no period ends
 
     def start(self, now: datetime) -> datetime:
         """The start of the period ``now`` is in, in UTC (weeks start on Monday)."""
+        if self is Period.MINUTE:
+            return now.astimezone(UTC).replace(second=0, microsecond=0)
+        if self is Period.AT_ONCE:
+            return ALWAYS
         day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         if self is Period.DAY:
             return day
@@ -48,12 +76,21 @@ class Period(models.TextChoices):
     def end(self, now: datetime) -> datetime:
         """When the period ``now`` is in ends: the next one's start (its reset)."""
         start = self.start(now)
+        if self is Period.MINUTE:
+            return start + timedelta(minutes=1)
+        if self is Period.AT_ONCE:
+            return now
         if self is Period.DAY:
             return start + timedelta(days=1)
         if self is Period.WEEK:
             return start + timedelta(days=7)
         days = calendar.monthrange(start.year, start.month)[1]
         return start + timedelta(days=days)
+
+
+UNITS = list(Unit)
+RATE_UNITS = [Unit.REQUESTS, Unit.TOKENS, Unit.CALLS]
+BUDGET_PERIODS = [Period.DAY, Period.WEEK, Period.MONTH]
 
 
 class BudgetQuerySet(models.QuerySet["Budget"]):
@@ -73,11 +110,28 @@ class BudgetQuerySet(models.QuerySet["Budget"]):
             output_field=models.IntegerField(),
         )
         return self.select_related("group", "user", "token").order_by(
-            order, "group__name", "user__username", "token__name", "period", "id"
+            order, "group__name", "user__username", "token__name", "unit", "period", "id"
         )
 
 
+class BudgetManager(models.Manager["Budget"]):
+    """Spend budgets only (``Budget.all_units``: rate limits too)."""
+
+    def get_queryset(self) -> BudgetQuerySet:
+        return BudgetQuerySet(self.model, using=self._db).filter(unit=Unit.USD)
+
+    def applying_to(self, user_id: int, token_id: int | None) -> BudgetQuerySet:
+        return self.get_queryset().applying_to(user_id, token_id)
+
+    def in_display_order(self) -> BudgetQuerySet:
+        return self.get_queryset().in_display_order()
+
+
 class Budget(models.Model):
+    """A cap on what calls may spend or use in a period: a spend budget (``unit`` usd), or a
+    rate limit (see ``RateLimit``)."""
+
+    unit = models.CharField(max_length=8, choices=Unit.choices, default=Unit.USD)
     scope = models.CharField(max_length=16, choices=Scope.choices)
     group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -103,7 +157,16 @@ class Budget(models.Model):
         "limit (USD)",
         max_digits=12,
         decimal_places=2,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("1000000000"))],
+    )
+    # A rate limit's: requests or tokens per minute, or calls at once.
+    limit_count = models.BigIntegerField(
+        "limit",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000_000_000)],
     )
     hard = models.BooleanField(
         "hard limit",
@@ -114,10 +177,22 @@ class Budget(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = BudgetQuerySet.as_manager()
+    objects = BudgetManager()
+    all_units = BudgetQuerySet.as_manager()
 
     class Meta:
+        base_manager_name = "all_units"
         constraints = [
+            models.CheckConstraint(
+                name="spend_budget_limit_matches_unit",
+                condition=(
+                    Q(unit="usd", limit_usd__isnull=False, limit_count=None)
+                    | (
+                        Q(unit__in=["requests", "tokens", "calls"], limit_usd=None)
+                        & Q(limit_count__isnull=False)
+                    )
+                ),
+            ),
             models.CheckConstraint(
                 name="spend_budget_target_matches_scope",
                 condition=(
@@ -128,28 +203,42 @@ class Budget(models.Model):
                 ),
             ),
             models.UniqueConstraint(
-                fields=["period"], condition=Q(scope="everyone"), name="spend_budget_one_everyone"
+                fields=["unit", "period"],
+                condition=Q(scope="everyone"),
+                name="spend_budget_one_everyone",
             ),
             models.UniqueConstraint(
-                fields=["group", "period"],
+                fields=["group", "unit", "period"],
                 condition=Q(scope="group"),
                 name="spend_budget_one_group",
             ),
             models.UniqueConstraint(
-                fields=["user", "period"],
+                fields=["user", "unit", "period"],
                 condition=Q(scope="person"),
                 name="spend_budget_one_person",
             ),
             models.UniqueConstraint(
-                fields=["token", "period"],
+                fields=["token", "unit", "period"],
                 condition=Q(scope="token"),
                 name="spend_budget_one_token",
             ),
         ]
 
     def __str__(self) -> str:
+        if self.unit != Unit.USD:
+            return f"{self.limit_words} limit for {self.target_label}"
         period = self.get_period_display().lower()  # type: ignore[attr-defined]
         return f"{period} budget of ${self.limit_usd:,} for {self.target_label}"
+
+    @property
+    def limit_words(self) -> str:
+        """ "$200.00", "60 requests per minute", "4 concurrent calls"."""
+        if self.unit == Unit.USD:
+            return f"${self.limit_usd:,}"
+        if self.unit == Unit.CALLS:
+            return f"{self.limit_count:,} concurrent call{'s' if self.limit_count != 1 else ''}"
+        noun = "requests" if self.unit == Unit.REQUESTS else "tokens"
+        return f"{self.limit_count:,} {noun} per minute"
 
     @property
     def target_name(self) -> str:
@@ -173,14 +262,36 @@ class Budget(models.Model):
         return "everyone"
 
     @property
-    def limit_nano(self) -> int:
-        return int(self.limit_usd * NANO)
+    def cap(self) -> int:
+        """The limit in the counters' unit: nano-USD, requests, tokens or calls."""
+        if self.unit == Unit.USD:
+            return int(self.limit_usd * NANO)  # type: ignore[operator]
+        return self.limit_count or 0
 
     def period_start(self, now: datetime) -> datetime:
         return Period(self.period).start(now)
 
     def resets_at(self, now: datetime) -> datetime:
         return Period(self.period).end(now)
+
+
+class RateLimitManager(models.Manager["RateLimit"]):
+    def get_queryset(self) -> BudgetQuerySet:  # type: ignore[override]
+        return BudgetQuerySet(self.model, using=self._db).exclude(unit=Unit.USD)
+
+    def in_display_order(self) -> BudgetQuerySet:
+        return self.get_queryset().in_display_order()
+
+
+class RateLimit(Budget):
+    """Requests or tokens per minute, or calls running at once, for everyone (the whole
+    deployment), a group (its members' calls together), a person or a platform token. Always
+    hard: a call over it is refused."""
+
+    objects = RateLimitManager()  # type: ignore[assignment, misc]
+
+    class Meta:
+        proxy = True
 
 
 class BudgetCounter(models.Model):

@@ -1,17 +1,21 @@
-"""A hard budget holds exactly across processes: two servers of two workers each, eight
-callers at once, streaming and not, and exactly as many calls succeed as the budget pays."""
+"""Budgets and rate limits hold exactly across processes: two servers of two workers each,
+eight callers at once, streaming and not, and exactly as many calls succeed as the budget
+pays or the limit allows."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 
 from models_catalog.models import ModelConfig
-from spend.models import NANO, Budget, BudgetCounter, BudgetHold, Scope
+from spend.models import NANO, Budget, BudgetCounter, BudgetHold, Scope, Unit
+from spend.services import limit_set
 from tests.gateway.conftest import wait_for_usage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -69,4 +73,99 @@ def test_a_hard_budget_pays_for_exactly_the_calls_it_allows_across_processes(
     assert [row.cost_usd for row in rows if row.status == 200] == [cost] * AFFORDABLE
     counter = BudgetCounter.objects.get(budget=budget)
     assert (counter.spent_nano, counter.reserved_nano) == (int(cost * AFFORDABLE * NANO), 0)
+    assert not BudgetHold.objects.exists()
+
+
+def _with_a_minute_to_spare() -> None:
+    """Wait for the next calendar minute when this one has too little left for the test:
+    a per-minute limit starts afresh with it."""
+    left = 60 - datetime.now(UTC).second
+    if left < 20:
+        time.sleep(left + 0.1)
+
+
+def test_a_requests_per_minute_limit_allows_exactly_its_calls_across_processes(
+    deployment, django_db_blocker
+):
+    from tests.servers import served_app
+
+    _with_a_minute_to_spare()
+    limit = limit_set(scope=Scope.EVERYONE, unit=Unit.REQUESTS, limit=AFFORDABLE, actor=None)
+    secret = deployment.token.secret
+
+    async def caller(client: httpx.AsyncClient, base: str, n: int) -> list[int]:
+        statuses: list[int] = []
+        while not statuses or statuses[-1] == 200:
+            body = {
+                "model": "fake-gpt",
+                "messages": [{"role": "user", "content": f"caller {n}"}],
+                "stream": len(statuses) % 2 == n % 2,
+            }
+            answer = await client.post(
+                base + CHAT, json=body, headers={"Authorization": f"Bearer {secret}"}
+            )
+            await answer.aread()
+            statuses.append(answer.status_code)
+        return statuses
+
+    async def everyone(bases: list[str]) -> list[list[int]]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(*(caller(client, bases[n % 2], n) for n in range(CALLERS)))
+
+    with django_db_blocker.unblock(), contextlib.ExitStack() as servers:
+        bases = [servers.enter_context(served_app(workers=2)) for _ in range(2)]
+        results = asyncio.run(everyone(bases))
+
+    statuses = [status for one in results for status in one]
+    assert statuses.count(200) == AFFORDABLE  # not 2N, nor N per server
+    assert statuses.count(429) == CALLERS
+    rows = wait_for_usage(AFFORDABLE + CALLERS)
+    assert [row.error_kind for row in rows].count("rate_limited") == CALLERS
+    counter = BudgetCounter.objects.get(budget_id=limit.pk)
+    assert (counter.spent_nano, counter.reserved_nano) == (AFFORDABLE, 0)
+
+
+def test_a_cap_on_calls_at_once_holds_across_processes(deployment, django_db_blocker):
+    """Eight callers, each retrying what was refused until it has made four calls, on two
+    servers of two workers each: the provider never has more than three calls at once."""
+    from tests.servers import served_app
+
+    cap, each = 3, 4
+    limit = limit_set(scope=Scope.EVERYONE, unit=Unit.CALLS, limit=cap, actor=None)
+    secret = deployment.token.secret
+    deployment.fake.clear()
+
+    async def caller(client: httpx.AsyncClient, base: str, n: int) -> int:
+        refused = made = 0
+        while made < each:
+            body = {
+                "model": "fake-gpt",
+                "messages": [{"role": "user", "content": f"caller {n}"}],
+                "stream": made % 2 == n % 2,
+            }
+            headers = {"Authorization": f"Bearer {secret}", "x-fake-delay": "0.15"}
+            answer = await client.post(base + CHAT, json=body, headers=headers)
+            await answer.aread()
+            if answer.status_code == 429:
+                assert answer.headers["retry-after"] == "1"
+                refused += 1
+                await asyncio.sleep(0.05)
+                continue
+            assert answer.status_code == 200
+            made += 1
+        return refused
+
+    async def everyone(bases: list[str]) -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(*(caller(client, bases[n % 2], n) for n in range(CALLERS)))
+
+    with django_db_blocker.unblock(), contextlib.ExitStack() as servers:
+        bases = [servers.enter_context(served_app(workers=2)) for _ in range(2)]
+        refused = sum(asyncio.run(everyone(bases)))
+
+    assert deployment.fake.most_in_flight == cap
+    assert refused > 0
+    wait_for_usage(CALLERS * each + refused)
+    counter = BudgetCounter.objects.get(budget_id=limit.pk)
+    assert (counter.spent_nano, counter.reserved_nano) == (0, 0)
     assert not BudgetHold.objects.exists()

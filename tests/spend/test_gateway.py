@@ -130,7 +130,7 @@ def test_the_hold_is_the_prompt_and_the_output_asked_for_at_the_dearest_prices(
     real = store_class.reserve
 
     async def spy(self, hold):
-        taken.append(hold.amount_nano)
+        taken.append(hold.amounts["usd"])
         return await real(self, hold)
 
     monkeypatch.setattr(store_class, "reserve", spy)
@@ -168,10 +168,10 @@ def test_a_soft_budget_lets_calls_through_and_audits_passing_it_once(deployment)
 
     b = budget("0.01", person=deployment.developer, hard=False)
     assert call(deployment, max_completion_tokens=10).status_code == 200
-    BudgetCounter.objects.filter(budget=b).update(spent_nano=b.limit_nano - 1)
+    BudgetCounter.objects.filter(budget=b).update(spent_nano=b.cap - 1)
     for _ in range(2):
         assert call(deployment, max_completion_tokens=10).status_code == 200
-    assert counter(b).spent_nano > b.limit_nano
+    assert counter(b).spent_nano > b.cap
     (entry,) = AuditEntry.objects.filter(action=AuditAction.PASSED)
     assert (entry.actor_label, entry.object_repr) == ("gateway", str(b))
 
@@ -246,7 +246,7 @@ def _count_reservations(monkeypatch) -> list[int]:
     real = store_class.reserve
 
     async def spy(self, hold):
-        taken.append(hold.amount_nano)
+        taken.append(hold.amounts["usd"])
         return await real(self, hold)
 
     monkeypatch.setattr(store_class, "reserve", spy)
@@ -305,8 +305,8 @@ def test_a_lease_past_its_use_is_given_back_not_lent(deployment, monkeypatch, se
     lent: list[dict[int, int]] = []
     real_reserve = budgets.Leases.lend
 
-    def spy(self, budget_list, now):
-        lent.append(real_reserve(self, budget_list, now))
+    def spy(self, budget_list, amounts, now):
+        lent.append(real_reserve(self, budget_list, amounts, now))
         return lent[-1]
 
     monkeypatch.setattr(budgets.Leases, "lend", spy)
