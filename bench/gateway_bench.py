@@ -259,12 +259,13 @@ def environment(database_url: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Tokens:
     plain: str  # of a person no budget counts
-    budgeted: str  # of a person a (never reached) hard budget counts: a hold per call
+    # of a person a (never reached) hard budget and rate limits count: holds per call
+    budgeted: str
 
 
 def prepare_database(env: dict[str, str], fake_port: int) -> Tokens:
     """A fresh database with one provider, one priced model, and two people with a token:
-    one whose calls no budget counts, one whose calls a budget counts."""
+    one whose calls nothing counts, one whose calls a budget and rate limits count."""
     import psycopg
 
     name = env["DATABASE_URL"].rsplit("/", 1)[1]
@@ -290,6 +291,9 @@ user = User.objects.create_user("bench")
 budgeted = User.objects.create_user("bench-budgeted")
 budget_set(scope="person", user=budgeted, period="month", limit_usd=Decimal("1000000000"),
     hard=True, actor=None)
+from spend.services import limit_set
+for unit, limit in (("requests", 10**9), ("tokens", 10**12), ("calls", 10**6)):
+    limit_set(scope="person", user=budgeted, unit=unit, limit=limit, actor=None)
 for who in (user, budgeted):
     print(token_create(user=who, name="bench", lifetime=timedelta(days=1), actor=None).secret)
 """
@@ -358,16 +362,17 @@ LINES = {
     ),
 }
 GATEWAY_PATH = "/api/v2/aibridge/openai-compatible/v1/chat/completions"
-# The same gateway, called by a person a budget counts: each call takes its hold (one more
-# round trip) and settles it with its usage row.
-BUDGETED = "gateway with a budget"
+# The same gateway, called by a person a budget and rate limits (requests and tokens per
+# minute, calls at once) count: each call takes its holds and settles them with its usage row.
+BUDGETED = "gateway with a budget and rate limits"
 
 
 def server(
     name: str, env: dict[str, str], fake_port: int, tokens: Tokens, port: int
 ) -> tuple[list[str], dict[str, str], list[Target]]:
     """How to start ``gateway`` or one of the LINES on ``port`` (for ``start``), and how to
-    call it: the gateway as a person no budget counts, and as one a budget counts."""
+    call it: the gateway as a person nothing counts, and as one a budget and rate limits
+    count."""
     auth = {"Authorization": f"Bearer {tokens.plain}"}
     if name == "gateway":
         command = ["serve", "--workers", "1", "--log-level", "warning"]
@@ -558,7 +563,7 @@ async def measure_throughput(
     for stream in (False, True):
         for level in levels:
             row: dict = {"stream": stream, "connections": level}
-            # interleaved: direct, the gateway, the gateway with a budget, per level
+            # interleaved: direct, the gateway, with a budget and rate limits, per level
             for target in (direct, gateway, budgeted):
                 connections = await connect(target.port, level)
                 result = await load(target, stream, connections, seconds)
@@ -599,17 +604,18 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
                 f"{values[f'{name}_errors']}"
             )
     print(
-        "\nWith a budget (held from its process's lease, topped up in one round trip when short):"
+        "\nWith a budget and rate limits (held from the process's leases, topped up in one "
+        "round trip when short):"
     )
     for label, values in report["latency"].items():
         added = values[f"{BUDGETED}_added_median_ms"]
         print(
             f"  {label:<20} adds {added:.3f} ms (rounds: "
             f"{_rounds(values[f'{BUDGETED}_added_by_round_ms'])}); "
-            f"{added - values['added_median_ms']:+.3f} ms against the gateway without one"
+            f"{added - values['added_median_ms']:+.3f} ms against the gateway without them"
         )
     print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
-    print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}  {'with a budget':>26}")
+    print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}  {'with limits':>26}")
     for row in report["throughput"]:
         kind = "stream x20" if row["stream"] else "non-stream"
 
@@ -653,7 +659,7 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
         (f">= {TARGETS['requests_per_s']} requests/s non-stream", best[False] >= 4000),
         (f">= {TARGETS['streams_per_s']} streams/s (20 chunks)", best[True] >= 1000),
         (
-            f"a budget adds <= {TARGETS['budget_added_ms']} ms (non-stream median)",
+            f"a budget and rate limits add <= {TARGETS['budget_added_ms']} ms (non-stream median)",
             report["latency"]["non-stream"][f"{BUDGETED}_added_median_ms"]
             - report["latency"]["non-stream"]["added_median_ms"]
             <= TARGETS["budget_added_ms"],

@@ -58,7 +58,7 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     for kind in ("non-stream", "stream, head", "stream, first event"):
         assert re.search(kind + r" +adds [\d.]+ ms .* against the gateway without one", out)
     assert "a budget adds <= 0.15 ms (non-stream median)" in out
-    assert out.count(" e0") == 12  # 2 kinds x 2 levels x (direct, gateway, with a budget)
+    assert out.count(" e0") == 12  # 2 kinds x 2 levels x (direct, gateway, with limits)
     assert "[met] a usage row for every call" in out
     assert "[met] PostgreSQL connections <= pool size (4)" in out
     rows = re.search(r"Usage rows written: (\d+) for (\d+) gateway calls", out)

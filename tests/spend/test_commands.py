@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditAction, AuditEntry
-from spend.models import Budget
+from spend.models import Budget, RateLimit
 from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db
@@ -101,5 +101,76 @@ def test_any_limit_text_is_set_or_refused_in_one_line(text):
         assert len(str(error).splitlines()) == 1
     else:
         budget = Budget.objects.get()
-        assert Decimal("0.01") <= budget.limit_usd <= Decimal("1000000000")
+        assert Decimal("0.01") <= (budget.limit_usd or 0) <= Decimal("1000000000")
         budget.delete()
+
+
+def test_limit_set_list_and_delete(developer):
+    Group.objects.create(name="platform")
+    assert run("limit_set", "group", "platform", "--requests-per-minute", "600") == (
+        "Rate limit set: 600 requests per minute limit for group platform.\n"
+    )
+    out = run(
+        "limit_set",
+        "person",
+        developer.username,
+        "--tokens-per-minute",
+        "100_000",
+        "--concurrent-calls",
+        "4",
+    )
+    assert out.splitlines() == [
+        f"Rate limit set: 100,000 tokens per minute limit for {developer.username}.",
+        f"Rate limit set: 4 concurrent calls limit for {developer.username}.",
+    ]
+    run("limit_set", "group", "platform", "--requests-per-minute", "1,200")  # changed
+    listed = json.loads(run("limit_list", "--json"))
+    assert [(row["for"], row["kind"], row["limit"], row["used"]) for row in listed] == [
+        ("group platform", "requests", 1200, 0),
+        (developer.username, "calls", 4, 0),
+        (developer.username, "tokens", 100000, 0),
+    ]
+    table = run("limit_list")
+    assert "1,200 requests per minute" in table and "0 of 4 running" in table
+    assert run("limit_delete", "person", developer.username, "--kind", "calls") == (
+        f"Rate limit removed: 4 concurrent calls limit for {developer.username}.\n"
+    )
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == [AuditAction.CREATE] * 3 + [AuditAction.UPDATE, AuditAction.DELETE]
+    assert not Budget.objects.exists()  # rate limits are not budgets
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("everyone",), "give at least one of --requests-per-minute"),
+        (("everyone", "--requests-per-minute", "0"), "must be between 1 and"),
+        (("everyone", "--concurrent-calls", "two"), "'two' is not a whole number"),
+        (("everyone", "--concurrent-calls", "٣"), "is not a whole number"),
+        (("group", "nobody", "--requests-per-minute", "5"), "no group named 'nobody'"),
+        (("everyone", "x", "--requests-per-minute", "5"), "everyone names no one"),
+    ],
+)
+def test_limit_set_refuses_bad_input_in_one_line(args, message):
+    refused = refusal("limit_set", *args)
+    assert message in refused and len(refused.splitlines()) == 1
+
+
+def test_limit_delete_says_when_there_is_no_such_limit():
+    assert refusal("limit_delete", "everyone", "--kind", "tokens") == (
+        "no tokens limit for that scope (see limit_list)"
+    )
+    assert run("limit_list") == "No rate limits yet: limit_set sets one.\n"
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=20))
+def test_limit_set_takes_any_text_as_a_number_or_refuses_it_in_one_line(text):
+    try:
+        run("limit_set", "everyone", "--requests-per-minute", text)
+    except CommandError as error:
+        assert len(str(error).splitlines()) == 1
+    else:
+        limit = RateLimit.objects.get()
+        assert 1 <= (limit.limit_count or 0) <= 1_000_000_000_000
+        limit.delete()

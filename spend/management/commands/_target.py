@@ -10,17 +10,23 @@ from django.contrib.auth.models import Group
 from django.core.management.base import CommandError, CommandParser
 
 from lib.users import user_by_username
-from spend.models import Period, Scope
+from spend.models import BUDGET_PERIODS, Period, Scope
 from tokens.management.commands._lookup import find_token
 
 
-def add_scope_arguments(parser: CommandParser) -> None:
-    parser.add_argument("scope", choices=Scope.values, help="whose calls the budget counts")
+def add_scope_arguments(parser: CommandParser, noun: str = "budget") -> None:
+    parser.add_argument("scope", choices=Scope.values, help=f"whose calls the {noun} counts")
     parser.add_argument(
         "target", nargs="?", help="the group's name, the person's username or the token's id"
     )
+
+
+def add_period_argument(parser: CommandParser) -> None:
     parser.add_argument(
-        "--period", choices=Period.values, default=Period.MONTH, help="default: month"
+        "--period",
+        choices=[period.value for period in BUDGET_PERIODS],
+        default=Period.MONTH,
+        help="default: month",
     )
 
 
@@ -29,7 +35,7 @@ def scope_target(options: dict[str, Any]) -> dict[str, Any]:
     scope, target = options["scope"], options["target"]
     if scope == Scope.EVERYONE:
         if target:
-            raise CommandError("a budget for everyone names no one: leave out " + repr(target))
+            raise CommandError("everyone names no one: leave out " + repr(target))
         return {}
     if not target:
         what = {"group": "group's name", "person": "username", "token": "token's id"}[scope]
@@ -55,4 +61,23 @@ def usd(text: str) -> Decimal:
         ) from None
     if not value.is_finite():
         raise CommandError(f"--limit: {text!r} is not an amount in dollars, e.g. 200 or 12.50")
+    return value
+
+
+# A rate limit's option on the command line, by unit.
+RATE_OPTIONS = {
+    "requests": "--requests-per-minute",
+    "tokens": "--tokens-per-minute",
+    "calls": "--concurrent-calls",
+}
+
+
+def count(option: str, text: str) -> int:
+    """A whole number typed for ``option``: ``60``, ``100,000``, ``1_000``; at least 1."""
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    if not cleaned.isdigit() or not cleaned.isascii():
+        raise CommandError(f"{option}: {text!r} is not a whole number, e.g. 60")
+    value = int(cleaned)
+    if not 1 <= value <= 1_000_000_000_000:
+        raise CommandError(f"{option}: {text!r} must be between 1 and 1,000,000,000,000")
     return value

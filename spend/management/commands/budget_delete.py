@@ -6,7 +6,7 @@ from lib.commands import OperatorCommand
 from spend.models import Budget, Period
 from spend.services import budget_delete
 
-from ._target import add_scope_arguments, scope_target
+from ._target import add_period_argument, add_scope_arguments, scope_target
 
 
 class Command(OperatorCommand):
@@ -14,6 +14,7 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_scope_arguments(parser)
+        add_period_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         target = scope_target(options)

@@ -6,7 +6,7 @@ from accounts.management.commands._people import run
 from lib.commands import OperatorCommand
 from spend.services import budget_set
 
-from ._target import add_scope_arguments, scope_target, usd
+from ._target import add_period_argument, add_scope_arguments, scope_target, usd
 
 
 class Command(OperatorCommand):
@@ -17,6 +17,7 @@ class Command(OperatorCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         add_scope_arguments(parser)
+        add_period_argument(parser)
         parser.add_argument("--limit", required=True, type=str, help="USD, e.g. 200 or 12.50")
         parser.add_argument(
             "--soft",
