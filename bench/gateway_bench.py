@@ -365,6 +365,10 @@ GATEWAY_PATH = "/api/v2/aibridge/openai-compatible/v1/chat/completions"
 # The same gateway, called by a person a budget and rate limits (requests and tokens per
 # minute, calls at once) count: each call takes its holds and settles them with its usage row.
 BUDGETED = "gateway with a budget and rate limits"
+# The same two callers on a gateway process that keeps the counters in Redis (REDIS_URL).
+IN_REDIS = "gateway, counters in Redis"
+BUDGETED_IN_REDIS = "gateway, counters in Redis, with a budget and rate limits"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def server(
@@ -374,9 +378,18 @@ def server(
     call it: the gateway as a person nothing counts, and as one a budget and rate limits
     count."""
     auth = {"Authorization": f"Bearer {tokens.plain}"}
-    if name == "gateway":
+    if name in ("gateway", IN_REDIS):
         command = ["serve", "--workers", "1", "--log-level", "warning"]
         budgeted = {"Authorization": f"Bearer {tokens.budgeted}"}
+        if name == IN_REDIS:
+            return (
+                command,
+                {**env, "REDIS_URL": REDIS_URL},
+                [
+                    Target(IN_REDIS, port, GATEWAY_PATH, auth),
+                    Target(BUDGETED_IN_REDIS, port, GATEWAY_PATH, budgeted),
+                ],
+            )
         return (
             command,
             env,
@@ -395,17 +408,34 @@ def server(
     return [*uvicorn, *quiet], line_env, [Target(name, port, "/v1/chat/completions", auth)]
 
 
+def redis_reachable() -> bool:
+    """Whether BENCH_REDIS_URL answers (emptied for the run): the Redis mode is measured."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.flushdb()
+        return True
+    except redis.exceptions.ConnectionError:
+        return False
+    finally:
+        client.close()
+
+
 class Servers:
     """The gateway, and for the latency rounds the floor and the reference design beside it,
     started fresh on entry (each round draws its own placement of processes on the CPUs) and
     stopped on exit, the gateway gracefully so that it writes its queued usage rows."""
 
-    def __init__(self, env: dict[str, str], fake_port: int, tokens: Tokens, lines: bool) -> None:
+    def __init__(
+        self, env: dict[str, str], fake_port: int, tokens: Tokens, lines: bool, redis: bool = False
+    ) -> None:
         self.env, self.fake_port, self.tokens, self.lines = env, fake_port, tokens, lines
+        self.redis = redis  # a second gateway process, its counters in Redis
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def _start(self) -> list[Target]:
-        names = ["gateway", *(LINES if self.lines else ())]
+        names = ["gateway", *([IN_REDIS] if self.redis else ()), *(LINES if self.lines else ())]
         targets = []
         for name in names:
             port = free_port()
@@ -497,7 +527,7 @@ KINDS = (
 
 # Called in turns with direct, set by set. The reference apart: its larger footprint would
 # cool the caches between the gateway's calls and move the gateway's own figure.
-LATENCY_SETS = (("gateway", "floor", BUDGETED), ("reference",))
+LATENCY_SETS = (("gateway", "floor", BUDGETED), (IN_REDIS, BUDGETED_IN_REDIS), ("reference",))
 
 
 async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dict:
@@ -511,7 +541,11 @@ async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dic
     for _ in range(plan.count):
         async with servers as proxies:
             by_name = {target.name: target for target in proxies}
-            sets = [[direct, *(by_name[name] for name in names)] for names in LATENCY_SETS]
+            sets = [
+                [direct, *(by_name[name] for name in names)]
+                for names in LATENCY_SETS
+                if names[0] in by_name
+            ]
             for stream in runs:
                 for targets in sets:
                     await interleaved_latency(targets, stream, plan.warm_up)
@@ -539,8 +573,8 @@ async def measure_latency(direct: Target, servers: Servers, plan: Rounds) -> dic
             "added_median_ms": _median(added["gateway"]),
             "added_by_round_ms": added["gateway"],
             "added_p95_ms": ours.quantile(0.95, attribute) - theirs.quantile(0.95, attribute),
-            **{f"{line}_added_median_ms": _median(added[line]) for line in (*LINES, BUDGETED)},
-            **{f"{line}_added_by_round_ms": added[line] for line in (*LINES, BUDGETED)},
+            **{f"{line}_added_median_ms": _median(rounds) for line, rounds in added.items()},
+            **{f"{line}_added_by_round_ms": rounds for line, rounds in added.items()},
             # direct's and the gateway's calls; each reference line's own below
             "errors": sum(
                 results[name].errors
@@ -584,7 +618,9 @@ def _rounds(values: list[float]) -> str:
     return ", ".join(f"{value:.3f}" for value in values)
 
 
-def print_report(report: dict, most_connections: int, rows: int, calls: int) -> bool:
+def print_report(
+    report: dict, most_connections: int, rows: int, calls: int, processes: int = 1
+) -> bool:
     print("\nAdded latency of the gateway (same client, alternating calls, 1 connection):")
     for label, values in report["latency"].items():
         print(
@@ -614,6 +650,18 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
             f"{_rounds(values[f'{BUDGETED}_added_by_round_ms'])}); "
             f"{added - values['added_median_ms']:+.3f} ms against the gateway without them"
         )
+    if f"{BUDGETED_IN_REDIS}_added_median_ms" in report["latency"]["non-stream"]:
+        print("\nWith a budget and rate limits, the counters in Redis (REDIS_URL):")
+        for label, values in report["latency"].items():
+            added = values[f"{BUDGETED_IN_REDIS}_added_median_ms"]
+            print(
+                f"  {label:<20} adds {added:.3f} ms (rounds: "
+                f"{_rounds(values[f'{BUDGETED_IN_REDIS}_added_by_round_ms'])}); "
+                f"{added - values[f'{IN_REDIS}_added_median_ms']:+.3f} ms against the same "
+                "gateway without them"
+            )
+    else:
+        print(f"\nRedis at {REDIS_URL} not reachable: the Redis mode was not measured.")
     print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
     print(f"  {'kind':<11}{'conns':>6}  {'direct':>26}  {'gateway':>26}  {'with limits':>26}")
     for row in report["throughput"]:
@@ -628,7 +676,7 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
         )
     print(
         f"\nPostgreSQL connections held by the gateway: at most {most_connections} "
-        f"(pool size {POOL_SIZE})."
+        f"(pool size {POOL_SIZE}, {processes} gateway process(es) at once)."
     )
     print(f"Usage rows written: {rows} for {calls} gateway calls.")
     best = {
@@ -664,8 +712,24 @@ def print_report(report: dict, most_connections: int, rows: int, calls: int) -> 
             - report["latency"]["non-stream"]["added_median_ms"]
             <= TARGETS["budget_added_ms"],
         ),
+        *(
+            [
+                (
+                    f"in Redis, a budget and rate limits add <= {TARGETS['budget_added_ms']} ms "
+                    "(non-stream median)",
+                    report["latency"]["non-stream"][f"{BUDGETED_IN_REDIS}_added_median_ms"]
+                    - report["latency"]["non-stream"][f"{IN_REDIS}_added_median_ms"]
+                    <= TARGETS["budget_added_ms"],
+                )
+            ]
+            if f"{IN_REDIS}_added_median_ms" in report["latency"]["non-stream"]
+            else []
+        ),
         ("0 errors at 256 connections", errors_at_256 == 0),
-        (f"PostgreSQL connections <= pool size ({POOL_SIZE})", most_connections <= POOL_SIZE),
+        (
+            f"PostgreSQL connections <= pool size ({POOL_SIZE}) per gateway process",
+            most_connections <= POOL_SIZE * processes,
+        ),
         ("a usage row for every call", rows == calls),
     ]
     print("\nTargets:")
@@ -692,6 +756,7 @@ def main() -> int:
     print("Preparing the database and starting the fake provider...")
     tokens = prepare_database(env, fake_port)
     fake = start(["fake_provider", "--chunk-delay", "0"], env, fake_port)
+    redis = redis_reachable()
     direct = Target(
         "direct", fake_port, "/v1/chat/completions", {"Authorization": "Bearer sk-bench-central"}
     )
@@ -706,7 +771,7 @@ def main() -> int:
                     "the reference design anew..."
                 )
                 latency = await measure_latency(
-                    direct, Servers(env, fake_port, tokens, lines=True), plan
+                    direct, Servers(env, fake_port, tokens, lines=True, redis=redis), plan
                 )
                 print("Throughput: a fresh gateway, one worker process...")
                 async with Servers(env, fake_port, tokens, lines=False) as (gateway, budgeted):
@@ -722,10 +787,10 @@ def main() -> int:
     finally:
         fake.terminate()
         fake.wait(timeout=10)
-    calls = 2 * plan.gateway_calls + sum(
+    calls = (4 if redis else 2) * plan.gateway_calls + sum(
         r[name]["calls"] for r in report["throughput"] for name in ("gateway", BUDGETED)
     )
-    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), calls)
+    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), calls, 2 if redis else 1)
     return 0 if ok else 1
 
 

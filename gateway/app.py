@@ -37,6 +37,7 @@ import orjson
 
 from lib import content_coding, outbound
 from lib.loops import PerLoop
+from lib.outage import RefusalLog
 from lib.query import without_credentials
 from lib.scrub import Scrubber, StreamScrubber
 from lib.settings_cache import cached_settings
@@ -57,6 +58,7 @@ from .headers import (
     passed_back,
 )
 from .models import CallRoute
+from .redis_counters import counters
 from .restream import JsonArrayFramer, as_stream
 from .store import CallRow, DatabaseUnavailable, HoldAsked, decrypt, store
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
@@ -341,9 +343,13 @@ class Call:
         expires = now + timedelta(seconds=cached_settings.BUDGETS_HOLD_SECONDS)
         lent = held.lend(budgets, amounts, now)
         try:
-            taken = await store().reserve(
-                HoldAsked(row.user_id, row.token_id, held.holder, amounts, now, expires, lent)
+            asked = HoldAsked(
+                row.user_id, row.token_id, held.holder, amounts, now, expires, lent, budgets
             )
+            if cached_settings.REDIS_URL:
+                taken = await counters().reserve(asked)
+            else:
+                taken = await store().reserve(asked)
         except BaseException:
             held.restore(lent, now, budgets)
             raise
@@ -1252,39 +1258,11 @@ def _bad_model(model: object) -> Refused:
     return Refused(400, message, code, "bad_request")
 
 
-class _RefusalLog:
-    """While calls are turned away for one cause (a database outage, a full worker): one log
-    line every ``every`` seconds with the number since the last, not a line (or a traceback)
-    per call."""
-
-    every = 10.0
-
-    def __init__(
-        self, cause: str, outcome: str = "answered 503", level: int = logging.ERROR
-    ) -> None:
-        self.cause, self.outcome, self.level = cause, outcome, level
-        self.last, self.refused = -self.every, 0
-
-    def count(self, detail: object = None) -> None:
-        self.refused += 1
-        now = time.monotonic()
-        if now - self.last >= self.every:
-            logger.log(
-                self.level,
-                "%s; %d call(s) %s since the last report%s",
-                self.cause,
-                self.refused,
-                self.outcome,
-                "" if detail is None else f" ({detail})",
-            )
-            self.last, self.refused = now, 0
-
-
-_outage_log = _RefusalLog("the database did not answer")
-_overloaded_log = _RefusalLog(
+_outage_log = RefusalLog("the database did not answer")
+_overloaded_log = RefusalLog(
     "the request bodies held reached AI_GATEWAY_MAX_BUFFERED_BYTES on this worker"
 )
-_early_check_log = _RefusalLog(
+_early_check_log = RefusalLog(
     "the bodies still arriving on calls whose platform token was not checked yet reached "
     f"their share (1/{UNCHECKED_SHARE}) of AI_GATEWAY_MAX_BUFFERED_BYTES on this worker",
     "had their token checked before the rest of their body was read",

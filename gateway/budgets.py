@@ -189,11 +189,11 @@ class Leases:
 
 
 def _keys(budgets: str, now: datetime) -> list[tuple[int, datetime, str]]:
-    """(budget id, the start of its current period, its unit) of each ``id:period:unit`` in
-    ``budgets``."""
+    """(budget id, the start of its current period, its unit) of each ``id:period:unit:...``
+    in ``budgets``."""
     keys = []
     for entry in budgets.split(","):
-        budget_id, period, unit = entry.split(":")
+        budget_id, period, unit, _ = entry.split(":", 3)
         keys.append((int(budget_id), _STARTS[period](now), unit))
     return keys
 

@@ -11,6 +11,7 @@ from lib import outbound
 
 from .app import worker
 from .budgets import forget_leases, leases
+from .redis_counters import close_counters
 from .store import close_store
 from .usage import close_writer, writer
 
@@ -53,5 +54,6 @@ async def shutdown() -> None:
         writer().give_back(given_back)
     await close_writer()
     forget_leases()
+    await close_counters()
     await close_store()
     await outbound.close_all()

@@ -166,6 +166,7 @@ class HoldAsked:
     now: datetime
     expires: datetime
     lent: dict[int, int]  # what the holder's lease on each budget (by id) puts towards it
+    budgets: str = ""  # those that count the call (CallRow.budgets)
 
 
 @dataclass(slots=True)
@@ -199,7 +200,8 @@ class CallRow:
     model_identifier: str | None
     context_limit: int | None
     max_output_tokens: int | None  # the model's setting, for a call that sets none
-    # The budgets and rate limits that count the call (``id:period:unit,...``); None: none.
+    # The budgets and rate limits that count the call (``id:period:unit:cap:hard,...``, the
+    # cap in the unit's smallest amount); None: none.
     budgets: str | None
 
     @classmethod

@@ -22,6 +22,7 @@ from lib.settings_cache import cached_settings
 from spend.holds import Settlement
 
 from .budgets import leases
+from .redis_counters import counters
 from .store import (
     USAGE_COLUMNS,
     DatabaseUnavailable,
@@ -314,7 +315,11 @@ class UsageWriter:
                 settlements.extend(held.get(id(row), ()))
         for attempt in (1, 2):
             try:
-                passed = await store().write_usage(rows, touches, leases().holder, settlements)
+                if cached_settings.REDIS_URL:  # the counters are not in the database
+                    await store().write_usage(rows, touches)
+                    passed = await _settle_in_redis(settlements)
+                else:
+                    passed = await store().write_usage(rows, touches, leases().holder, settlements)
                 self.written += len(rows)
                 for row in rows if settlements else ():
                     held.pop(id(row), None)
@@ -413,3 +418,15 @@ async def close_writer() -> None:
     current = _writers.pop()
     if current is not None:
         await current.close()
+
+
+async def _settle_in_redis(settlements: list[Settlement]) -> list[tuple[int, datetime]]:
+    """Settle in Redis, once the rows are written: never raises, or the rows would be
+    written again. What could not be settled is logged; its holds expire."""
+    if not settlements:
+        return []
+    try:
+        return await counters().settle(leases().holder, settlements)
+    except Exception:
+        logger.exception("could not settle %d hold(s) in Redis", len(settlements))
+        return []

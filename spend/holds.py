@@ -84,11 +84,13 @@ def _applying(user: str, token: str) -> str:
 
 
 def applying_sql(user: str, token: str) -> str:
-    """The budgets and rate limits that count a call, as ``id:period:unit`` joined by commas
-    (NULL: none): read with the call's one lookup, so a process knows which leases a call
-    needs."""
+    """The budgets and rate limits that count a call, as ``id:period:unit:cap:hard`` joined
+    by commas (NULL: none): read with the call's one lookup, so a process knows which leases
+    a call needs (and, with Redis, each one's limit)."""
     joined = "string_agg" if connection.vendor == "postgresql" else "group_concat"
-    return f"""(SELECT {joined}(b.id || ':' || b.period || ':' || b.unit, ',')
+    cap = f"COALESCE(CAST(ROUND(b.limit_usd * {NANO}) AS BIGINT), b.limit_count)"
+    return f"""(SELECT {joined}(b.id || ':' || b.period || ':' || b.unit || ':' || {cap}
+                          || ':' || CASE WHEN b.hard THEN '1' ELSE '0' END, ',')
         FROM {BUDGETS} b
         WHERE b.scope = 'everyone' OR b.user_id = {user} OR b.token_id = {token}
            OR b.group_id IN (SELECT g.group_id FROM {_memberships()} g
@@ -257,10 +259,12 @@ HELD_POSTGRES = (
 )
 
 
-def summed(settlements: Sequence[Settlement], held: dict[int, int]) -> list[Settlement]:
-    """The settlements summed per counter, each releasing at most what its holder's hold
-    there has (``held``): a hold given back after it expired, while its process still ran,
-    must not be taken off the counter twice."""
+def summed(
+    settlements: Sequence[Settlement], held: dict[int, int] | None = None
+) -> list[Settlement]:
+    """The settlements summed per counter (in counter order), each releasing at most what
+    its holder's hold there has (``held``; None: not capped here): a hold given back after it
+    expired, while its process still ran, must not be taken off the counter twice."""
     totals: dict[int, list[int]] = {}
     for counter_id, cost, released, unknown in settlements:
         total = totals.setdefault(counter_id, [0, 0, 0])
@@ -268,7 +272,12 @@ def summed(settlements: Sequence[Settlement], held: dict[int, int]) -> list[Sett
         total[1] += released
         total[2] += unknown
     return [
-        Settlement(counter_id, cost, min(released, held.get(counter_id, 0)), unknown)
+        Settlement(
+            counter_id,
+            cost,
+            released if held is None else min(released, held.get(counter_id, 0)),
+            unknown,
+        )
         for counter_id, (cost, released, unknown) in sorted(totals.items())
     ]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -16,8 +18,10 @@ from django.utils import timezone
 from audit.models import AuditAction
 from audit.services import audit_record
 
+from . import redis_counters
 from .models import NANO, RATE_UNITS, Budget, BudgetCounter, Period, RateLimit, Scope, Unit
 
+logger = logging.getLogger(__name__)
 BUDGET_TAKEN = "This scope already has a budget for that period: edit it instead."
 # Shares of a budget at which people are told (the Agents page, Settings -> Usage).
 NEAR = Decimal("0.8")
@@ -210,27 +214,38 @@ def standings(budgets: Any, now: datetime | None = None) -> list[Standing]:
     all)."""
     now = now or timezone.now()
     budgets = list(budgets)
-    starts = {b.pk: b.period_start(now) for b in budgets}
-    counters = {
-        (c.budget_id, c.period_start): c
-        for c in BudgetCounter.objects.filter(
-            budget__in=budgets, period_start__in=set(starts.values())
-        )
-    }
+    found = _counters_now(budgets, now)
     result = []
     for budget in budgets:
-        counter = counters.get((budget.pk, starts[budget.pk]))
-        spent, reserved, unknown = (
-            (counter.spent_nano, counter.reserved_nano, counter.unknown_nano)
-            if counter
-            else (0, 0, 0)
-        )
+        spent, reserved, unknown = found.get(budget.pk, (0, 0, 0))
         if budget.unit == Unit.USD:
             amounts = (_usd(spent), _usd(reserved), _usd(unknown))
         else:
             amounts = (Decimal(spent), Decimal(reserved), Decimal(0))
         result.append(Standing(budget, *amounts, budget.resets_at(now)))
     return result
+
+
+def _counters_now(budgets: list[Budget], now: datetime) -> dict[int, tuple[int, int, int]]:
+    """(spent, reserved, unknown) of each budget's counter in its current period (by budget
+    id), where the counters live: the database, or Redis (shown as nothing while it cannot
+    be reached: the page still works, and says nothing it does not know)."""
+    if settings.REDIS_URL:
+        try:
+            return redis_counters.counters_now(budgets, now)
+        except Exception as error:  # redis' errors: the page still shows the limits
+            logger.warning(
+                "could not read the counters from Redis (%s: %s)", type(error).__name__, error
+            )
+            return {}
+    starts = {b.pk: b.period_start(now) for b in budgets}
+    return {
+        c.budget_id: (c.spent_nano, c.reserved_nano, c.unknown_nano)
+        for c in BudgetCounter.objects.filter(
+            budget__in=budgets, period_start__in=set(starts.values())
+        )
+        if starts[c.budget_id] == c.period_start
+    }
 
 
 def standings_of(

@@ -83,6 +83,21 @@ BUDGETS_DEFAULT_OUTPUT_TOKENS = env.int("BUDGETS_DEFAULT_OUTPUT_TOKENS", default
 # Seconds a call's hold outlives the call at most when its worker dies before settling it.
 BUDGETS_HOLD_SECONDS = env.int("BUDGETS_HOLD_SECONDS", default=2 * 60 * 60)
 
+# Where budgets' and rate limits' counters live: PostgreSQL (or SQLite) by default; Redis
+# when REDIS_URL is set (redis://host:6379/0), shared by every server process and replica.
+REDIS_URL = env.str("REDIS_URL", default="").strip()
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")
+# What a call meets while Redis cannot be reached: "closed" refuses it (503), "open" lets it
+# through uncounted. Budgets fail closed, rate limits open, unless set otherwise.
+BUDGETS_WHEN_REDIS_DOWN = env.str("BUDGETS_WHEN_REDIS_DOWN", default="closed")
+RATE_LIMITS_WHEN_REDIS_DOWN = env.str("RATE_LIMITS_WHEN_REDIS_DOWN", default="open")
+for _name in ("BUDGETS_WHEN_REDIS_DOWN", "RATE_LIMITS_WHEN_REDIS_DOWN"):
+    if globals()[_name] not in ("open", "closed"):
+        raise ImproperlyConfigured(f"{_name} must be open or closed.")
+# Seconds between two log lines about the same Redis outage (each counts the calls it met).
+REDIS_OUTAGE_LOG_SECONDS = env.float("REDIS_OUTAGE_LOG_SECONDS", default=60.0)
+
 # Outbound calls to providers (lib.outbound).
 OUTBOUND_CONNECT_TIMEOUT = env.float("OUTBOUND_CONNECT_TIMEOUT", default=10.0)
 # Ten minutes, as the OpenAI and Anthropic SDKs wait: a long non-streamed answer sends no

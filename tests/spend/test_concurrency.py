@@ -1,6 +1,6 @@
-"""Budgets and rate limits hold exactly across processes: two servers of two workers each,
-eight callers at once, streaming and not, and exactly as many calls succeed as the budget
-pays or the limit allows."""
+"""Budgets and rate limits hold exactly across processes, with their counters in PostgreSQL
+or in Redis: two servers of two workers each, eight callers at once, streaming and not, and
+exactly as many calls succeed as the budget pays or the limit allows."""
 
 from __future__ import annotations
 
@@ -20,6 +20,41 @@ from tests.gateway.conftest import wait_for_usage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
+
+@pytest.fixture(params=["postgres", "redis"])
+def counters_in(request, settings) -> dict[str, str]:
+    """Where the servers keep the counters: the database, or Redis (REDIS_URL); the
+    environment the servers get."""
+    if request.param == "postgres":
+        return {}
+    from tests.redis_server import machine_redis_url
+
+    settings.REDIS_URL = machine_redis_url()
+    return {"REDIS_URL": settings.REDIS_URL}
+
+
+def counter(budget: Budget, env: dict[str, str]) -> tuple[int, int]:
+    """(spent, reserved) of the budget's current counter, where the servers keep it."""
+    if env:
+        from spend.redis_counters import counters_now
+
+        spent, reserved, _ = counters_now([budget], datetime.now(UTC)).get(budget.pk, (0, 0, 0))
+        return spent, reserved
+    found = BudgetCounter.objects.filter(budget_id=budget.pk).order_by("-period_start").first()
+    assert found is not None
+    return found.spent_nano, found.reserved_nano
+
+
+def no_holds_left(env: dict[str, str]) -> bool:
+    if env:
+        import redis
+
+        client = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
+        names = [str(name) for key in client.keys("llmcp:*") for name in client.hkeys(key)]
+        return not [name for name in names if name.startswith("h:")]
+    return not BudgetHold.objects.exists()
+
+
 CALLERS = 8
 AFFORDABLE = 24
 # Each call asks for at most 4 output tokens and the fake provider writes 4: with output at
@@ -29,7 +64,7 @@ CHAT = "/api/v2/aibridge/openai/v1/chat/completions"
 
 
 def test_a_hard_budget_pays_for_exactly_the_calls_it_allows_across_processes(
-    deployment, django_db_blocker
+    deployment, django_db_blocker, counters_in
 ):
     from tests.servers import served_app
 
@@ -63,7 +98,7 @@ def test_a_hard_budget_pays_for_exactly_the_calls_it_allows_across_processes(
             return await asyncio.gather(*(caller(client, bases[n % 2], n) for n in range(CALLERS)))
 
     with django_db_blocker.unblock(), contextlib.ExitStack() as servers:
-        bases = [servers.enter_context(served_app(workers=2)) for _ in range(2)]
+        bases = [servers.enter_context(served_app(workers=2, **counters_in)) for _ in range(2)]
         results = asyncio.run(everyone(bases))
 
     statuses = [status for one in results for status in one]
@@ -71,9 +106,8 @@ def test_a_hard_budget_pays_for_exactly_the_calls_it_allows_across_processes(
     assert statuses.count(429) == CALLERS  # each caller's last call, and nothing else
     rows = wait_for_usage(AFFORDABLE + CALLERS)
     assert [row.cost_usd for row in rows if row.status == 200] == [cost] * AFFORDABLE
-    counter = BudgetCounter.objects.get(budget=budget)
-    assert (counter.spent_nano, counter.reserved_nano) == (int(cost * AFFORDABLE * NANO), 0)
-    assert not BudgetHold.objects.exists()
+    assert counter(budget, counters_in) == (int(cost * AFFORDABLE * NANO), 0)
+    assert no_holds_left(counters_in)
 
 
 def _with_a_minute_to_spare() -> None:
@@ -85,7 +119,7 @@ def _with_a_minute_to_spare() -> None:
 
 
 def test_a_requests_per_minute_limit_allows_exactly_its_calls_across_processes(
-    deployment, django_db_blocker
+    deployment, django_db_blocker, counters_in
 ):
     from tests.servers import served_app
 
@@ -113,7 +147,7 @@ def test_a_requests_per_minute_limit_allows_exactly_its_calls_across_processes(
             return await asyncio.gather(*(caller(client, bases[n % 2], n) for n in range(CALLERS)))
 
     with django_db_blocker.unblock(), contextlib.ExitStack() as servers:
-        bases = [servers.enter_context(served_app(workers=2)) for _ in range(2)]
+        bases = [servers.enter_context(served_app(workers=2, **counters_in)) for _ in range(2)]
         results = asyncio.run(everyone(bases))
 
     statuses = [status for one in results for status in one]
@@ -121,11 +155,10 @@ def test_a_requests_per_minute_limit_allows_exactly_its_calls_across_processes(
     assert statuses.count(429) == CALLERS
     rows = wait_for_usage(AFFORDABLE + CALLERS)
     assert [row.error_kind for row in rows].count("rate_limited") == CALLERS
-    counter = BudgetCounter.objects.get(budget_id=limit.pk)
-    assert (counter.spent_nano, counter.reserved_nano) == (AFFORDABLE, 0)
+    assert counter(limit, counters_in) == (AFFORDABLE, 0)
 
 
-def test_a_cap_on_calls_at_once_holds_across_processes(deployment, django_db_blocker):
+def test_a_cap_on_calls_at_once_holds_across_processes(deployment, django_db_blocker, counters_in):
     """Eight callers, each retrying what was refused until it has made four calls, on two
     servers of two workers each: the provider never has more than three calls at once."""
     from tests.servers import served_app
@@ -160,12 +193,11 @@ def test_a_cap_on_calls_at_once_holds_across_processes(deployment, django_db_blo
             return await asyncio.gather(*(caller(client, bases[n % 2], n) for n in range(CALLERS)))
 
     with django_db_blocker.unblock(), contextlib.ExitStack() as servers:
-        bases = [servers.enter_context(served_app(workers=2)) for _ in range(2)]
+        bases = [servers.enter_context(served_app(workers=2, **counters_in)) for _ in range(2)]
         refused = sum(asyncio.run(everyone(bases)))
 
     assert deployment.fake.most_in_flight == cap
     assert refused > 0
     wait_for_usage(CALLERS * each + refused)
-    counter = BudgetCounter.objects.get(budget_id=limit.pk)
-    assert (counter.spent_nano, counter.reserved_nano) == (0, 0)
-    assert not BudgetHold.objects.exists()
+    assert counter(limit, counters_in) == (0, 0)
+    assert no_holds_left(counters_in)
