@@ -50,7 +50,7 @@ def parse_day(text: str) -> Any:
 def audit_list(request: HttpRequest) -> HttpResponse:  # or a streamed CSV
     entries, filters = _filtered(request)
     if request.GET.get("format") == "csv":
-        return _csv(entries)  # type: ignore[return-value]
+        return _csv(request, entries)  # type: ignore[return-value]
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     for entry in page.object_list:
         entry.rows = rows(entry)  # type: ignore[attr-defined]
@@ -75,7 +75,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:  # or a streamed CSV
     )
 
 
-def _csv(entries: Any) -> StreamingHttpResponse:
+def _csv(request: HttpRequest, entries: Any) -> StreamingHttpResponse:
     def lines() -> Iterator[list[str]]:
         for entry in entries.iterator(chunk_size=500):
             when = entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
@@ -92,4 +92,4 @@ def _csv(entries: Any) -> StreamingHttpResponse:
                 ]
 
     header = ["time (UTC)", "who", "action", "type", "object", "field", "old", "new"]
-    return csv_download("audit-log.csv", header, lines())
+    return csv_download(request, "audit-log.csv", header, lines())

@@ -234,6 +234,7 @@ async def chat_events(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 
     async def stream() -> AsyncIterator[bytes]:
         task = asyncio.create_task(work())
+        getter: asyncio.Future[tuple[str, dict[str, Any]]] | None = None
         try:
             yield b"retry: 3000\n\n"
             while True:
@@ -254,6 +255,10 @@ async def chat_events(request: HttpRequest, pk: int) -> StreamingHttpResponse:
                     return
                 yield b": keep-alive\n\n"
         finally:
+            # A page that leaves closes this stream mid-wait: its pending get must go too, or
+            # the loop logs "Task was destroyed but it is pending!" when it is collected.
+            if getter is not None and not getter.done():
+                getter.cancel()
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -95,7 +95,8 @@ def _report(
     form = UsageFilterForm.from_query(request.GET, with_person=everyone)
     calls = form.apply(base)
     if request.GET.get("format") == "csv":
-        return _csv(calls, "usage.csv" if everyone else f"usage-{request.user.get_username()}.csv")
+        filename = "usage.csv" if everyone else f"usage-{request.user.get_username()}.csv"
+        return _csv(request, calls, filename)
     chosen = form.valid()
     summed = form.apply(day_base)
     days = day_base.on_days(chosen.get("since"), chosen.get("until"))
@@ -146,7 +147,7 @@ def _choices(days: Any, groups: list[dict[str, Any]] | None, field: str, chosen:
     return sorted(value for value in values if value)
 
 
-def _csv(calls: Any, filename: str) -> StreamingHttpResponse:
+def _csv(request: HttpRequest, calls: Any, filename: str) -> StreamingHttpResponse:
     fields = [field for field, _ in CSV_COLUMNS]
 
     def lines() -> Iterator[list[Any]]:
@@ -155,4 +156,4 @@ def _csv(calls: Any, filename: str) -> StreamingHttpResponse:
             yield [when.strftime("%Y-%m-%d %H:%M:%S.%f"), *rest]
 
     header = [label for _, label in CSV_COLUMNS]
-    return csv_download(filename, header, lines())
+    return csv_download(request, filename, header, lines())

@@ -142,7 +142,7 @@ MIDDLEWARE = [
     "lib.middleware.PermissionsPolicyMiddleware",
     "lib.nul.RefuseNulBytesMiddleware",
     "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "lib.static.StaticFilesMiddleware",  # WhiteNoise
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
