@@ -65,8 +65,8 @@ def ttl_seconds(period: str, now: datetime) -> int:
 # KEYS: the counters. ARGV: holder, now, expires (seconds since the epoch), then per counter:
 # cap, hard (1/0), the call's amount, what the holder's lease puts towards it, whether a
 # missing counter must be reconciled first (1/0), its ttl. Returns per counter what was
-# granted; or {-1, i}: counter i (from 1) would be passed; or {-2, i}: counter i is missing
-# and must be reconciled from the usage rows first.
+# granted (whole numbers as text); or {-1, i}: counter i (from 1) would be passed; or
+# {-2, i}: counter i is missing and must be reconciled from the usage rows first.
 # Redis turns a Lua number into a string with 14 significant digits ("1e+16"), which
 # HINCRBY refuses: every amount goes to Redis through int().
 _INT = "local function int(x) return string.format('%d', x) end"

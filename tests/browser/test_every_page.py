@@ -22,7 +22,7 @@ from gateway.models import UsageRecord
 from models_catalog.services import alias_set, model_save, model_set_default
 from providers.services import provider_save
 from spend.models import BudgetCounter
-from spend.services import budget_set
+from spend.services import budget_set, limit_set
 from tests.urlconf import every_view
 from tokens.services import token_create
 from userkeys.services import user_key_save
@@ -63,6 +63,8 @@ NOT_PAGES = {
             "models:alias-remove",
             "budgets:add",
             "budgets:remove",
+            "budgets:limit_add",
+            "budgets:limit_remove",
             "userkeys:test",
             "userkeys:save",
             "tokens:new",
@@ -118,6 +120,7 @@ def pages_of(world: dict[str, Any]) -> list[Page]:
         Page("usage:list", reverse("usage:list"), admin),
         Page("budgets:list", reverse("budgets:list"), admin),
         Page("budgets:edit", reverse("budgets:edit", args=[world["budget"]]), admin),
+        Page("budgets:limit_edit", reverse("budgets:limit_edit", args=[world["limit"]]), admin),
         Page("tokens:admin-list", reverse("tokens:admin-list"), admin),
         Page("accounts:people", reverse("accounts:people"), admin),
         Page("accounts:person", reverse("accounts:person", args=[world["developer"]]), admin),
@@ -137,7 +140,7 @@ def test_the_page_list_covers_every_view():
     named |= {"providers:edit", "providers:delete", "models:list", "models:add", "models:edit"}
     named |= {"models:delete", "models:discover", "audit:list", "usage:list", "tokens:admin-list"}
     named |= {"accounts:people", "accounts:person", "accounts:person-delete", "accounts:group"}
-    named |= {"budgets:list", "budgets:edit"}
+    named |= {"budgets:list", "budgets:edit", "budgets:limit_edit"}
     views = {view.name for view in every_view()}
     assert views - named - set(NOT_PAGES) == set(), "add the new page to pages_of()"
     assert named - views == set() and set(NOT_PAGES) - views == set(), "a view is gone"
@@ -243,7 +246,15 @@ def world(fake: str, admin_user: Any, developer: Any) -> dict[str, Any]:
             reserved_nano=held * 1_000_000_000,
             unknown_nano=3 * 1_000_000_000 if held else 0,
         )
+    # A long group name on a rate limit, used at 90% this minute.
+    limit = limit_set(
+        scope="group", group=over.group, unit="tokens", limit=1_000_000_000, actor=None
+    )
+    BudgetCounter.objects.create(
+        budget=limit, period_start=limit.period_start(timezone.now()), spent_nano=900_000_000
+    )
     return {
+        "limit": limit.pk,
         "budget": over.pk,
         "chat": chat.pk,
         "arn_model": arn_model.pk,

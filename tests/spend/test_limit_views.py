@@ -109,3 +109,9 @@ def test_a_developer_sees_their_rate_limits_on_settings_usage(client, developer)
     assert "Your rate limits" in page
     assert f"30 requests per minute limit for {developer.username}" in page
     assert "50 concurrent calls limit for everyone" in page
+
+
+def test_large_limits_are_shown_with_thousands_separators(staff_client):
+    limit_set(scope="everyone", unit=Unit.TOKENS, limit=2_000_000, actor=None)
+    page = staff_client.get(LIST).content.decode()
+    assert "2,000,000 tokens per minute" in page and "0 used of 2,000,000 this minute" in page

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from spend import redis_counters
 from spend.models import NANO, Budget, Period, RateLimit, Scope, Unit
@@ -138,3 +141,65 @@ def test_a_budget_far_from_its_limit_leases_in_redis_and_writes_each_row_once(
     spent_nano, held, _ = spent(b)
     assert spent_nano == int(sum(row.cost_usd for row in rows) * NANO)
     assert held == 0  # each call's process (event loop) gave its lease back as it closed
+
+
+_examples = iter(range(1, 10**9))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["start", "finish", "give back"]),
+            st.integers(min_value=0, max_value=2),  # which process
+            st.integers(min_value=1, max_value=400),  # cents
+            st.integers(min_value=0, max_value=100),  # what a call cost, % of its hold
+        ),
+        max_size=30,
+    )
+)
+@examples(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_no_interleaving_of_processes_passes_a_hard_budget_in_redis(redis_url, steps):
+    """As the database's property test: three processes start calls (with what their leases
+    lend), finish them and give leases back, in any order, through the Lua scripts. A call is
+    refused exactly when the room and the process's lease cannot cover it; spent + holds
+    never pass the limit; the counter's holds are the processes' holds."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    reserve = client.register_script(redis_counters.RESERVE)
+    settle = client.register_script(redis_counters.SETTLE)
+    cap, cent = 10 * NANO, NANO // 100
+    key = f"{redis_counters.PREFIX}{next(_examples)}:0"
+    now = datetime.now(UTC).timestamp()
+    leases = {p: 0 for p in range(3)}
+    running: dict[int, list[int]] = {p: [] for p in range(3)}
+    for action, process, cents, share in steps:
+        holder = str(process)
+        if action == "start":
+            amount, lent = cents * cent, leases[process]
+            spent_now = int(client.hget(key, "spent") or 0)
+            room = cap - spent_now - int(client.hget(key, "reserved") or 0)
+            answer = reserve(
+                keys=[key], args=[holder, now, now + 7200, cap, 1, amount, lent, 0, 3600]
+            )
+            granted = int(answer[0])  # a whole number as text; -1: refused
+            assert (granted >= 0) == (room >= max(amount - lent, 0))
+            if granted >= 0:
+                leases[process] = lent + granted - amount
+                running[process].append(amount)
+        elif action == "finish" and running[process]:
+            amount = running[process].pop(cents % len(running[process]))
+            cost = amount * share // 100
+            settle(keys=[key], args=[holder, now, cost, cost, 0, 0])
+            leases[process] += amount - cost
+        elif action == "give back" and leases[process]:
+            settle(keys=[key], args=[holder, now, 0, leases[process], 0, 0])
+            leases[process] = 0
+        fields = {str(name): str(value) for name, value in client.hgetall(key).items()}
+        held = {int(name[2:]): int(v) for name, v in fields.items() if name.startswith("h:")}
+        expected = {p: leases[p] + sum(running[p]) for p in range(3) if leases[p] or running[p]}
+        assert held == expected
+        assert int(fields.get("reserved", 0)) == sum(held.values())
+        assert int(fields.get("spent", 0)) + int(fields.get("reserved", 0)) <= cap
