@@ -169,9 +169,9 @@ def test_a_requests_per_minute_limit_allows_exactly_its_calls_across_processes(
 
 
 def test_a_cap_on_calls_at_once_holds_across_processes(deployment, servers, counters_in):
-    """Eight callers, each retrying what was refused until it has made four calls, on two
+    """Eight callers, each retrying what was refused until it has made three calls, on two
     servers of two workers each: the provider never has more than three calls at once."""
-    cap, each = 3, 4
+    cap, each = 3, 3
     limit = limit_set(scope=Scope.EVERYONE, unit=Unit.CALLS, limit=cap, actor=None)
     secret = deployment.token.secret
     deployment.fake.clear()

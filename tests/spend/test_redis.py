@@ -158,7 +158,7 @@ _examples = iter(range(1, 10**9))
     )
 )
 @examples(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_no_interleaving_of_processes_passes_a_hard_budget_in_redis(redis_url, steps):
     """As the database's property test: three processes start calls (with what their leases
