@@ -75,9 +75,9 @@ def no_holds_left(env: dict[str, str]) -> bool:
 
 
 CALLERS = 8
-AFFORDABLE = 24
+AFFORDABLE = 16
 # Each call asks for at most 4 output tokens and the fake provider writes 4: with output at
-# $2,500 per 1M and input free, its hold is its cost, $0.01, and the budget pays 24 exactly.
+# $2,500 per 1M and input free, its hold is its cost, $0.01, and the budget pays 16 exactly.
 OUTPUT_TOKENS = 4
 CHAT = "/api/v2/aibridge/openai/v1/chat/completions"
 
