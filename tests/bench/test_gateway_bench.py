@@ -93,9 +93,9 @@ def test_the_instruction_count_runs_and_reports_both_servers(bench_database_url)
             sys.executable,
             "bench/instructions.py",
             "--warm-up",
-            "20",
+            "10",
             "--calls",
-            "30",
+            "20",
             "--rounds",
             "1",  # one round proves the run; more only steady the figure (~18 s each here)
         ],

@@ -540,7 +540,7 @@ FIELDS = ["stream", "stream_options", "messages", "input", "contents", "max_toke
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     call=st.sampled_from(ODD_BODIES),
