@@ -22,12 +22,14 @@ from tests.gateway.conftest import wait_for_usage
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module", params=["postgres", "redis"])
+# Each test its own servers: shared by the module's tests, a server's late work from one
+# test (rows, settlements) met the next test's calls once in CI.
+@pytest.fixture(params=["postgres", "redis"])
 def servers(
     request, django_db_setup, django_db_blocker
 ) -> Iterator[tuple[dict[str, str], list[str]]]:
-    """Two servers of two workers each, for the module's tests, keeping the counters in the
-    database or in Redis (REDIS_URL): the environment they got, and their addresses."""
+    """Two servers of two workers each, keeping the counters in the database or in Redis
+    (REDIS_URL): the environment they got, and their addresses."""
     from tests.servers import served_app
 
     env = {}
