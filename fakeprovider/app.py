@@ -44,9 +44,10 @@ prompt) is answered with a chat title.
 
 A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a provider would.
 Keys can ask for faults too, for callers whose headers a test cannot set (the admin's "Test
-connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status and
-``sk-echo...`` is refused with a message quoting it (``sk-echo-escaped...``,
-``sk-echo-body...``: quoted as ``x-fake-echo-key`` says).
+connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status,
+``sk-fail-429-r5...`` is rate-limited with ``retry-after: 5`` (30 without ``-r``) and the
+provider's own rate-limit headers, and ``sk-echo...`` is refused with a message quoting it
+(``sk-echo-escaped...``, ``sk-echo-body...``: quoted as ``x-fake-echo-key`` says).
 
 Besides the model APIs it serves the cheap authenticated calls a connection test makes:
 ``GET /models`` in each format, OpenRouter's ``GET /key``, Vercel's ``GET /credits`` and
@@ -159,8 +160,10 @@ class Exchange(OpenAIAnswers, AnthropicAnswers, GoogleAnswers):
         if key.startswith("sk-hang"):
             await self.hang()
             return
-        if failing := re.match(r"sk-fail-(\d{3})", key):
+        if failing := re.match(r"sk-fail-(\d{3})(?:-r(\d+))?", key):
             control.status = int(failing.group(1))
+            if control.status in (429, 529):
+                self.extra_headers = self._rate_limit_headers(int(failing.group(2) or 30))
         if not key or key.startswith("sk-invalid"):
             await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
             return
@@ -201,6 +204,23 @@ class Exchange(OpenAIAnswers, AnthropicAnswers, GoogleAnswers):
             await respond(self.send, 404, error_body(self.kind, 404, f"No route {path}"))
             return
         await handler()
+
+    def _rate_limit_headers(self, seconds: int) -> tuple[tuple[bytes, bytes], ...]:
+        """What a provider says with a 429: when to come back (``retry-after``), and its own
+        rate-limit headers (OpenAI's durations, Anthropic's times)."""
+        headers = [(b"retry-after", b"%d" % seconds)]
+        if self.kind == "anthropic":
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
+            headers += [
+                (b"anthropic-ratelimit-requests-remaining", b"0"),
+                (b"anthropic-ratelimit-requests-reset", at.encode()),
+            ]
+        elif self.kind != "google":
+            headers += [
+                (b"x-ratelimit-remaining-requests", b"0"),
+                (b"x-ratelimit-reset-requests", b"%ds" % seconds),
+            ]
+        return tuple(headers)
 
     async def _echo_key(self, key: str, how: str) -> None:
         """Quote the key back, as some providers and proxies do."""

@@ -57,6 +57,7 @@ from .headers import (
     DROPPED_REQUEST_PREFIXES,
     passed_back,
 )
+from .keys import CentralKey, Failover, central_candidates
 from .models import CallRoute
 from .redis_counters import counters
 from .restream import JsonArrayFramer, as_stream
@@ -220,6 +221,8 @@ class Call:
     status = 0
     error_kind = ""
     secret = ""  # the key sent upstream, to scrub from whatever comes back
+    key_label = ""  # of the central key that served the call
+    failover: Failover | None = None  # the call's central keys, when it has several to try
     lookup_id = ""  # of the platform token, once its shape is checked
     response_started = False
     held = 0  # bytes of request body this call holds
@@ -610,20 +613,22 @@ class Call:
             self.secret = own_key
             return spec.auth.headers_for(own_key)
         user_key = decrypt(row.user_key_ciphertext)
-        central_key = decrypt(row.central_ciphertext)
+        keys = _central_keys(row, self.created_at.timestamp())
         decision = decide(
             enabled=row.provider_enabled,
             central_key_enabled=row.central_key_enabled,
             user_keys_allowed=row.user_keys_allowed,
             central_key_fallback=row.central_key_fallback,
-            central_key_usable=central_key is not None,
+            central_key_usable=bool(keys),
             user_key_usable=user_key is not None,
         )
         key: str | None
         if decision == CredentialSource.USER:
             key = user_key
         elif decision == CredentialSource.CENTRAL:
-            key = central_key
+            self.failover = Failover(row.provider_id, keys)
+            self.key_label = keys[0].label
+            key = decrypt(keys[0].ciphertext)
         else:
             raise _unavailable(UnavailableReason(decision), spec.label)
         self.credential_source = decision
@@ -646,7 +651,7 @@ class Call:
                 central_key_enabled=row.central_key_enabled,
                 user_keys_allowed=row.user_keys_allowed,
                 central_key_fallback=row.central_key_fallback,
-                central_key_usable=decrypt(row.central_ciphertext) is not None,
+                central_key_usable=bool(_central_keys(row, time.time())),
                 user_key_usable=decrypt(row.user_key_ciphertext) is not None,
             )
             if isinstance(decision, UnavailableReason) and self.mode is not Mode.EXTERNAL_BYOK:
@@ -729,12 +734,7 @@ class Call:
         watch = DisconnectWatch(self)
         response = None
         try:
-            try:
-                response = await outbound.request(
-                    self.scope["method"], url, headers=headers, data=data
-                )
-            except Exception as error:
-                raise self._upstream_failure(error) from None
+            response = await self._send(url, headers, data)
             self.ttfb_ms = (time.perf_counter() - self.started) * 1000
             if self.adapter.tier_header is not None:
                 self.served_tier = _header(response.raw_headers, self.adapter.tier_header)
@@ -759,6 +759,40 @@ class Call:
             watch.end()
             if response is not None:
                 response.release()
+
+    async def _send(self, url: str, headers: dict[str, str], data: Any) -> outbound.Response:
+        """The request, sent with the call's key; with several central keys, sent again
+        with the next one while the answer says the key was the trouble (see gateway.keys).
+        Only before anything was passed back to the caller."""
+        failover, label = self.failover, self.spec.label  # type: ignore[union-attr]
+        while True:
+            try:
+                response = await outbound.request(
+                    self.scope["method"], url, headers=headers, data=data
+                )
+            except Exception as error:
+                if failover is None or not _worth_another_key(error):
+                    raise self._upstream_failure(error) from None
+                if not failover.failed(error, label):
+                    raise self._upstream_failure(error) from None
+            else:
+                if failover is None or not failover.answered(
+                    response.status, response.raw_headers, label
+                ):
+                    return response
+                with contextlib.suppress(Exception):
+                    await response.read()  # the error's body, so the connection is reused
+                response.release()
+            headers = self._with_key(headers, failover.key)
+
+    def _with_key(self, headers: dict[str, str], key: CentralKey) -> dict[str, str]:
+        spec = self.spec
+        assert spec is not None
+        raw = decrypt(key.ciphertext) or ""
+        self.secret, self.key_label = raw, key.label
+        auth_name = spec.auth.name.lower()
+        fresh = {k.lower(): v for k, v in spec.auth.headers_for(raw).items()}
+        return {**headers, auth_name: fresh[auth_name]}
 
     async def _relay(self, response: outbound.Response, match: Match, dialect: Dialect) -> None:
         try:
@@ -1051,6 +1085,7 @@ class Call:
                 if usage.price_variants and spec.has_price_variants
                 else "",
                 cost,  # cost_usd
+                self.key_label,  # key_label
             ),
             self._settlement(cost) if self.hold is not None else None,
         )
@@ -1287,6 +1322,21 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
         if header == name:
             return value.strip().lower()
     return None
+
+
+def _central_keys(row: CallRow, now: float) -> list[CentralKey]:
+    """The central keys the call may try, in order (gateway.keys)."""
+    own = None
+    if row.central_ciphertext:
+        cooling = row.key_cooling_until.timestamp() if row.key_cooling_until else 0.0
+        own = CentralKey(0, row.key_label, row.central_ciphertext, cooling, row.key_attention)
+    return central_candidates(row.provider_id or 0, own, row.further_keys, now)
+
+
+def _worth_another_key(error: BaseException) -> bool:
+    """A connection that failed before any answer: another key may fare better. Not a
+    timeout (trying again would double a long wait), nor an address this server refuses."""
+    return isinstance(error, outbound.OutboundError)
 
 
 def _invalid_token() -> Refused:

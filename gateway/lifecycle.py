@@ -11,6 +11,7 @@ from lib import outbound
 
 from .app import worker
 from .budgets import forget_leases, leases
+from .keys import state_writes
 from .redis_counters import close_counters
 from .store import close_store
 from .usage import close_writer, writer
@@ -31,8 +32,10 @@ def startup() -> None:
 
 
 async def flush_usage() -> None:
-    """Wait until every usage row queued so far is written."""
+    """Wait until every usage row queued so far, and what calls learned of central keys,
+    is written."""
     await writer().flush()
+    await state_writes.drain()
 
 
 async def shutdown() -> None:
@@ -53,6 +56,7 @@ async def shutdown() -> None:
     if given_back:
         writer().give_back(given_back)
     await close_writer()
+    await state_writes.drain()
     forget_leases()
     await close_counters()
     await close_store()

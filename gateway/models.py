@@ -142,6 +142,9 @@ class UsageRecord(models.Model):
     price_variants = models.CharField(max_length=64, blank=True, default="", db_default="")
     # USD; NULL when the model's prices are unknown (never a made-up 0).
     cost_usd = models.DecimalField(max_digits=18, decimal_places=9, null=True)
+    # The label of the central key that served the call (several keys per provider); empty
+    # for a personal key. A database default too, as for web_searches.
+    key_label = models.CharField(max_length=40, blank=True, default="", db_default="")
 
     objects = UsageQuerySet.as_manager()
 

@@ -12,18 +12,18 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connections
+from django.db import OperationalError, connection, connections
 
 from lib.loops import PerLoop
 from lib.settings_cache import cached_settings
 from models_catalog.models import ModelAlias, ModelConfig
 from providers.crypto import DecryptionError, get_keyring
-from providers.models import Provider
+from providers.models import Provider, ProviderKey
 from spend import holds
 from tokens.models import ApiToken
 from userkeys.models import UserKey
@@ -54,6 +54,22 @@ def _micro(price: str) -> str:
     return f"CAST(ROUND({price} * 1000000) AS BIGINT)"
 
 
+def _further_keys_sql() -> str:
+    """The provider's further central keys (gateway.keys.parse_further reads them), NULL
+    when it has none: one index lookup more for the call's query."""
+    further = ProviderKey._meta.db_table
+    if connection.vendor == "postgresql":
+        cooling = "COALESCE(CAST(EXTRACT(EPOCH FROM x.key_cooling_until) AS BIGINT), 0)"
+        joined, newline = "string_agg", "chr(10)"
+    else:
+        cooling = "COALESCE(CAST(strftime('%%s', x.key_cooling_until) AS INTEGER), 0)"
+        joined, newline = "group_concat", "char(10)"
+    return f"""(SELECT {joined}(x.id || '|' || x.key_label || '|' || {cooling} || '|'
+                    || CASE WHEN x.key_attention = '' THEN '0' ELSE '1' END || '|' || x.api_key,
+                    {newline})
+                FROM {further} x WHERE x.provider_id = p.id)"""
+
+
 _CALL_COLUMNS = f"""
     t.id, t.user_id, t.secret_hash, t.expires_at, t.revoked_at, u.is_active, u.username,
     p.id, p.enabled, p.api_key, p.base_url, p.region,
@@ -65,7 +81,8 @@ _CALL_COLUMNS = f"""
     {_micro("m.flex_price_factor")}, {_micro("m.priority_price_factor")},
     {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")},
     {_micro("m.ultrafast_price_factor")}, m.identifier,
-    m.context_limit, m.max_output_tokens, {holds.applying_sql("t.user_id", "t.id")}
+    m.context_limit, m.max_output_tokens, {holds.applying_sql("t.user_id", "t.id")},
+    p.key_label, p.key_cooling_until, p.key_attention <> '', {_further_keys_sql()}
 """
 
 
@@ -144,11 +161,29 @@ USAGE_COLUMNS = (
     "web_searches",
     "price_variants",
     "cost_usd",
+    "key_label",
 )
 INSERT_USAGE = (
     f"INSERT INTO {UsageRecord._meta.db_table} ({', '.join(USAGE_COLUMNS)}) "
     f"VALUES ({', '.join(['%s'] * len(USAGE_COLUMNS))})"
 )
+_TOUCHED_KEY = (
+    "key_last_used_at = %s WHERE {} = %s AND key_label = %s "
+    "AND (key_last_used_at IS NULL OR key_last_used_at < %s)"
+)
+TOUCH_KEYS = (
+    f"UPDATE {Provider._meta.db_table} SET " + _TOUCHED_KEY.format("id"),
+    f"UPDATE {ProviderKey._meta.db_table} SET " + _TOUCHED_KEY.format("provider_id"),
+)
+_PROVIDER_ID, _KEY_LABEL = USAGE_COLUMNS.index("provider_id"), USAGE_COLUMNS.index("key_label")
+
+
+def key_touches(rows: list[tuple[Any, ...]], now: datetime) -> list[tuple[Any, ...]]:
+    """The central keys the rows' calls used, to mark used (once a minute at most)."""
+    used = {(row[_PROVIDER_ID], row[_KEY_LABEL]) for row in rows if row[_KEY_LABEL]}
+    return [(now, provider, label, now - timedelta(minutes=1)) for provider, label in sorted(used)]
+
+
 TOUCH_TOKEN = (
     f"UPDATE {ApiToken._meta.db_table} SET last_used_at = %s "
     "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)"
@@ -203,6 +238,12 @@ class CallRow:
     # The budgets and rate limits that count the call (``id:period:unit:cap:hard,...``, the
     # cap in the unit's smallest amount); None: none.
     budgets: str | None
+    # The provider's own central key's label and state, and its further keys
+    # (gateway.keys.parse_further).
+    key_label: str
+    key_cooling_until: datetime | None
+    key_attention: bool
+    further_keys: str | None
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -241,6 +282,10 @@ class CallRow:
             context_limit=row[33],
             max_output_tokens=row[34],
             budgets=row[35],
+            key_label=row[36] or "",
+            key_cooling_until=_aware(row[37]),
+            key_attention=bool(row[38]),
+            further_keys=row[39],
         )
 
     @classmethod
@@ -274,6 +319,10 @@ class CallRow:
             row[33],
             row[34],
             row[35],
+            row[36] or "",
+            row[37],
+            bool(row[38]),
+            row[39],
         )
 
     def inactive(self, now: datetime) -> bool:
@@ -701,6 +750,9 @@ class PostgresStore(Store):
                 )
             if touches:
                 await connection.executemany(_numbered(TOUCH_TOKEN), touches)
+            if used := key_touches(rows, datetime.now(UTC)):
+                for touch in TOUCH_KEYS:
+                    await connection.executemany(_numbered(touch), used)
             if not settlements:
                 return []
             lock, spend, unhold, tidy = holds.SETTLE_POSTGRES
@@ -797,7 +849,12 @@ class DjangoThreadStore(Store):
                 return []
             return holds.settle_in(cursor, holder, settlements, datetime.now(UTC))
 
-        statements: list[tuple[str, list[Any]]] = [(INSERT_USAGE, rows), (TOUCH_TOKEN, touches)]
+        used = key_touches(rows, datetime.now(UTC))
+        statements: list[tuple[str, list[Any]]] = [
+            (INSERT_USAGE, rows),
+            (TOUCH_TOKEN, touches),
+            *((touch, used) for touch in TOUCH_KEYS),
+        ]
         return await asyncio.to_thread(self._write, statements, settle)  # type: ignore[no-any-return]
 
     async def _reserve_once(self, hold: HoldAsked) -> list[holds.Taken] | int:

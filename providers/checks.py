@@ -61,7 +61,7 @@ def check_providers(
     try:
         if Provider._meta.db_table not in connection.introspection.table_names():
             return []  # not migrated yet (migrate itself runs these checks first)
-        providers = list(Provider.objects.all())
+        providers = list(Provider.objects.prefetch_related("further_keys"))
     except DatabaseError:
         return [
             checks.Warning(
@@ -92,6 +92,19 @@ def check_providers(
                     id="providers.E003",
                 )
             )
+        for key in provider.central_keys():
+            if key.key_attention:
+                problems.append(
+                    checks.Warning(
+                        f"The central key {key.key_label!r} needs attention: {key.key_attention}",
+                        hint="Calls skip it while other keys work. Replace it with "
+                        f"`manage.py provider_key_remove {provider.type} {key.key_label!r}` and "
+                        f"`provider_key_add`, or, once it is fixed at the provider, press "
+                        "“Mark as fixed” on the Providers tab.",
+                        obj=provider,
+                        id="providers.W003",
+                    )
+                )
         if not provider.base_url and provider.spec.base_url_required:
             problems.append(
                 checks.Error(

@@ -127,3 +127,30 @@ class ProviderForm(forms.ModelForm):
             target = field if field in self.fields else None
             for message in messages:
                 self.add_error(target, message)
+
+
+class CentralKeyForm(forms.Form):
+    """A further central key for a provider: a label and the key, write-only."""
+
+    key_label = forms.CharField(
+        label="Label",
+        max_length=40,
+        help_text="A name for the key (e.g. team-a, backup): usage rows say which key served.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    api_key = forms.CharField(
+        label="API key",
+        strip=False,
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "Paste the key"},
+        ),
+    )
+
+    def __init__(self, *args: Any, provider_type: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"{provider_type}-newkey-%s")
+        super().__init__(*args, **kwargs)
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        for field, messages in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, messages)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .crypto import EncryptedSecretField, Secret
 from .registry import ProviderType, ProviderTypeSpec, spec_for
-from .validators import validate_base_url, validate_region
+from .validators import validate_base_url, validate_key_label, validate_region
 
 KEY_POLICY_RULE = (
     "At least one credential source must be on, and the fallback needs both the central key "
@@ -45,12 +48,73 @@ def key_policy_problem(*, central: bool, user: bool, fallback: bool) -> str | No
     return f"{cause} {KEY_POLICY_RULE}"
 
 
+class KeyHealth(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COOLING_DOWN = "cooling_down", "Cooling down"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
+class CentralKeyFields(models.Model):
+    """A central key's label and what the AI Gateway last saw of it: the provider's own key
+    and each further key (ProviderKey) carry these. The gateway writes the state; an admin
+    saving a key starts it afresh."""
+
+    key_label = models.CharField(
+        "Label",
+        max_length=40,
+        default="primary",
+        db_default="primary",
+        validators=[validate_key_label],
+        help_text="A name for this key (e.g. team-a, backup), shown on usage rows.",
+    )
+    key_last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Rate-limited (429, or the provider's overload status): skipped until then.
+    key_cooling_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Refused by the provider (401, 403): why, in words; skipped while others work.
+    # Database defaults too: a process of the version before, still running during an
+    # upgrade, inserts providers without these.
+    key_attention = models.CharField(
+        max_length=300, blank=True, default="", db_default="", editable=False
+    )
+    key_last_error = models.CharField(
+        max_length=300, blank=True, default="", db_default="", editable=False
+    )
+    key_last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def key_health(self, now: datetime | None = None) -> KeyHealth:
+        if self.key_attention:
+            return KeyHealth.NEEDS_ATTENTION
+        if self.key_cooling_until and self.key_cooling_until > (now or timezone.now()):
+            return KeyHealth.COOLING_DOWN
+        return KeyHealth.ACTIVE
+
+    @property
+    def health(self) -> KeyHealth:
+        return self.key_health()
+
+    @property
+    def key_state(self) -> KeyState:
+        """Whether the key is stored, and can be decrypted (``api_key``: the subclass's)."""
+        api_key = self.api_key  # type: ignore[attr-defined]
+        if api_key is None:
+            return KeyState.NOT_SET
+        return KeyState.NEEDS_REENTRY if api_key.needs_reentry else KeyState.SET
+
+    def start_afresh(self) -> None:
+        """A new key: nothing the gateway saw of the old one applies to it."""
+        self.key_last_used_at = self.key_cooling_until = self.key_last_error_at = None
+        self.key_attention = self.key_last_error = ""
+
+
 class ProviderQuerySet(models.QuerySet["Provider"]):
     def enabled(self) -> ProviderQuerySet:
         return self.filter(enabled=True)
 
 
-class Provider(models.Model):
+class Provider(CentralKeyFields):
     type = models.CharField(max_length=32, choices=ProviderType.choices)
     api_key = EncryptedSecretField("API key")
     base_url = models.CharField("Base URL", max_length=2048, blank=True, default="")
@@ -125,14 +189,6 @@ class Provider(models.Model):
         return self.base_url or self.spec.default_base_url_for(self.region)
 
     @property
-    def key_state(self) -> KeyState:
-        if self.api_key is None:
-            return KeyState.NOT_SET
-        if self.api_key.needs_reentry:
-            return KeyState.NEEDS_REENTRY
-        return KeyState.SET
-
-    @property
     def has_usable_key(self) -> bool:
         return self.key_state == KeyState.SET
 
@@ -189,3 +245,46 @@ class Provider(models.Model):
 
     def set_key(self, raw_key: str | None) -> None:
         self.api_key = Secret(raw_key) if raw_key else None
+        self.start_afresh()
+
+    def central_key_for_direct_calls(self) -> Secret | None:
+        """The key a call made without the gateway takes: its own while the gateway has seen
+        nothing wrong with it, else the first further key it has not (one query, only then),
+        else its own still."""
+        if self.api_key is None or self.pk is None or self.key_health() == KeyHealth.ACTIVE:
+            return self.api_key
+        for key in self.further_keys.all():
+            if key.key_health() == KeyHealth.ACTIVE and key.key_state == KeyState.SET:
+                return key.api_key  # type: ignore[no-any-return]
+        return self.api_key
+
+    def central_keys(self) -> list[CentralKeyFields]:
+        """Its central keys in the order calls try them: its own, then the further ones
+        (prefetch ``further_keys`` to read many providers' keys in one query)."""
+        own: list[CentralKeyFields] = [self] if self.api_key is not None else []
+        return own + list(self.further_keys.all()) if self.pk is not None else own
+
+
+MAX_CENTRAL_KEYS = 10
+
+
+class ProviderKey(CentralKeyFields):
+    """A further central key of a provider, beside its own (``Provider.api_key``): the
+    gateway spreads calls across them and goes on to the next when one is rate-limited or
+    refused. Removing the provider's own key moves the oldest further key into its place."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="further_keys")
+    api_key = EncryptedSecretField("API key")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "further central key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "key_label"], name="providers_providerkey_label_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} key {self.key_label}"

@@ -12,8 +12,10 @@ from audit.models import AuditAction
 from audit.services import audit_record, key_change
 from lib.locks import CATALOG, serialize_in_transaction
 
-from .models import Provider
+from .crypto import Secret
+from .models import MAX_CENTRAL_KEYS, Provider, ProviderKey
 from .registry import ProviderType
+from .validators import validate_api_key, validate_key_label
 
 EDITABLE_FIELDS = (
     "base_url",
@@ -57,6 +59,7 @@ def provider_save(
     was_enabled = provider.enabled and not creating
     before = {name: getattr(provider, name) for name in changes}
     had_key = provider.api_key is not None
+    before_label = provider.key_label
     changed = [name for name, value in changes.items() if before[name] != value]
     for name, value in changes.items():
         setattr(provider, name, value)
@@ -67,7 +70,11 @@ def provider_save(
         if api_key is not None or provider.api_key is not None:
             changed.append("api_key")
             diff["api_key"] = key_change(had_key, api_key is not None, replaced=True)
-        provider.set_key(api_key)
+        if api_key is None and not creating and (further := provider.further_keys.first()):
+            _take_the_place_of_the_own_key(provider, further)
+            diff["api_key"] = [f"{before_label} cleared", f"{further.key_label} in its place"]
+        else:
+            provider.set_key(api_key)
     provider.full_clean()
     if not creating and not changed:
         return provider
@@ -106,3 +113,113 @@ def provider_delete(*, provider: Provider, actor: Any) -> None:
         hook(provider, actor)
     audit_record(actor=actor, action=AuditAction.DELETE, obj=provider)
     provider.delete()
+
+
+def _take_the_place_of_the_own_key(provider: Provider, further: ProviderKey) -> None:
+    """The provider's own key is going: its oldest further key takes its place, label and
+    state included, so clearing one key of several never leaves the provider without one."""
+    provider.api_key = further.api_key
+    for name in (
+        "key_label",
+        "key_last_used_at",
+        "key_cooling_until",
+        "key_attention",
+        "key_last_error",
+        "key_last_error_at",
+    ):
+        setattr(provider, name, getattr(further, name))
+    further.delete()
+
+
+def _labels_in_use(provider: Provider) -> list[str]:
+    own = [provider.key_label] if provider.api_key is not None else []
+    return own + list(provider.further_keys.values_list("key_label", flat=True))
+
+
+@transaction.atomic
+def provider_key_add(*, provider: Provider, label: str, raw_key: str, actor: Any) -> Provider:
+    """Add a central key (the provider's own when it has none, else a further one)."""
+    serialize_in_transaction(CATALOG)
+    provider = Provider.objects.select_for_update().get(pk=provider.pk)
+    errors: dict[str, list[str]] = {}
+    for field, validate, value in (
+        ("key_label", validate_key_label, label),
+        ("api_key", validate_api_key, raw_key),
+    ):
+        try:
+            validate(value)
+        except ValidationError as error:
+            errors[field] = error.messages
+    labels = _labels_in_use(provider)
+    if "key_label" not in errors and label.casefold() in {x.casefold() for x in labels}:
+        errors["key_label"] = [f"{provider.label} already has a key labelled {label!r}."]
+    if len(labels) >= MAX_CENTRAL_KEYS:
+        errors["api_key"] = [
+            f"{provider.label} has {len(labels)} central keys, the most it may have; remove "
+            "one first."
+        ]
+    if errors:
+        raise ValidationError(errors)
+    if provider.api_key is None:
+        provider.set_key(raw_key)
+        provider.key_label = label
+        provider.save()
+        changes = {"api_key": key_change(False, True, replaced=False), "key_label": [None, label]}
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            obj=provider,
+            changed_fields=["api_key", "key_label"],
+            changes=changes,
+        )
+        return provider
+    further = ProviderKey(provider=provider, key_label=label)
+    further.api_key = Secret(raw_key)
+    further.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=further,
+        changed_fields=["key_label", "api_key"],
+        changes={"key_label": [None, label], "api_key": ["not set", "set"]},
+    )
+    return provider
+
+
+@transaction.atomic
+def provider_key_remove(*, provider: Provider, label: str, actor: Any) -> Provider:
+    """Remove the central key labelled ``label``. The last key of a provider whose central
+    key is on cannot go (turn the central key off first)."""
+    serialize_in_transaction(CATALOG)
+    provider = Provider.objects.select_for_update().get(pk=provider.pk)
+    further = provider.further_keys.filter(key_label=label).first()
+    if further is not None:
+        audit_record(
+            actor=actor,
+            action=AuditAction.DELETE,
+            obj=further,
+            changed_fields=["api_key"],
+            changes={"api_key": ["set", "cleared"]},
+        )
+        further.delete()
+        return provider
+    if provider.api_key is None or provider.key_label != label:
+        known = ", ".join(_labels_in_use(provider)) or "none"
+        raise ValidationError(
+            {"key_label": [f"{provider.label} has no key labelled {label!r} (its keys: {known})."]}
+        )
+    return provider_save(provider_type=provider.type, actor=actor, changes={}, api_key=None)
+
+
+def key_attention_clear(*, provider: Provider, label: str, actor: Any) -> None:
+    """An admin says a key that needed attention is fine again (fixed at the provider)."""
+    for key in provider.central_keys():
+        if key.key_label == label and key.key_attention:
+            type(key)._default_manager.filter(pk=key.pk).update(key_attention="")
+            audit_record(
+                actor=actor,
+                action=AuditAction.UPDATE,
+                obj=key,  # type: ignore[arg-type]
+                changed_fields=["key_attention"],
+                changes={"key_attention": ["needs attention", "active"]},
+            )

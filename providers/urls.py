@@ -9,4 +9,11 @@ urlpatterns = [
     path("providers/<str:provider_type>/", views.provider_edit, name="edit"),
     path("providers/<str:provider_type>/delete/", views.provider_delete_view, name="delete"),
     path("providers/<str:provider_type>/test/", views.provider_test, name="test"),
+    path("providers/<str:provider_type>/keys/", views.central_key_add, name="key_add"),
+    path(
+        "providers/<str:provider_type>/keys/remove/",
+        views.central_key_remove,
+        name="key_remove",
+    ),
+    path("providers/<str:provider_type>/keys/fixed/", views.central_key_fixed, name="key_fixed"),
 ]

@@ -15,6 +15,16 @@ from lib.netguard import is_metadata_host, normalize_host
 from lib.text import describe, unsafe_character
 
 MAX_KEY_BYTES = 10_240
+KEY_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
+
+
+def validate_key_label(label: str) -> None:
+    if not KEY_LABEL.fullmatch(label or "") or label != label.strip():
+        raise ValidationError(
+            "A label is 1 to 40 letters, digits, spaces, dots, dashes or underscores, "
+            "starting with a letter or digit (e.g. team-a, backup).",
+            code="invalid_label",
+        )
 
 
 def validate_api_key(raw: str) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +19,18 @@ from lib.http import HtmxHttpRequest
 from routing.reach import Reach, provider_reach
 from ui.setup import setup_checklist
 
-from .forms import ProviderForm
-from .models import Provider, ProviderStatus
+from .forms import CentralKeyForm, ProviderForm
+from .models import KeyState, Provider, ProviderStatus
 from .policy import PolicyExplanation, central_key_unused, explain_policy
 from .probe import ConnectionResult, Outcome, check_connection
 from .registry import REGISTRY, ProviderType, ProviderTypeSpec
-from .services import provider_delete, provider_save
+from .services import (
+    key_attention_clear,
+    provider_delete,
+    provider_key_add,
+    provider_key_remove,
+    provider_save,
+)
 
 TEMPLATE = "providers/providers_tab.html"
 
@@ -40,6 +47,13 @@ class ProviderRow:
     notes: list[str] = field(default_factory=list)
     reach: Reach | None = None
     test_result: ConnectionResult | None = None
+    key_form: CentralKeyForm | None = None
+    key_results: list[tuple[str, ConnectionResult]] = field(default_factory=list)
+    key_notice: str = ""
+
+    @property
+    def keys(self) -> list[Any]:
+        return self.provider.central_keys() if self.provider else []
 
     @property
     def policy(self) -> PolicyExplanation | None:
@@ -79,7 +93,7 @@ def _provider_type(value: str) -> ProviderType:
 
 
 def _rows() -> dict[str, ProviderRow]:
-    providers = {p.type: p for p in Provider.objects.all()}
+    providers = {p.type: p for p in Provider.objects.prefetch_related("further_keys")}
     reach = provider_reach(providers.values()) if providers else {}
     return {
         t.value: ProviderRow(
@@ -184,22 +198,113 @@ def provider_delete_view(request: HtmxHttpRequest, provider_type: str) -> HttpRe
 @staff_required
 @require_POST
 async def provider_test(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
-    """One cheap call with the stored central key; the card shows what happened."""
+    """One cheap call with each stored central key, at once; the card shows what happened."""
     ptype = _provider_type(provider_type)
-    provider = await Provider.objects.filter(type=ptype.value).afirst()
-    if provider is None:
-        raise Http404("This provider is not configured")
-    if provider.has_usable_key:
-        result = await check_connection(provider, provider.api_key.reveal())  # type: ignore[union-attr]
+    provider = await sync_to_async(_configured)(ptype)
+    keys = [key for key in provider.central_keys() if key.key_state == KeyState.SET]  # type: ignore[attr-defined]
+    key_results: list[tuple[str, ConnectionResult]] = []
+    if keys:
+        results = await asyncio.gather(
+            *(check_connection(provider, key.api_key.reveal()) for key in keys)  # type: ignore[attr-defined]
+        )
+        key_results = [(key.key_label, found) for key, found in zip(keys, results, strict=True)]
+        result = results[0] if len(results) == 1 else _keys_result(key_results)
     else:
         result = ConnectionResult(
             Outcome.FAILED,
             "No usable central key is stored, so there is nothing to test. Developers can test "
             "their own keys in Settings → API Keys.",
         )
+    shown = key_results if len(key_results) > 1 else []
     return await sync_to_async(
-        lambda: _render(request, _row(provider.spec, provider, test_result=result))
+        lambda: _render(
+            request, _row(provider.spec, provider, test_result=result, key_results=shown)
+        )
     )()
+
+
+def _keys_result(key_results: list[tuple[str, ConnectionResult]]) -> ConnectionResult:
+    """Several keys tested: works when all work, else names the ones that do not."""
+    failing = [(label, found) for label, found in key_results if not found.works]
+    if not failing:
+        return ConnectionResult(Outcome.WORKS, f"All {len(key_results)} central keys work.")
+    named = "; ".join(f"{label}: {found.message}" for label, found in failing)
+    working = len(key_results) - len(failing)
+    return ConnectionResult(
+        failing[0][1].outcome,
+        f"{working} of {len(key_results)} central keys work. {named}",
+        failing[0][1].status,
+    )
+
+
+def _configured(ptype: ProviderType) -> Provider:
+    provider = Provider.objects.prefetch_related("further_keys").filter(type=ptype.value).first()
+    if provider is None:
+        raise Http404("This provider is not configured")
+    return provider
+
+
+def _fresh(provider: Provider) -> Provider:
+    return Provider.objects.prefetch_related("further_keys").get(pk=provider.pk)
+
+
+@staff_required
+@sensitive_post_parameters("api_key")
+@require_http_methods(["GET", "POST"])
+def central_key_add(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    """Add a further central key (the card's "Add a key" form)."""
+    provider = _configured(_provider_type(provider_type))
+    if request.method == "GET":
+        row = _row(provider.spec, provider, key_form=CentralKeyForm(provider_type=provider.type))
+        return _render(request, row)
+    form = CentralKeyForm(request.POST, provider_type=provider.type)
+    if form.is_valid():
+        label = form.cleaned_data["key_label"]
+        try:
+            provider_key_add(
+                provider=provider,
+                label=label,
+                raw_key=form.cleaned_data["api_key"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            return _after_key_change(request, provider, f"Key {label!r} added.")
+    row = _row(provider.spec, provider, key_form=form)
+    return _render(request, row, status=200 if request.htmx else 422)
+
+
+@staff_required
+@require_POST
+def central_key_remove(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    provider = _configured(_provider_type(provider_type))
+    label = request.POST.get("key_label", "")
+    try:
+        provider_key_remove(provider=provider, label=label, actor=request.user)
+    except ValidationError as error:
+        notice = " ".join(error.messages)
+    else:
+        notice = f"Key {label!r} removed."
+    return _after_key_change(request, provider, notice)
+
+
+@staff_required
+@require_POST
+def central_key_fixed(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    """An admin says a key that needed attention is fixed at the provider."""
+    provider = _configured(_provider_type(provider_type))
+    label = request.POST.get("key_label", "")
+    key_attention_clear(provider=provider, label=label, actor=request.user)
+    return _after_key_change(request, provider, f"Key {label!r} is active again.")
+
+
+def _after_key_change(request: HtmxHttpRequest, provider: Provider, notice: str) -> HttpResponse:
+    """The card afresh with ``notice`` (htmx), or the tab with it as a message."""
+    if not request.htmx:
+        messages.info(request, f"{provider.label}: {notice}")
+        return redirect("providers:list")
+    return _render(request, _row(provider.spec, _fresh(provider), key_notice=notice))
 
 
 def _deletion_summary(provider: Provider) -> list[str]:

@@ -110,7 +110,8 @@ def resolve_credential(provider: Provider, user_secret: Secret | None) -> Resolu
     if decision == CredentialSource.USER:
         return Credential(provider, CredentialSource.USER, user_secret)  # type: ignore[arg-type]
     if decision == CredentialSource.CENTRAL:
-        return Credential(provider, CredentialSource.CENTRAL, provider.api_key)  # type: ignore[arg-type]
+        central = provider.central_key_for_direct_calls()
+        return Credential(provider, CredentialSource.CENTRAL, central)  # type: ignore[arg-type]
     return Unavailable(provider, UnavailableReason(decision))
 
 

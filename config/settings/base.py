@@ -45,6 +45,8 @@ API_TOKEN_MAX_LIFETIME_DAYS = env.int("API_TOKEN_MAX_LIFETIME_DAYS", default=365
 AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=True)
 AI_GATEWAY_CHAT_ROUTING = env.bool("AI_GATEWAY_CHAT_ROUTING", default=True)
 # The gateway's own connections: one async psycopg pool per worker process (PostgreSQL).
+# How long a central key the provider rate-limited rests when the answer names no time.
+AI_GATEWAY_KEY_COOLDOWN_SECONDS = env.float("AI_GATEWAY_KEY_COOLDOWN_SECONDS", default=60.0)
 AI_GATEWAY_DB_POOL_SIZE = env.int("AI_GATEWAY_DB_POOL_SIZE", default=4)
 # Longest a gateway statement may run, in seconds (in practice: wait for a lock that a
 # migration or a stuck transaction holds); past it a call is answered 503.

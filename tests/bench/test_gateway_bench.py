@@ -62,6 +62,8 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
         same = re.search(kind + r" +adds [\d.]+ ms .* against the same gateway without them", out)
         assert bool(same) == in_redis
     assert "a budget and rate limits add <= 0.15 ms (non-stream median)" in out
+    assert re.search(r"non-stream +adds [\d.]+ ms .* against one key", out)
+    assert "a second central key adds <= 0.05 ms (non-stream median)" in out
     assert in_redis == ("in Redis, a budget and rate limits add <= 0.15 ms" in out)
     assert out.count(" e0") == 12  # 2 kinds x 2 levels x (direct, gateway, with limits)
     assert "[met] a usage row for every call" in out
@@ -70,7 +72,7 @@ def test_the_benchmark_runs_and_reports_every_part(bench_database_url):
     assert (
         rows
         and rows.group(1) == rows.group(2)
-        and int(rows.group(2)) > (4 if in_redis else 2) * 2 * 35
+        and int(rows.group(2)) > (5 if in_redis else 3) * 2 * 35
     )
 
 

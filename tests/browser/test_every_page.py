@@ -55,6 +55,8 @@ NOT_PAGES = {
             "accounts:group-members",
             "accounts:group-delete",
             "providers:test",
+            "providers:key_remove",
+            "providers:key_fixed",
             "models:purposes",
             "models:discover-add",
             "models:star",
@@ -110,6 +112,7 @@ def pages_of(world: dict[str, Any]) -> list[Page]:
         Page("providers:list", reverse("providers:list"), admin),
         Page("providers:edit", reverse("providers:edit", args=["aws-bedrock"]), admin),
         Page("providers:delete", reverse("providers:delete", args=["aws-bedrock"]), admin),
+        Page("providers:key_add", reverse("providers:key_add", args=["aws-bedrock"]), admin),
         Page("models:list", reverse("models:list"), admin),
         Page("models:list view-as", reverse("models:list") + "?as_user=dev#view-as", admin),
         Page("models:add", reverse("models:add"), admin),
@@ -138,6 +141,7 @@ def test_the_page_list_covers_every_view():
     named = {"login", "accounts:accept", "chats:agents", "chats:detail", "userkeys:list"}
     named |= {"userkeys:remove", "tokens:list", "usage:mine", "tokens:revoke", "providers:list"}
     named |= {"providers:edit", "providers:delete", "models:list", "models:add", "models:edit"}
+    named |= {"providers:key_add"}
     named |= {"models:delete", "models:discover", "audit:list", "usage:list", "tokens:admin-list"}
     named |= {"accounts:people", "accounts:person", "accounts:person-delete", "accounts:group"}
     named |= {"budgets:list", "budgets:edit", "budgets:limit_edit"}

@@ -3,6 +3,7 @@ in every response, error body, usage row and log line."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any
@@ -74,6 +75,25 @@ def battery(base: str, token: str) -> list[tuple[str, dict, dict]]:
     ]
 
 
+def run_battery(token: str, times: int = 1) -> list[str]:
+    """The battery in-process, ``times`` over: each answer's status, headers and body."""
+    outputs: list[str] = []
+
+    async def calls():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            for _ in range(times):
+                for path, headers, body in battery("", token):
+                    method = "POST" if body else "GET"
+                    response = await client.request(
+                        method, f"/api/v2/aibridge{path}", headers=headers, json=body or None
+                    )
+                    outputs.append(f"{response.status_code} {response.headers} {response.text}")
+
+    run(calls)
+    return outputs
+
+
 def assert_no_secret(text: str, secrets: list[str]) -> None:
     for secret in secrets:
         assert secret not in text, secret[:12]
@@ -85,19 +105,7 @@ def test_no_key_or_token_in_any_gateway_answer_row_or_log(deployment, save_user_
     caplog.set_level(logging.DEBUG)
     save_user_key(deployment.developer, Provider.objects.get(type="anthropic"), USER_KEY)
     token = deployment.token.secret
-    outputs: list[str] = []
-
-    async def calls():
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            for path, headers, body in battery("", token):
-                method = "POST" if body else "GET"
-                response = await client.request(
-                    method, f"/api/v2/aibridge{path}", headers=headers, json=body or None
-                )
-                outputs.append(f"{response.status_code} {response.headers} {response.text}")
-
-    run(calls)
+    outputs = run_battery(token)
     statuses = [o.split(" ")[0] for o in outputs]
     assert {"200", "401", "404", "502"} <= set(statuses)
     outputs.append(repr(list(UsageRecord.objects.values())))
@@ -283,3 +291,35 @@ def test_whatever_an_upstream_says_with_the_key_planted_in_it_the_caller_never_g
     assert "********" in seen  # it was there, and it went through the gateway
     assert_no_secret(decoded_forms(seen), [secret])
     assert_no_secret(decoded_forms(repr(list(UsageRecord.objects.values()))), [secret])
+
+
+def test_no_further_central_key_in_any_answer_row_log_audit_or_page(
+    deployment, caplog, staff_client
+):
+    """Every provider with three central keys: one refused quoting itself, one
+    rate-limited, one that works; the calls go through all of them."""
+    from django.core.management import call_command
+
+    from audit.models import AuditEntry
+    from providers.services import provider_key_add
+
+    caplog.set_level(logging.DEBUG)
+    further: list[str] = []
+    for provider in Provider.objects.all():
+        for label, prefix in (("echoes", "sk-echo"), ("resting", "sk-fail-429-r9"), ("good", "sk")):
+            key = f"{prefix}-CANARY-further-{provider.type}-{label}"
+            provider_key_add(provider=provider, label=label, raw_key=key, actor=None)
+            further.append(key)
+    token = deployment.token.secret
+    outputs = run_battery(token, times=3)  # round robin: each key first once
+    assert AuditEntry.objects.filter(actor_label="gateway").exists()  # a key was refused
+    outputs.append(repr(list(UsageRecord.objects.values())))
+    outputs.append(repr(list(AuditEntry.objects.values())))
+    outputs.append(staff_client.get("/admin/providers/").content.decode())
+    listing = io.StringIO()
+    call_command("provider_keys", "--json", stdout=listing)
+    outputs.append(listing.getvalue())
+    outputs.append(caplog.text)
+    secrets = [*CENTRAL.values(), *further, token]
+    for output in outputs:
+        assert_no_secret(output, secrets)

@@ -371,3 +371,37 @@ def test_structured_output_is_answered_with_json_that_follows_the_schema(
         response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
     )
     assert json.loads(reply.choices[0].message.content) == {"score": 1, "why": "fake"}
+
+
+def test_the_sdks_never_see_a_rate_limited_or_refused_central_key(gateway_server, deployment):
+    """Retries off: the SDKs get their answers from the next key, streamed or not; every
+    key was asked in turn."""
+    from providers.models import Provider
+    from providers.services import provider_key_add, provider_set_key
+
+    for provider_type, first in (("openai", "sk-fail-429-r30-a"), ("anthropic", "sk-invalid-b")):
+        provider = Provider.objects.get(type=provider_type)
+        provider_set_key(provider=provider, raw_key=first, actor=None)
+        provider_key_add(
+            provider=provider, label="spare", raw_key=f"sk-spare-{provider_type}", actor=None
+        )
+    openai = openai_client(gateway_server, deployment.token.secret)
+    messages = [{"role": "user", "content": "hello sdk"}]
+    reply = openai.chat.completions.create(model="fake-gpt", messages=messages)
+    assert reply.choices[0].message.content == "You said: hello sdk"
+    chunks = list(openai.chat.completions.create(model="fake-gpt", messages=messages, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    anthropic = anthropic_client(gateway_server, deployment.token.secret, "anthropic")
+    for _ in range(2):
+        message = anthropic.messages.create(model="claude-fake", max_tokens=20, messages=messages)
+        assert message.content[0].text == "You said: hello sdk"
+    with anthropic.messages.stream(model="claude-fake", max_tokens=20, messages=messages) as s:
+        assert s.get_final_text() == "You said: hello sdk"
+    rows = wait_for_usage(5)
+    assert [row.status for row in rows] == [200] * 5
+    assert {row.key_label for row in rows} == {"spare"}
+    keys = [
+        r.headers.get("authorization") or r.headers.get("x-api-key")
+        for r in deployment.fake.calls()
+    ]
+    assert keys.count("Bearer sk-fail-429-r30-a") == 1 and keys.count("sk-invalid-b") == 1

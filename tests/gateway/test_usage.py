@@ -329,6 +329,7 @@ def event(**overrides) -> tuple:
         web_searches=0,
         price_variants="",
         cost_usd=None,
+        key_label="",
     )
     values.update(overrides)
     assert list(values) == list(USAGE_COLUMNS)

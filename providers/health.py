@@ -1,0 +1,105 @@
+"""What the AI Gateway learned of a central key from the provider's answers, written where
+every worker and replica reads it with its next call. Each runs in a gateway worker thread.
+
+A key is named by its provider and slot: 0 for the provider's own key, else the id of the
+further key. A write that finds the key gone or replaced (an admin acted meanwhile) changes
+nothing: the new key starts afresh.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+from audit.models import AuditAction
+from audit.services import audit_record
+
+from .models import CentralKeyFields, Provider, ProviderKey
+
+
+def _keys(provider_id: int, slot: int, ciphertext: str) -> tuple[type[CentralKeyFields], Q]:
+    """The model and the filter of the key in ``slot``, still holding ``ciphertext`` (the
+    column compared as stored: the field itself cannot be queried)."""
+    same_key = RawSQL("api_key = %s", [ciphertext], output_field=BooleanField())
+    if slot == 0:
+        return Provider, Q(same_key, pk=provider_id)
+    return ProviderKey, Q(same_key, pk=slot, provider_id=provider_id)
+
+
+def key_rate_limited(
+    provider_id: int, slot: int, ciphertext: str, until: float, error: str
+) -> None:
+    try:
+        model, where = _keys(provider_id, slot, ciphertext)
+        now = datetime.now(UTC)
+        model._default_manager.filter(where).update(
+            key_cooling_until=datetime.fromtimestamp(until, UTC),
+            key_last_error=error[:300],
+            key_last_error_at=now,
+        )
+    finally:
+        connection.close()
+
+
+def key_refused(provider_id: int, slot: int, ciphertext: str, status: int, error: str) -> None:
+    """Needs attention from now on; the first time, an audit entry says so."""
+    try:
+        model, where = _keys(provider_id, slot, ciphertext)
+        now = datetime.now(UTC)
+        attention = f"refused by the provider ({status}) at {now:%Y-%m-%d %H:%M} UTC"
+        changed = (
+            model._default_manager.filter(where)
+            .filter(key_attention="")
+            .update(key_attention=attention, key_last_error=error[:300], key_last_error_at=now)
+        )
+        if not changed:
+            return
+        key = model._default_manager.filter(where).first()
+        if key is not None:
+            _audit_attention(key, "active", attention)
+    finally:
+        connection.close()
+
+
+def key_failed(provider_id: int, slot: int, ciphertext: str, error: str) -> None:
+    """A 5xx or a connection error: said on the card, the key stays active."""
+    try:
+        model, where = _keys(provider_id, slot, ciphertext)
+        model._default_manager.filter(where).update(
+            key_last_error=error[:300], key_last_error_at=datetime.now(UTC)
+        )
+    finally:
+        connection.close()
+
+
+def key_recovered(provider_id: int, slot: int, ciphertext: str) -> None:
+    """A key that needed attention answered a call: it is active again."""
+    try:
+        model, where = _keys(provider_id, slot, ciphertext)
+        key = model._default_manager.filter(where).exclude(key_attention="").first()
+        if key is None:
+            return
+        model._default_manager.filter(where).update(key_attention="")
+        _audit_attention(key, "needs attention", "active (answered a call)")
+    finally:
+        connection.close()
+
+
+def _audit_attention(key: CentralKeyFields, before: str, after: str) -> None:
+    provider = key if isinstance(key, Provider) else key.provider  # type: ignore[attr-defined]
+    audit_record(
+        actor=None,
+        actor_label="gateway",
+        action=AuditAction.UPDATE,
+        obj=key,
+        object_repr=f"{provider} central key {key.key_label}",
+        changed_fields=["key_attention"],
+        changes={"key_attention": [before, after]},
+    )
+
+
+def cooling_for(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
