@@ -46,7 +46,8 @@ A key starting with ``sk-invalid`` (or no key at all) is refused with 401, as a 
 Keys can ask for faults too, for callers whose headers a test cannot set (the admin's "Test
 connection"): ``sk-hang...`` never answers, ``sk-fail-503...`` answers that status,
 ``sk-fail-429-r5...`` is rate-limited with ``retry-after: 5`` (30 without ``-r``) and the
-provider's own rate-limit headers, and ``sk-echo...`` is refused with a message quoting it
+provider's own rate-limit headers, ``sk-reset...`` drops the connection in the middle of the
+answer (as ``x-fake-reset``), and ``sk-echo...`` is refused with a message quoting it
 (``sk-echo-escaped...``, ``sk-echo-body...``: quoted as ``x-fake-echo-key`` says).
 
 Besides the model APIs it serves the cheap authenticated calls a connection test makes:
@@ -164,6 +165,8 @@ class Exchange(OpenAIAnswers, AnthropicAnswers, GoogleAnswers):
             control.status = int(failing.group(1))
             if control.status in (429, 529):
                 self.extra_headers = self._rate_limit_headers(int(failing.group(2) or 30))
+        if key.startswith("sk-reset"):
+            control.reset = True  # the answer (or stream) starts, then the connection drops
         if not key or key.startswith("sk-invalid"):
             await respond(self.send, 401, error_body(self.kind, 401, "Invalid API key."))
             return

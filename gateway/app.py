@@ -50,7 +50,9 @@ from spend.holds import Settlement
 from spend.services import refusal
 from tokens.token_format import lookup_id_of, token_matches
 
+from .breaker import BreakerOpen, after_call, retry_words, through_breaker
 from .budgets import leases
+from .fallbacks import FallBack, Fallback, falls_back_on, parse_fallbacks
 from .headers import (
     CENTRAL_ONLY_DROPPED,
     DROPPED_REQUEST_HEADERS,
@@ -85,6 +87,23 @@ class Mode(StrEnum):
     EXTERNAL_BYOK = "external_byok"  # a platform token in the governance header + own key
     IN_PROCESS = "in_process"  # identity in the scope; the gateway resolves the credential
     DELEGATED = "delegated"  # identity in the scope + the user's key, marked delegated
+
+
+# The calls a fallback model may take: not those that bring the caller's own key for the
+# provider they named (it would not open another provider).
+FALLS_BACK = (Mode.EXTERNAL, Mode.IN_PROCESS)
+
+
+@dataclasses.dataclass(slots=True)
+class Credentials:
+    """What a call sends its provider: the key (to scrub from answers too), its headers, and
+    with central keys, the way through them and the label of the first."""
+
+    source: str
+    secret: str
+    headers: dict[str, str]
+    failover: Failover | None = None
+    key_label: str = ""
 
 
 class Refused(Exception):
@@ -223,6 +242,13 @@ class Call:
     secret = ""  # the key sent upstream, to scrub from whatever comes back
     key_label = ""  # of the central key that served the call
     failover: Failover | None = None  # the call's central keys, when it has several to try
+    probing = False  # the one call trying the provider again after its breaker opened
+    # The model's fallbacks not tried yet, (provider type, identifier): the call's own list
+    # (the empty one here is never changed).
+    fallbacks_left: list[tuple[str, str]] = []
+    fallback_from = ""  # the model the caller asked for, when a fallback answered
+    held_usd: int | None = None  # the call's worst case held on its spend budgets (nano-USD)
+    asked_output: int | None = None  # the output tokens the call asked for, if it said
     lookup_id = ""  # of the platform token, once its shape is checked
     response_started = False
     held = 0  # bytes of request body this call holds
@@ -309,16 +335,103 @@ class Call:
                 raise await self._model_not_found(row)
             if row.model_identifier != self.model_identifier:  # an alias: its model is called
                 body_raw, body = self._ask_for(row.model_identifier or "", match, body_raw, body)
-        key_headers = self._credential_headers(row, byok_key)
+        key_headers = self._use(self._credentials_for(row, byok_key, self.spec))
         if row.budgets is not None and match.endpoint.metered:
             await self._take_holds(row, body_raw, body)
+        if row.fallbacks is not None and match.endpoint.metered and self.mode in FALLS_BACK:
+            self.fallbacks_left = parse_fallbacks(row.fallbacks)
+        while True:
+            try:
+                await self._call_provider(match, row, body_raw, body, key_headers)
+                return
+            except FallBack as fallback:
+                row, body_raw, body, key_headers = self._switch_to(fallback, match, body_raw, body)
+
+    async def _call_provider(
+        self,
+        match: Match,
+        row: CallRow,
+        body_raw: bytes,
+        body: dict[str, Any] | None,
+        key_headers: dict[str, str],
+    ) -> None:
+        """The call to the model's provider, through its breaker; FallBack when the provider
+        failed it before its first byte and a fallback model can take it."""
+        if row.breaker_open_until is not None and match.endpoint.metered:
+            try:
+                self.probing = await through_breaker(row, self.model_identifier, self.created_at)
+            except BreakerOpen as open_:
+                if (fallback := await self._next_fallback(len(body_raw))) is not None:
+                    raise FallBack(fallback, 0, "breaker_open") from None
+                raise self._provider_unavailable(open_.until) from None
         await self._forward(match, row, body_raw, body, key_headers)
+
+    def _switch_to(
+        self, fallback: FallBack, match: Match, body_raw: bytes, body: dict[str, Any] | None
+    ) -> tuple[CallRow, bytes, dict[str, Any] | None, dict[str, str]]:
+        """The call, now to the fallback's model: the failure counted against the model it
+        left (its breaker), the row, credential and body the fallback's."""
+        row, to = self.row, fallback.to
+        assert row is not None and self.spec is not None
+        if fallback.status:
+            after_call(row, self.model_identifier, fallback.status, fallback.kind, self.probing)
+        logger.warning(
+            "%s/%s failed the call (%s); falling back to %s/%s",
+            self.spec.type,
+            self.model_identifier,
+            fallback.kind if not fallback.status else f"{fallback.kind}, {fallback.status}",
+            to.spec.type,
+            to.identifier,
+        )
+        self.fallback_from = self.fallback_from or f"{self.spec.type}/{self.model_identifier}"
+        self.row, self.spec, self.probing = to.row, to.spec, False
+        self.status, self.error_kind = 0, ""
+        body_raw, body = self._ask_for(to.identifier, match, body_raw, body)
+        return to.row, body_raw, body, self._use(to.credentials)
+
+    async def _next_fallback(self, body_size: int) -> Fallback | None:
+        """The next of the model's fallbacks this call may go to (its provider enabled, its
+        key policy giving this person a credential, its breaker closed, its worst case within
+        what the call holds of a budget); None when none is left."""
+        spec, row = self.spec, self.row
+        assert spec is not None and row is not None
+        now = self.created_at
+        while self.fallbacks_left:
+            provider_type, identifier = self.fallbacks_left.pop(0)
+            its_spec = REGISTRY.get(provider_type)  # type: ignore[call-overload]
+            if its_spec is None or its_spec.wire_format != spec.wire_format:
+                continue
+            found = await store().call_row(
+                provider_type=provider_type, model=identifier, token_id=row.token_id
+            )
+            if found is None or not found.provider_enabled or not found.model_enabled:
+                continue
+            if found.breaker_open_until is not None and found.breaker_open_until > now:
+                continue
+            try:
+                credentials = self._credentials_for(found, None, its_spec)
+            except Refused:
+                continue
+            if self.held_usd is not None and found.budgets is not None:
+                worst = worst_case_nano(
+                    body_size,
+                    self.asked_output,
+                    found.prices,
+                    found.long_context,
+                    found.price_factors,
+                    found.context_limit,
+                    found.max_output_tokens,
+                )
+                if worst > self.held_usd:  # a hard budget could be passed: not this one
+                    continue
+            return Fallback(found, its_spec, identifier, credentials)
+        return None
 
     async def _take_holds(self, row: CallRow, body_raw: bytes, body: dict[str, Any] | None) -> None:
         """Hold the call's worst case on every budget and rate limit that counts it: from
         this process's leases when they cover it, else from the counters (one round trip);
         or refuse the call if one would be passed."""
-        asked_output = self.adapter.asked_output_tokens(body)
+        asked_output = self.asked_output = self.adapter.asked_output_tokens(body)
         prompt, output = worst_case_tokens(
             len(body_raw), asked_output, row.context_limit, row.max_output_tokens
         )
@@ -336,6 +449,7 @@ class Call:
                 row.context_limit,
                 row.max_output_tokens,
             )
+            self.held_usd = amounts["usd"]
         now = self.created_at
         budgets: str = row.budgets  # type: ignore[assignment]
         held = leases()
@@ -369,6 +483,20 @@ class Call:
             self.adapter.limit_headers(reached.unit, reached.limit, reached.resets_at, now),
         )
 
+    def _provider_unavailable(self, until: datetime) -> Refused:
+        """The model's breaker is open: a 503 now, saying when it is tried again (the SDKs
+        wait for retry-after and try again)."""
+        at, seconds = retry_words(until, self.created_at)
+        label = self.spec.label  # type: ignore[union-attr]
+        return Refused(
+            503,
+            f"{label} is failing for {self.model_identifier}: calls to it are paused and "
+            f"tried again at {at} (in {seconds} s).",
+            "provider_unavailable",
+            "breaker_open",
+            [(b"retry-after", b"%d" % seconds)],
+        )
+
     async def _model_not_found(self, row: CallRow) -> Refused:
         """As the provider answers a model it does not have (404: the SDKs raise their
         not-found error, and agents say the model is unknown, not that the key is bad),
@@ -387,8 +515,9 @@ class Call:
     ) -> tuple[bytes, dict[str, Any] | None]:
         """The call rewritten to name ``identifier`` (the model an alias answers with), in
         the body or, for Google, in the path."""
-        if match.model is not None:
-            self.rest = self.rest.replace(f"/models/{match.model}", f"/models/{identifier}", 1)
+        if match.model is not None:  # the name in the path: asked for, or the last one called
+            named = f"/models/{self.model_identifier}"
+            self.rest = self.rest.replace(named, f"/models/{identifier}", 1)
         elif body is not None:
             body = {**body, "model": identifier}
             body_raw = orjson.dumps(body)
@@ -583,8 +712,11 @@ class Call:
         self.row = row
         return row
 
-    def _credential_headers(self, row: CallRow, byok_key: str | None) -> dict[str, str]:
-        spec = self.spec
+    def _credentials_for(
+        self, row: CallRow, byok_key: str | None, spec: ProviderTypeSpec | None
+    ) -> Credentials:
+        """The credential the call takes at ``row``'s provider (of type ``spec``), by its key
+        policy, or Refused. Changes nothing of the call (a fallback is weighed with it)."""
         assert spec is not None
         if row.provider_id is None or not row.provider_enabled:
             raise Refused(
@@ -608,10 +740,8 @@ class Call:
                     "missing_provider_key",
                     "unauthorized",
                 )
-            self.credential_source = CredentialSource.USER
             own_key = byok_key.removeprefix(spec.auth.prefix) if spec.auth.prefix else byok_key
-            self.secret = own_key
-            return spec.auth.headers_for(own_key)
+            return Credentials(CredentialSource.USER, own_key, spec.auth.headers_for(own_key))
         user_key = decrypt(row.user_key_ciphertext)
         keys = _central_keys(row, self.created_at.timestamp())
         decision = decide(
@@ -622,18 +752,20 @@ class Call:
             central_key_usable=bool(keys),
             user_key_usable=user_key is not None,
         )
-        key: str | None
         if decision == CredentialSource.USER:
-            key = user_key
-        elif decision == CredentialSource.CENTRAL:
-            self.failover = Failover(row.provider_id, keys)
-            self.key_label = keys[0].label
-            key = decrypt(keys[0].ciphertext)
-        else:
-            raise _unavailable(UnavailableReason(decision), spec.label)
-        self.credential_source = decision
-        self.secret = key or ""
-        return spec.auth.headers_for(key or "")
+            key = user_key or ""
+            return Credentials(decision, key, spec.auth.headers_for(key))
+        if decision == CredentialSource.CENTRAL:
+            key = decrypt(keys[0].ciphertext) or ""
+            failover = Failover(row.provider_id, keys)
+            return Credentials(decision, key, spec.auth.headers_for(key), failover, keys[0].label)
+        raise _unavailable(UnavailableReason(decision), spec.label)
+
+    def _use(self, credentials: Credentials) -> dict[str, str]:
+        """Call with ``credentials`` from now on; the headers that carry them."""
+        self.credential_source, self.secret = credentials.source, credentials.secret
+        self.failover, self.key_label = credentials.failover, credentials.key_label
+        return credentials.headers
 
     # -- listing -----------------------------------------------------------------------
 
@@ -734,7 +866,18 @@ class Call:
         watch = DisconnectWatch(self)
         response = None
         try:
-            response = await self._send(url, headers, data)
+            try:
+                response = await self._send(url, headers, data)
+            except Refused as failed:
+                if self.fallbacks_left and (found := await self._next_fallback(len(body_raw))):
+                    raise FallBack(found, failed.status, failed.kind) from None
+                raise
+            if (
+                self.fallbacks_left
+                and falls_back_on(response.status, self.credential_source == "central")
+                and (found := await self._next_fallback(len(body_raw))) is not None
+            ):
+                raise FallBack(found, response.status, "upstream_error")
             self.ttfb_ms = (time.perf_counter() - self.started) * 1000
             if self.adapter.tier_header is not None:
                 self.served_tier = _header(response.raw_headers, self.adapter.tier_header)
@@ -1041,6 +1184,8 @@ class Call:
         row, spec = self.row, self.spec
         if row is None or spec is None or not self.endpoint:
             return  # not authenticated, or not a model call
+        if (self.error_kind or self.probing) and row.model_id is not None and self.metered:
+            after_call(row, self.model_identifier, self.status, self.error_kind, self.probing)
         usage = self.usage
         if self.served_tier is not None and usage is not Call.usage:
             variants = self.adapter.tier_variants(self.served_tier)
@@ -1086,6 +1231,7 @@ class Call:
                 else "",
                 cost,  # cost_usd
                 self.key_label,  # key_label
+                self.fallback_from,  # fallback_from
             ),
             self._settlement(cost) if self.hold is not None else None,
         )

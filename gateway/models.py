@@ -145,6 +145,9 @@ class UsageRecord(models.Model):
     # The label of the central key that served the call (several keys per provider); empty
     # for a personal key. A database default too, as for web_searches.
     key_label = models.CharField(max_length=40, blank=True, default="", db_default="")
+    # The model the caller asked for, as ``type/identifier``, when its provider failed the
+    # call and a fallback model (this row's provider and model) answered it; else empty.
+    fallback_from = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     objects = UsageQuerySet.as_manager()
 

@@ -21,9 +21,9 @@ from django.db import OperationalError, connection, connections
 
 from lib.loops import PerLoop
 from lib.settings_cache import cached_settings
-from models_catalog.models import ModelAlias, ModelConfig
+from models_catalog.models import ModelAlias, ModelConfig, ModelFallback
 from providers.crypto import DecryptionError, get_keyring
-from providers.models import Provider, ProviderKey
+from providers.models import Breaker, Provider, ProviderKey
 from spend import holds
 from tokens.models import ApiToken
 from userkeys.models import UserKey
@@ -70,6 +70,23 @@ def _further_keys_sql() -> str:
                 FROM {further} x WHERE x.provider_id = p.id)"""
 
 
+def _fallbacks_sql() -> str:
+    """The model's enabled fallbacks, in order: ``type<TAB>identifier`` lines (gateway.fallbacks
+    reads them); NULL when it has none."""
+    links, models = ModelFallback._meta.db_table, ModelConfig._meta.db_table
+    providers = Provider._meta.db_table
+    joined = f"""FROM {links} f JOIN {models} fm ON fm.id = f.fallback_id
+        JOIN {providers} fp ON fp.id = fm.provider_id
+        WHERE f.model_id = m.id AND fm.enabled AND fp.enabled"""
+    if connection.vendor == "postgresql":
+        named = "fp.type || chr(9) || fm.identifier"
+        return f"(SELECT string_agg({named}, chr(10) ORDER BY f.position) {joined})"
+    # SQLite's group_concat keeps the order of the rows it is given.
+    named = "fp.type || char(9) || fm.identifier"
+    ordered = f"SELECT {named} AS named {joined} ORDER BY f.position"
+    return f"(SELECT group_concat(c.named, char(10)) FROM ({ordered}) c)"
+
+
 _CALL_COLUMNS = f"""
     t.id, t.user_id, t.secret_hash, t.expires_at, t.revoked_at, u.is_active, u.username,
     p.id, p.enabled, p.api_key, p.base_url, p.region,
@@ -82,8 +99,15 @@ _CALL_COLUMNS = f"""
     {_micro("m.us_inference_price_factor")}, {_micro("m.fast_mode_price_factor")},
     {_micro("m.ultrafast_price_factor")}, m.identifier,
     m.context_limit, m.max_output_tokens, {holds.applying_sql("t.user_id", "t.id")},
-    p.key_label, p.key_cooling_until, p.key_attention <> '', {_further_keys_sql()}
+    p.key_label, p.key_cooling_until, p.key_attention <> '', {_further_keys_sql()},
+    bk.open_until, bk.probe_until, {_fallbacks_sql()}
 """
+
+
+_BREAKER_JOIN = (
+    f"LEFT JOIN {Breaker._meta.db_table} bk "
+    "ON bk.provider_id = p.id AND bk.model_identifier = m.identifier"
+)
 
 
 def _model_named(name: str) -> str:
@@ -109,6 +133,7 @@ def _call_sql(token_column: str) -> str:
         LEFT JOIN {Provider._meta.db_table} p ON p.type = q.provider_type
         LEFT JOIN {UserKey._meta.db_table} k ON k.user_id = t.user_id AND k.provider_id = p.id
         LEFT JOIN {ModelConfig._meta.db_table} m ON m.id = {_model_named("q.model")}
+        {_BREAKER_JOIN}
     """
 
 
@@ -128,6 +153,7 @@ def _calls_by_lookup_id_sql() -> str:
         LEFT JOIN {Provider._meta.db_table} p ON p.type = q.provider_type
         LEFT JOIN {UserKey._meta.db_table} k ON k.user_id = t.user_id AND k.provider_id = p.id
         LEFT JOIN {ModelConfig._meta.db_table} m ON m.id = {_model_named("q.model")}
+        {_BREAKER_JOIN}
     """
 
 
@@ -162,6 +188,7 @@ USAGE_COLUMNS = (
     "price_variants",
     "cost_usd",
     "key_label",
+    "fallback_from",
 )
 INSERT_USAGE = (
     f"INSERT INTO {UsageRecord._meta.db_table} ({', '.join(USAGE_COLUMNS)}) "
@@ -244,6 +271,12 @@ class CallRow:
     key_cooling_until: datetime | None
     key_attention: bool
     further_keys: str | None
+    # The model's circuit breaker: open until (None: closed), and until when a call is
+    # trying the provider again.
+    breaker_open_until: datetime | None
+    breaker_probe_until: datetime | None
+    # The model's fallbacks (gateway.fallbacks.parse_fallbacks); None: none.
+    fallbacks: str | None
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> CallRow:
@@ -286,6 +319,9 @@ class CallRow:
             key_cooling_until=_aware(row[37]),
             key_attention=bool(row[38]),
             further_keys=row[39],
+            breaker_open_until=_aware(row[40]),
+            breaker_probe_until=_aware(row[41]),
+            fallbacks=row[42],
         )
 
     @classmethod
@@ -323,6 +359,9 @@ class CallRow:
             row[37],
             bool(row[38]),
             row[39],
+            row[40],
+            row[41],
+            row[42],
         )
 
     def inactive(self, now: datetime) -> bool:

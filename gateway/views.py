@@ -33,6 +33,8 @@ CSV_COLUMNS = [
     ("endpoint", "endpoint"),
     ("streamed", "streamed"),
     ("credential_source", "credential"),
+    ("key_label", "central key"),
+    ("fallback_from", "fallback from"),
     ("route", "route"),
     ("status", "status"),
     ("error_kind", "error"),

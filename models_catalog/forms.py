@@ -13,9 +13,9 @@ from django.db import models
 from lib.text import decimal_as_typed
 from providers.models import Provider
 from providers.options import OptionKind, OptionSpec
-from providers.registry import spec_for
+from providers.registry import REGISTRY, spec_for
 
-from .models import ModelAlias, ModelConfig
+from .models import MAX_FALLBACKS, ModelAlias, ModelConfig
 from .options import (
     GENERAL_OPTIONS,
     LONG_CONTEXT_FIELDS,
@@ -77,6 +77,14 @@ def _widget_for(spec: OptionSpec) -> forms.Widget:
     return forms.NumberInput(attrs=attrs)
 
 
+FALLBACK_FIELDS = tuple(f"fallback_{n}" for n in range(1, MAX_FALLBACKS + 1))
+
+
+class FallbackChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj} ({obj.provider.label}) · {obj.identifier}"
+
+
 class ProviderChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return obj.label if obj.enabled else f"{obj.label} (disabled)"
@@ -127,6 +135,12 @@ class ModelConfigForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name, fallback in zip(FALLBACK_FIELDS, self.instance.fallbacks, strict=False):
+            self.initial.setdefault(name, fallback.pk)
+        for name in FALLBACK_FIELDS:
+            if name in self.fields and self.instance.pk is not None:
+                field = self.fields[name]
+                field.queryset = field.queryset.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]
         stored = self.instance.options or {}
         for spec in self.option_specs:
             self.initial.setdefault(f"{OPTION_PREFIX}{spec.name}", stored.get(spec.name))
@@ -146,8 +160,29 @@ class ModelConfigForm(forms.ModelForm):
     def general_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in GENERAL_FIELDS if name != "enabled"]
 
+    def fallback_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in FALLBACK_FIELDS if name in self.fields]
+
+    def fallbacks(self) -> list[ModelConfig]:
+        """The fallback models chosen, in order."""
+        return [
+            self.cleaned_data[name]
+            for name in FALLBACK_FIELDS
+            if name in self.fields and self.cleaned_data.get(name) is not None
+        ]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        seen: set[int] = set()
+        for name in FALLBACK_FIELDS:
+            chosen = data.get(name)
+            if chosen is None:
+                continue
+            if chosen.pk in seen:
+                self.add_error(name, "This model is a fallback already, higher up.")
+            elif self.instance.pk == chosen.pk:
+                self.add_error(name, "A model cannot be its own fallback.")
+            seen.add(chosen.pk)
         # Set before the model's clean(), which validates options against the schema again.
         self.instance.options = self.options()
         for name in PROVIDER_PRICES:
@@ -190,6 +225,22 @@ def model_form_for(provider_type: str | None) -> type[ModelConfigForm]:
             ModelConfig._meta.get_field(name), widget=forms.NumberInput(attrs={"step": "any"})
         )
     attrs["provider_columns"] = columns
+    same_format = [
+        t for t, spec in REGISTRY.items() if spec.wire_format == provider_spec.wire_format
+    ]
+    for position, field_name in enumerate(FALLBACK_FIELDS):
+        attrs[field_name] = FallbackChoiceField(
+            queryset=ModelConfig.objects.with_provider()
+            .filter(provider__type__in=same_format)
+            .in_display_order(),
+            required=False,
+            empty_label="None",
+            label=("First", "Second", "Third")[position] + " fallback",
+            help_text=""
+            if position
+            else f"Models of providers with the {provider_spec.wire_format.label} format only: "
+            "callers read their answers as this model's.",
+        )
     name = "".join(part.title() for part in provider_type.split("-")) + "ModelConfigForm"
     return type(name, (ModelConfigForm,), attrs)
 

@@ -152,6 +152,14 @@ class ModelConfig(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.identifier
 
+    @property
+    def fallbacks(self) -> list[ModelConfig]:
+        """Its fallback models, in order (prefetch ``fallback_links__fallback__provider``
+        for many models)."""
+        if self.pk is None:
+            return []
+        return [link.fallback for link in self.fallback_links.all()]
+
     def validate_constraints(self, exclude: Any = None) -> None:
         """The identifier's uniqueness is a two-column constraint, so Django reports it for the
         whole form; report it at the identifier field, where the admin typed it."""
@@ -223,6 +231,43 @@ class ModelConfig(models.Model):
             return "?" if value is None else f"${decimal_as_typed(value)}"
 
         return f"{fmt(self.input_price)} in · {fmt(self.output_price)} out per 1M"
+
+
+MAX_FALLBACKS = 3
+
+
+class ModelFallback(models.Model):
+    """Where a model's calls go when its provider fails them before their first byte (every
+    central key out, its circuit breaker open, a 5xx or no answer): the fallbacks in order,
+    each a model whose API speaks the caller's format (Anthropic's models on Bedrock, an
+    OpenAI model on Azure or OpenRouter, or another model of the same provider)."""
+
+    model = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="fallback_links")
+    fallback = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "fallback"], name="models_fallback_once"),
+            models.UniqueConstraint(fields=["model", "position"], name="models_fallback_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} → {self.fallback}"
+
+
+def fallback_problem(model: ModelConfig, fallback: ModelConfig) -> str | None:
+    """Why ``fallback`` cannot serve ``model``'s calls; None when it can."""
+    if fallback.pk == model.pk:
+        return f"{fallback} cannot be its own fallback."
+    if fallback.provider.spec.wire_format != model.provider.spec.wire_format:
+        return (
+            f"{fallback} ({fallback.provider.label}) speaks another API than "
+            f"{model.provider.label}: its callers could not read its answers. Choose a model "
+            f"of a provider with the {model.provider.spec.wire_format.label} format."
+        )
+    return None
 
 
 ALIAS_TAKEN = "This provider already answers this name with a model."

@@ -16,11 +16,14 @@ from providers.models import Provider
 from .models import (
     ALIAS_TAKEN,
     IDENTIFIER_TAKEN,
+    MAX_FALLBACKS,
     OVERRIDABLE_PURPOSES,
     ModelAlias,
     ModelConfig,
+    ModelFallback,
     Purpose,
     PurposeModel,
+    fallback_problem,
 )
 from .options import alias_like_pattern, alias_specificity
 
@@ -250,3 +253,33 @@ def alias_delete(*, alias: ModelAlias, actor: Any) -> None:
         changes={"answered by": [alias.model.identifier, None]},
     )
     alias.delete()
+
+
+@transaction.atomic
+def model_fallbacks_set(*, model: ModelConfig, fallbacks: list[ModelConfig], actor: Any) -> bool:
+    """Give ``model`` these fallbacks, in order (none: no fallback). False: no change."""
+    serialize_in_transaction(CATALOG)
+    errors = [problem for fb in fallbacks if (problem := fallback_problem(model, fb))]
+    if len({fb.pk for fb in fallbacks}) != len(fallbacks):
+        errors.append("A model is a fallback once at most.")
+    if len(fallbacks) > MAX_FALLBACKS:
+        errors.append(f"A model has {MAX_FALLBACKS} fallbacks at most.")
+    if errors:
+        raise ValidationError({"fallbacks": errors})
+    before = [f"{fb.provider.type}/{fb.identifier}" for fb in model.fallbacks]
+    after = [f"{fb.provider.type}/{fb.identifier}" for fb in fallbacks]
+    if before == after:
+        return False
+    model.fallback_links.all().delete()
+    ModelFallback.objects.bulk_create(
+        ModelFallback(model=model, fallback=fb, position=position)
+        for position, fb in enumerate(fallbacks)
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.UPDATE,
+        obj=model,
+        changed_fields=["fallbacks"],
+        changes={"fallbacks": [before, after]},
+    )
+    return True

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +27,7 @@ from .services import (
     alias_set,
     model_clear_default,
     model_delete,
+    model_fallbacks_set,
     model_save,
     model_set_default,
     model_set_enabled,
@@ -150,13 +152,15 @@ def _model_form(request: HtmxHttpRequest, *, instance: ModelConfig | None) -> Ht
     )
     if form.is_valid() and provider is not None:
         try:
-            saved, moved = model_save(
-                model=instance,
-                provider=provider,
-                fields=form.fields_to_save(),
-                options=form.options(),
-                actor=request.user,
-            )
+            with transaction.atomic():
+                saved, moved = model_save(
+                    model=instance,
+                    provider=provider,
+                    fields=form.fields_to_save(),
+                    options=form.options(),
+                    actor=request.user,
+                )
+                model_fallbacks_set(model=saved, fallbacks=form.fallbacks(), actor=request.user)
         except ValidationError as error:
             form.add_error(None, error)
         else:

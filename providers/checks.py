@@ -61,7 +61,7 @@ def check_providers(
     try:
         if Provider._meta.db_table not in connection.introspection.table_names():
             return []  # not migrated yet (migrate itself runs these checks first)
-        providers = list(Provider.objects.prefetch_related("further_keys"))
+        providers = list(Provider.objects.prefetch_related("further_keys", "breakers"))
     except DatabaseError:
         return [
             checks.Warning(
@@ -103,6 +103,18 @@ def check_providers(
                         "“Mark as fixed” on the Providers tab.",
                         obj=provider,
                         id="providers.W003",
+                    )
+                )
+        for breaker in provider.breakers.all():
+            if breaker.open_until is not None:
+                problems.append(
+                    checks.Warning(
+                        f"Calls to {breaker.model_identifier} are paused: the provider failed "
+                        f"{breaker.failures} time(s) (last: {breaker.last_error}).",
+                        hint="The AI Gateway tries again by itself once the pause is over "
+                        "(AI_GATEWAY_BREAKER_OPEN_SECONDS); look at the provider's status page.",
+                        obj=provider,
+                        id="providers.W004",
                     )
                 )
         if not provider.base_url and provider.spec.base_url_required:

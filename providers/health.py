@@ -1,5 +1,6 @@
-"""What the AI Gateway learned of a central key from the provider's answers, written where
-every worker and replica reads it with its next call. Each runs in a gateway worker thread.
+"""What the AI Gateway learned of a provider's central keys and models from its answers,
+written where every worker and replica reads it with its next call. Each runs in a gateway
+worker thread.
 
 A key is named by its provider and slot: 0 for the provider's own key, else the id of the
 further key. A write that finds the key gone or replaced (an admin acted meanwhile) changes
@@ -8,16 +9,19 @@ nothing: the new key starts afresh.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 from audit.models import AuditAction
 from audit.services import audit_record
 
-from .models import CentralKeyFields, Provider, ProviderKey
+from .models import Breaker, CentralKeyFields, Provider, ProviderKey
+
+logger = logging.getLogger("gateway")
 
 
 def _keys(provider_id: int, slot: int, ciphertext: str) -> tuple[type[CentralKeyFields], Q]:
@@ -103,3 +107,83 @@ def _audit_attention(key: CentralKeyFields, before: str, after: str) -> None:
 
 def cooling_for(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def breaker_failed(
+    provider_id: int,
+    model: str,
+    error: str,
+    *,
+    threshold: int,
+    window: float,
+    open_for: float,
+    probing: bool,
+) -> None:
+    """A call of ``model`` failed at the provider: counted in the window; at ``threshold``
+    failures (or when it was the call trying again) the breaker opens for ``open_for``."""
+    try:
+        with transaction.atomic():
+            now = datetime.now(UTC)
+            breaker = (
+                Breaker.objects.select_for_update(of=("self",))
+                .select_related("provider")
+                .filter(provider_id=provider_id, model_identifier=model)
+                .first()
+            )
+            if breaker is None:
+                breaker = Breaker(
+                    provider_id=provider_id, model_identifier=model, window_started=now
+                )
+            if breaker.window_started < now - timedelta(seconds=window):
+                breaker.failures, breaker.window_started = 0, now
+            breaker.failures += 1
+            breaker.last_error = error[:300]
+            was_open = breaker.open_until is not None
+            if probing or breaker.failures >= threshold:
+                breaker.open_until = now + timedelta(seconds=open_for)
+                breaker.opened_at = breaker.opened_at or now
+                breaker.probe_until = None
+            breaker.save()
+        if breaker.open_until is not None and not (was_open and not probing):
+            logger.warning(
+                "circuit for %s/%s opened (%s); calls fail at once until %s UTC, then one "
+                "tries again",
+                breaker.provider.type,
+                model,
+                "the call trying again failed"
+                if probing
+                else f"{breaker.failures} failures in {window:.0f} s",
+                f"{breaker.open_until:%H:%M:%S}",
+            )
+    except IntegrityError:  # another process created it a moment ago: counted there
+        pass
+    finally:
+        connection.close()
+
+
+def breaker_claim_probe(provider_id: int, model: str, seconds: float) -> bool:
+    """Whether this call is the one that tries the provider again (only one at a time)."""
+    try:
+        now = datetime.now(UTC)
+        claimed = (
+            Breaker.objects.filter(
+                provider_id=provider_id, model_identifier=model, open_until__lte=now
+            )
+            .filter(Q(probe_until__isnull=True) | Q(probe_until__lt=now))
+            .update(probe_until=now + timedelta(seconds=seconds))
+        )
+        return bool(claimed)
+    finally:
+        connection.close()
+
+
+def breaker_closed(provider_id: int, model: str) -> None:
+    """The call trying again succeeded: the breaker closes."""
+    try:
+        deleted, _ = Breaker.objects.filter(
+            provider_id=provider_id, model_identifier=model, open_until__isnull=False
+        ).delete()
+        if deleted:
+            logger.warning("circuit for %s/%s closed: it answers again", provider_id, model)
+    finally:
+        connection.close()

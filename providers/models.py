@@ -288,3 +288,49 @@ class ProviderKey(CentralKeyFields):
 
     def __str__(self) -> str:
         return f"{self.provider} key {self.key_label}"
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed", "Closed"
+    OPEN = "open", "Open"
+    PROBING = "probing", "Trying again"
+
+
+class Breaker(models.Model):
+    """A circuit breaker for one model of a provider, written by the AI Gateway: it counts
+    the calls that failed at the provider (5xx, no answer) in a window; past
+    AI_GATEWAY_BREAKER_FAILURES it opens, and calls fail at once (or go to a fallback model)
+    until ``open_until``; then one call tries the provider again: its success closes the
+    breaker (the row goes), its failure opens it anew. Shared by every worker and replica:
+    the gateway reads it in each call's one query."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="breakers")
+    # The model as the provider knows it (models live in an app above this one).
+    model_identifier = models.CharField(max_length=255)
+    failures = models.PositiveIntegerField(default=0)
+    window_started = models.DateTimeField()
+    open_until = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    # While a call tries the provider again after the breaker was open: until when it may.
+    probe_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "model_identifier"], name="providers_breaker_one_per_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.model_identifier} breaker"
+
+    def state(self, now: datetime | None = None) -> BreakerState:
+        if self.open_until is None:
+            return BreakerState.CLOSED
+        # Past open_until, the next call tries the provider again.
+        return (
+            BreakerState.OPEN
+            if self.open_until > (now or timezone.now())
+            else (BreakerState.PROBING)
+        )

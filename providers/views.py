@@ -20,7 +20,7 @@ from routing.reach import Reach, provider_reach
 from ui.setup import setup_checklist
 
 from .forms import CentralKeyForm, ProviderForm
-from .models import KeyState, Provider, ProviderStatus
+from .models import Breaker, KeyState, Provider, ProviderStatus
 from .policy import PolicyExplanation, central_key_unused, explain_policy
 from .probe import ConnectionResult, Outcome, check_connection
 from .registry import REGISTRY, ProviderType, ProviderTypeSpec
@@ -54,6 +54,13 @@ class ProviderRow:
     @property
     def keys(self) -> list[Any]:
         return self.provider.central_keys() if self.provider else []
+
+    @property
+    def open_breakers(self) -> list[Breaker]:
+        """Its models whose calls are paused (or being tried again) by the gateway."""
+        if self.provider is None:
+            return []
+        return [b for b in self.provider.breakers.all() if b.open_until is not None]
 
     @property
     def policy(self) -> PolicyExplanation | None:
@@ -93,7 +100,7 @@ def _provider_type(value: str) -> ProviderType:
 
 
 def _rows() -> dict[str, ProviderRow]:
-    providers = {p.type: p for p in Provider.objects.prefetch_related("further_keys")}
+    providers = {p.type: p for p in _with_keys_and_breakers(Provider.objects.all())}
     reach = provider_reach(providers.values()) if providers else {}
     return {
         t.value: ProviderRow(
@@ -237,15 +244,19 @@ def _keys_result(key_results: list[tuple[str, ConnectionResult]]) -> ConnectionR
     )
 
 
+def _with_keys_and_breakers(providers: Any) -> Any:
+    return providers.prefetch_related("further_keys", "breakers")
+
+
 def _configured(ptype: ProviderType) -> Provider:
-    provider = Provider.objects.prefetch_related("further_keys").filter(type=ptype.value).first()
+    provider = _with_keys_and_breakers(Provider.objects.filter(type=ptype.value)).first()
     if provider is None:
         raise Http404("This provider is not configured")
-    return provider
+    return provider  # type: ignore[no-any-return]
 
 
 def _fresh(provider: Provider) -> Provider:
-    return Provider.objects.prefetch_related("further_keys").get(pk=provider.pk)
+    return _with_keys_and_breakers(Provider.objects.filter(pk=provider.pk)).get()  # type: ignore[no-any-return]
 
 
 @staff_required

@@ -47,6 +47,12 @@ AI_GATEWAY_CHAT_ROUTING = env.bool("AI_GATEWAY_CHAT_ROUTING", default=True)
 # The gateway's own connections: one async psycopg pool per worker process (PostgreSQL).
 # How long a central key the provider rate-limited rests when the answer names no time.
 AI_GATEWAY_KEY_COOLDOWN_SECONDS = env.float("AI_GATEWAY_KEY_COOLDOWN_SECONDS", default=60.0)
+# The circuit breaker per provider and model: this many calls failing at the provider (5xx,
+# no answer) within the window open it; calls then fail at once (or go to a fallback model)
+# for AI_GATEWAY_BREAKER_OPEN_SECONDS, after which one call tries again. 0 turns it off.
+AI_GATEWAY_BREAKER_FAILURES = env.int("AI_GATEWAY_BREAKER_FAILURES", default=10)
+AI_GATEWAY_BREAKER_WINDOW_SECONDS = env.float("AI_GATEWAY_BREAKER_WINDOW_SECONDS", default=60.0)
+AI_GATEWAY_BREAKER_OPEN_SECONDS = env.float("AI_GATEWAY_BREAKER_OPEN_SECONDS", default=30.0)
 AI_GATEWAY_DB_POOL_SIZE = env.int("AI_GATEWAY_DB_POOL_SIZE", default=4)
 # Longest a gateway statement may run, in seconds (in practice: wait for a lock that a
 # migration or a stuck transaction holds); past it a call is answered 503.

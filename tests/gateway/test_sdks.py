@@ -405,3 +405,31 @@ def test_the_sdks_never_see_a_rate_limited_or_refused_central_key(gateway_server
         for r in deployment.fake.calls()
     ]
     assert keys.count("Bearer sk-fail-429-r30-a") == 1 and keys.count("sk-invalid-b") == 1
+
+
+def test_the_anthropic_sdk_gets_its_answer_from_a_fallback_model(gateway_server, deployment):
+    """Anthropic fails (503) and Claude on Bedrock answers: the SDK (retries off) reads it
+    as Anthropic's own answer, streamed or not."""
+    from models_catalog.models import ModelConfig
+    from models_catalog.services import model_fallbacks_set
+    from providers.models import Provider
+    from providers.services import provider_set_key
+
+    provider = Provider.objects.get(type="anthropic")
+    provider_set_key(provider=provider, raw_key="sk-fail-503-anthropic", actor=None)
+    models = ModelConfig.objects.with_provider()
+    model_fallbacks_set(
+        model=models.get(provider__type="anthropic"),
+        fallbacks=[models.get(provider__type="aws-bedrock")],
+        actor=None,
+    )
+    client = anthropic_client(gateway_server, deployment.token.secret, "anthropic")
+    messages = [{"role": "user", "content": "hello sdk"}]
+    message = client.messages.create(model="claude-fake", max_tokens=20, messages=messages)
+    assert message.content[0].text == "You said: hello sdk"
+    with client.messages.stream(model="claude-fake", max_tokens=20, messages=messages) as s:
+        assert s.get_final_text() == "You said: hello sdk"
+    rows = wait_for_usage(2)
+    assert {(r.provider_type, r.fallback_from, r.status) for r in rows} == {
+        ("aws-bedrock", "anthropic/claude-fake", 200)
+    }

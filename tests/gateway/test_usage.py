@@ -330,6 +330,7 @@ def event(**overrides) -> tuple:
         price_variants="",
         cost_usd=None,
         key_label="",
+        fallback_from="",
     )
     values.update(overrides)
     assert list(values) == list(USAGE_COLUMNS)

@@ -65,9 +65,10 @@ def test_the_list_takes_one_query_for_the_providers(
 ):
     for provider_type in ("anthropic", "openai", "google", "openrouter"):
         make_provider(provider_type)
-    # session, user, session token, providers and their further keys; people and personal
-    # keys counted (reach); usable and starred models, invitations (the setup checklist).
-    with django_assert_max_num_queries(9):
+    # session, user, session token, providers with their further keys and breakers; people
+    # and personal keys counted (reach); usable and starred models, invitations (the setup
+    # checklist).
+    with django_assert_max_num_queries(10):
         staff_client.get(LIST)
 
 

@@ -3,11 +3,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
+from django.db import transaction
 
 from lib.commands import OperatorCommand, validation_line
 from models_catalog.models import ModelConfig
 from models_catalog.options import GENERAL_OPTIONS
-from models_catalog.services import model_save
+from models_catalog.services import model_fallbacks_set, model_save
 from providers.management.commands._args import configured_provider, provider_type_arg
 
 
@@ -42,6 +43,17 @@ class Command(OperatorCommand):
             metavar="NAME=VALUE",
             help="provider-specific option (repeatable)",
         )
+        parser.add_argument(
+            "--fallback",
+            action="append",
+            default=None,
+            metavar="PROVIDER/MODEL",
+            help="a fallback model, e.g. aws-bedrock/anthropic.claude-opus-4-6-v1:0 (repeatable, "
+            "in order; replaces the model's fallbacks)",
+        )
+        parser.add_argument(
+            "--no-fallbacks", action="store_true", help="remove the model's fallbacks"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         provider = configured_provider(opts["provider"])
@@ -74,12 +86,16 @@ class Command(OperatorCommand):
             options.pop(name.strip(), None) if value == "" else options.update(
                 {name.strip(): value}
             )
+        fallbacks = _fallbacks(opts, errors)
         if errors:
             raise CommandError(validation_line(ValidationError(errors)))
         try:
-            saved, moved = model_save(
-                model=model, provider=provider, fields=fields, options=options, actor=None
-            )
+            with transaction.atomic():
+                saved, moved = model_save(
+                    model=model, provider=provider, fields=fields, options=options, actor=None
+                )
+                if fallbacks is not None:
+                    model_fallbacks_set(model=saved, fallbacks=fallbacks, actor=None)
         except ValidationError as error:
             raise CommandError(validation_line(error)) from None
         self.stdout.write(
@@ -88,3 +104,33 @@ class Command(OperatorCommand):
         )
         if moved is not None:
             self.stdout.write(moved.message())
+        if fallbacks is not None:
+            named = ", ".join(f"{fb.provider.type}/{fb.identifier}" for fb in fallbacks)
+            self.stdout.write(f"Fallbacks: {named or 'none'}.")
+
+
+def _fallbacks(opts: dict[str, Any], errors: dict[str, list[str]]) -> list[ModelConfig] | None:
+    """The models --fallback names, in order; None when neither option was given."""
+    if opts["no_fallbacks"]:
+        if opts["fallback"]:
+            errors["--fallback"] = ["give --fallback or --no-fallbacks, not both"]
+        return []
+    if opts["fallback"] is None:
+        return None
+    found = []
+    for named in opts["fallback"]:
+        provider_type, sep, identifier = named.partition("/")
+        model = (
+            ModelConfig.objects.with_provider()
+            .filter(provider__type=provider_type.strip(), identifier=identifier.strip())
+            .first()
+            if sep
+            else None
+        )
+        if model is None:
+            errors.setdefault("--fallback", []).append(
+                f"no model {named!r} (PROVIDER/MODEL, as models_list shows them)"
+            )
+        else:
+            found.append(model)
+    return found
