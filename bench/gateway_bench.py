@@ -541,8 +541,12 @@ KINDS = (
 
 # Called in turns with direct, set by set. The reference apart: its larger footprint would
 # cool the caches between the gateway's calls and move the gateway's own figure.
+# The two-key gateway has a set of its own, so that its calls follow the direct call's as the
+# one-key gateway's do: a call right after another one of the same process is faster (its
+# caches are warm), by about as much as the difference measured.
 LATENCY_SETS = (
-    ("gateway", "floor", BUDGETED, TWO_KEYS),
+    ("gateway", "floor", BUDGETED),
+    (TWO_KEYS,),
     (IN_REDIS, BUDGETED_IN_REDIS),
     ("reference",),
 )

@@ -118,6 +118,7 @@ def breaker_failed(
     window: float,
     open_for: float,
     probing: bool,
+    first_try: bool = True,
 ) -> None:
     """A call of ``model`` failed at the provider: counted in the window; at ``threshold``
     failures (or when it was the call trying again) the breaker opens for ``open_for``."""
@@ -139,7 +140,7 @@ def breaker_failed(
             breaker.failures += 1
             breaker.last_error = error[:300]
             was_open = breaker.open_until is not None
-            if probing or breaker.failures >= threshold:
+            if probing or (not was_open and breaker.failures >= threshold):
                 breaker.open_until = now + timedelta(seconds=open_for)
                 breaker.opened_at = breaker.opened_at or now
                 breaker.probe_until = None
@@ -155,8 +156,18 @@ def breaker_failed(
                 else f"{breaker.failures} failures in {window:.0f} s",
                 f"{breaker.open_until:%H:%M:%S}",
             )
-    except IntegrityError:  # another process created it a moment ago: counted there
-        pass
+    except IntegrityError:  # another process created the row a moment ago: count on it
+        if first_try:
+            breaker_failed(
+                provider_id,
+                model,
+                error,
+                threshold=threshold,
+                window=window,
+                open_for=open_for,
+                probing=probing,
+                first_try=False,
+            )
     finally:
         connection.close()
 

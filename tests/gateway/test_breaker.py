@@ -170,3 +170,36 @@ def test_the_card_and_check_say_which_models_are_paused(
     assert "Calls paused" in page and "fake-gpt" in page and "upstream_error (503)" in page
     call_command("check", "--database", "default")
     assert "providers.W004" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_failures_from_many_workers_at_once_count_on_one_breaker(deployment):
+    """Two servers of two workers each, on PostgreSQL, 24 failing calls at once: one breaker
+    row, every failure counted until it opened, no call answered anything but the
+    provider's 503 or the breaker's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = deployment.token.secret
+    env = {"AI_GATEWAY_BREAKER_FAILURES": "6", "AI_GATEWAY_BREAKER_OPEN_SECONDS": "60"}
+    headers = {"Authorization": f"Bearer {token}", "x-fake-status": "503"}
+    path = "/api/v2/aibridge/openai/v1/chat/completions"
+    with served_app(workers=2, **env) as one, served_app(workers=2, **env) as two:
+
+        def call(n: int) -> httpx.Response:
+            base = one if n % 2 else two
+            return httpx.post(f"{base}{path}", json=CHAT, headers=headers, timeout=15)
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(call, range(24)))
+        assert {a.status_code for a in answers} == {503}
+        messages = [a.json()["error"]["message"] for a in answers]
+        deadline = time.monotonic() + 5
+        while Breaker.objects.filter(open_until__isnull=False).count() != 1:
+            assert time.monotonic() < deadline, "the breaker did not open"
+            time.sleep(0.05)
+        usage_written()
+        upstream = [m for m in messages if "paused" not in m]
+        assert len(upstream) == len(deployment.fake.calls()) >= 6
+        while Breaker.objects.get().failures != len(upstream):  # every failure counted
+            assert time.monotonic() < deadline + 5, Breaker.objects.get().failures
+            time.sleep(0.05)

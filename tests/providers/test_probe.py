@@ -201,6 +201,23 @@ def test_the_admin_tests_the_central_key_from_the_card(fake, staff_client):
     assert b"Works." in staff_client.post(reverse("providers:test", args=["openai"])).content
 
 
+def test_the_connection_test_tests_every_central_key_and_names_the_failing_ones(fake, staff_client):
+    from providers.services import provider_key_add
+
+    received, url = fake
+    received.clear()
+    provider = provider_at(url + "/v1", key="sk-first-CANARY-1")
+    provider_key_add(provider=provider, label="backup", raw_key="sk-invalid-CANARY-2", actor=None)
+    provider_key_add(provider=provider, label="third", raw_key="sk-third-CANARY-3", actor=None)
+    content = staff_client.post(
+        reverse("providers:test", args=["openai"]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "2 of 3 central keys work." in content and "backup:" in content
+    assert "<strong>third</strong>: Works" in content
+    assert "CANARY" not in content
+    assert len(received.calls()) == 3
+
+
 def test_testing_without_a_central_key_says_there_is_nothing_to_test(staff_client, make_provider):
     make_provider("openai", api_key=None)
     content = staff_client.post(reverse("providers:test", args=["openai"])).content.decode()
