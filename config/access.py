@@ -71,6 +71,7 @@ URL_ACCESS: dict[str, Access] = {
     "providers:key_add": Access.ADMIN,
     "providers:key_remove": Access.ADMIN,
     "providers:key_fixed": Access.ADMIN,
+    "providers:breaker_retry": Access.ADMIN,
     "models:list": Access.ADMIN,
     "models:add": Access.ADMIN,
     "models:purposes": Access.ADMIN,

@@ -340,31 +340,25 @@ class Call:
             await self._take_holds(row, body_raw, body)
         if row.fallbacks is not None and match.endpoint.metered and self.mode in FALLS_BACK:
             self.fallbacks_left = parse_fallbacks(row.fallbacks)
+        # The call to the model's provider, through its breaker; on FallBack (the provider
+        # failed it before its first byte, and a fallback model can take it), to that one.
         while True:
             try:
-                await self._call_provider(match, row, body_raw, body, key_headers)
+                if row.breaker_open_until is not None and match.endpoint.metered:
+                    await self._through_breaker(row, len(body_raw))
+                await self._forward(match, row, body_raw, body, key_headers)
                 return
             except FallBack as fallback:
                 row, body_raw, body, key_headers = self._switch_to(fallback, match, body_raw, body)
 
-    async def _call_provider(
-        self,
-        match: Match,
-        row: CallRow,
-        body_raw: bytes,
-        body: dict[str, Any] | None,
-        key_headers: dict[str, str],
-    ) -> None:
-        """The call to the model's provider, through its breaker; FallBack when the provider
-        failed it before its first byte and a fallback model can take it."""
-        if row.breaker_open_until is not None and match.endpoint.metered:
-            try:
-                self.probing = await through_breaker(row, self.model_identifier, self.created_at)
-            except BreakerOpen as open_:
-                if (fallback := await self._next_fallback(len(body_raw))) is not None:
-                    raise FallBack(fallback, 0, "breaker_open") from None
-                raise self._provider_unavailable(open_.until) from None
-        await self._forward(match, row, body_raw, body, key_headers)
+    async def _through_breaker(self, row: CallRow, body_size: int) -> None:
+        """Past the model's breaker, or FallBack, or Refused when calls are paused."""
+        try:
+            self.probing = await through_breaker(row, self.model_identifier, self.created_at)
+        except BreakerOpen as open_:
+            if (fallback := await self._next_fallback(body_size)) is not None:
+                raise FallBack(fallback, 0, "breaker_open") from None
+            raise self._provider_unavailable(open_.until) from None
 
     def _switch_to(
         self, fallback: FallBack, match: Match, body_raw: bytes, body: dict[str, Any] | None
@@ -743,19 +737,30 @@ class Call:
             own_key = byok_key.removeprefix(spec.auth.prefix) if spec.auth.prefix else byok_key
             return Credentials(CredentialSource.USER, own_key, spec.auth.headers_for(own_key))
         user_key = decrypt(row.user_key_ciphertext)
-        keys = _central_keys(row, self.created_at.timestamp())
+        central_key = decrypt(row.central_ciphertext)
+        # The usual case, one central key the gateway has seen nothing wrong with, takes no
+        # key list (nor a Failover: _send builds one if the provider answers an error).
+        only_key = (
+            row.further_keys is None
+            and not row.key_attention
+            and (row.key_cooling_until is None or row.key_cooling_until <= self.created_at)
+        )
+        keys = [] if only_key else _central_keys(row, self.created_at.timestamp())
         decision = decide(
             enabled=row.provider_enabled,
             central_key_enabled=row.central_key_enabled,
             user_keys_allowed=row.user_keys_allowed,
             central_key_fallback=row.central_key_fallback,
-            central_key_usable=bool(keys),
+            central_key_usable=central_key is not None if only_key else bool(keys),
             user_key_usable=user_key is not None,
         )
         if decision == CredentialSource.USER:
             key = user_key or ""
             return Credentials(decision, key, spec.auth.headers_for(key))
         if decision == CredentialSource.CENTRAL:
+            if only_key:
+                key = central_key or ""
+                return Credentials(decision, key, spec.auth.headers_for(key), None, row.key_label)
             key = decrypt(keys[0].ciphertext) or ""
             failover = Failover(row.provider_id, keys)
             return Credentials(decision, key, spec.auth.headers_for(key), failover, keys[0].label)
@@ -914,11 +919,15 @@ class Call:
                     self.scope["method"], url, headers=headers, data=data
                 )
             except Exception as error:
+                failover = failover or self._failover_of_one_key()
                 if failover is None or not _worth_another_key(error):
                     raise self._upstream_failure(error) from None
                 if not failover.failed(error, label):
                     raise self._upstream_failure(error) from None
             else:
+                if failover is None and response.status < 400:
+                    return response  # the usual call: one key, and it worked
+                failover = failover or self._failover_of_one_key()
                 if failover is None or not failover.answered(
                     response.status, response.raw_headers, label
                 ):
@@ -927,6 +936,16 @@ class Call:
                     await response.read()  # the error's body, so the connection is reused
                 response.release()
             headers = self._with_key(headers, failover.key)
+
+    def _failover_of_one_key(self) -> Failover | None:
+        """A call on a provider's only central key (the usual case) builds its Failover only
+        when the provider answers with an error, to record what the answer says of the key."""
+        row = self.row
+        if self.credential_source != CredentialSource.CENTRAL or row is None:
+            return None
+        key = CentralKey(0, row.key_label, row.central_ciphertext, 0.0, row.key_attention)
+        self.failover = Failover(row.provider_id or 0, [key])
+        return self.failover
 
     def _with_key(self, headers: dict[str, str], key: CentralKey) -> dict[str, str]:
         spec = self.spec

@@ -205,10 +205,19 @@ TOUCH_KEYS = (
 _PROVIDER_ID, _KEY_LABEL = USAGE_COLUMNS.index("provider_id"), USAGE_COLUMNS.index("key_label")
 
 
+# When this process last marked each central key used, (provider id, label): it marks one
+# once a minute at most, so most usage batches run no statement for it.
+_keys_touched: dict[tuple[int, str], datetime] = {}
+
+
 def key_touches(rows: list[tuple[Any, ...]], now: datetime) -> list[tuple[Any, ...]]:
     """The central keys the rows' calls used, to mark used (once a minute at most)."""
     used = {(row[_PROVIDER_ID], row[_KEY_LABEL]) for row in rows if row[_KEY_LABEL]}
-    return [(now, provider, label, now - timedelta(minutes=1)) for provider, label in sorted(used)]
+    a_minute_ago = now - timedelta(minutes=1)
+    due = sorted(key for key in used if _keys_touched.get(key, a_minute_ago) <= a_minute_ago)
+    for key in due:
+        _keys_touched[key] = now
+    return [(now, provider, label, a_minute_ago) for provider, label in due]
 
 
 TOUCH_TOKEN = (
@@ -930,6 +939,7 @@ def store() -> Store:
 
 
 async def close_store() -> None:
+    _keys_touched.clear()
     current = _stores.pop()
     if current is not None:
         await current.close()

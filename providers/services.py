@@ -7,13 +7,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import audit_record, key_change
 from lib.locks import CATALOG, serialize_in_transaction
 
 from .crypto import Secret
-from .models import MAX_CENTRAL_KEYS, Provider, ProviderKey
+from .models import MAX_CENTRAL_KEYS, Breaker, Provider, ProviderKey
 from .registry import ProviderType
 from .validators import validate_api_key, validate_key_label
 
@@ -223,3 +224,22 @@ def key_attention_clear(*, provider: Provider, label: str, actor: Any) -> None:
                 changed_fields=["key_attention"],
                 changes={"key_attention": ["needs attention", "active"]},
             )
+
+
+def breaker_try_now(*, provider: Provider, model_identifier: str, actor: Any) -> bool:
+    """An admin ends a model's pause early: the next call tries the provider (its answer
+    closes the breaker, or opens it again). False: it was not paused."""
+    now = timezone.now()
+    ended = Breaker.objects.filter(
+        provider=provider, model_identifier=model_identifier, open_until__gt=now
+    ).update(open_until=now, probe_until=None)
+    if ended:
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            obj=None,
+            object_type="providers.breaker",
+            object_repr=f"{provider} {model_identifier}: pause ended early",
+            changed_fields=["open_until"],
+        )
+    return bool(ended)

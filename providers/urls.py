@@ -16,4 +16,5 @@ urlpatterns = [
         name="key_remove",
     ),
     path("providers/<str:provider_type>/keys/fixed/", views.central_key_fixed, name="key_fixed"),
+    path("providers/<str:provider_type>/retry/", views.breaker_retry, name="breaker_retry"),
 ]

@@ -25,6 +25,7 @@ from .policy import PolicyExplanation, central_key_unused, explain_policy
 from .probe import ConnectionResult, Outcome, check_connection
 from .registry import REGISTRY, ProviderType, ProviderTypeSpec
 from .services import (
+    breaker_try_now,
     key_attention_clear,
     provider_delete,
     provider_key_add,
@@ -308,6 +309,19 @@ def central_key_fixed(request: HtmxHttpRequest, provider_type: str) -> HttpRespo
     label = request.POST.get("key_label", "")
     key_attention_clear(provider=provider, label=label, actor=request.user)
     return _after_key_change(request, provider, f"Key {label!r} is active again.")
+
+
+@staff_required
+@require_POST
+def breaker_retry(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
+    """An admin ends a model's pause: the next call tries the provider again."""
+    provider = _configured(_provider_type(provider_type))
+    model = request.POST.get("model_identifier", "")
+    if breaker_try_now(provider=provider, model_identifier=model, actor=request.user):
+        notice = f"The next call to {model} tries {provider.label} again."
+    else:
+        notice = f"Calls to {model} are not paused."
+    return _after_key_change(request, provider, notice)
 
 
 def _after_key_change(request: HtmxHttpRequest, provider: Provider, notice: str) -> HttpResponse:

@@ -57,6 +57,7 @@ NOT_PAGES = {
             "providers:test",
             "providers:key_remove",
             "providers:key_fixed",
+            "providers:breaker_retry",
             "models:purposes",
             "models:discover-add",
             "models:star",

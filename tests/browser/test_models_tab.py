@@ -61,3 +61,42 @@ def test_an_admin_adds_a_model_switching_providers_and_stars_it(
         ModelConfig.objects.filter(is_default=True).values_list("identifier", flat=True)
     ) == ["gpt-4o-mini"]
     screenshot("4-star-moved")
+
+
+def test_an_admin_gives_a_model_fallbacks_of_its_format_only(
+    page, admin_user, make_provider, make_model, screenshot
+):
+    make_provider("openai")
+    make_provider("aws-bedrock")
+    claude = make_model("claude-opus-4-6", "anthropic", display_name="Claude Opus")
+    make_model("anthropic.claude-opus-4-6-v1:0", "aws-bedrock", display_name="Opus on Bedrock")
+    make_model("claude-sonnet-4-6", "anthropic", display_name="Claude Sonnet")
+    make_model("gpt-5", "openai", display_name="GPT-5")
+    sign_in(page, "alice")
+    page.goto(f"/admin/models/{claude.pk}/")
+    first = page.get_by_label("First fallback")
+    offered = first.locator("option").all_inner_texts()
+    assert offered[0] == "None" and len(offered) == 3  # Bedrock's and Sonnet, not GPT-5
+    assert not any("GPT-5" in text or "Claude Opus (" in text for text in offered)
+    first.select_option(label="Opus on Bedrock (AWS Bedrock) · anthropic.claude-opus-4-6-v1:0")
+    page.get_by_label("Second fallback").select_option(
+        label="Opus on Bedrock (AWS Bedrock) · anthropic.claude-opus-4-6-v1:0"
+    )
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("already, higher up").wait_for()
+    screenshot("1-the-same-fallback-twice")
+    page.get_by_label("Second fallback").select_option(
+        label="Claude Sonnet (Anthropic) · claude-sonnet-4-6"
+    )
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Claude Opus saved.").wait_for()
+    assert [m.identifier for m in ModelConfig.objects.get(pk=claude.pk).fallbacks] == [
+        "anthropic.claude-opus-4-6-v1:0",
+        "claude-sonnet-4-6",
+    ]
+    page.goto(f"/admin/models/{claude.pk}/")
+    assert (
+        "Opus on Bedrock"
+        in page.get_by_label("First fallback").locator("option:checked").inner_text()
+    )
+    screenshot("2-reopened")

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from gateway.app import application
 from providers.models import Breaker, BreakerState
 from tests.servers import served_app
@@ -203,3 +204,21 @@ def test_failures_from_many_workers_at_once_count_on_one_breaker(deployment):
         while Breaker.objects.get().failures != len(upstream):  # every failure counted
             assert time.monotonic() < deadline + 5, Breaker.objects.get().failures
             time.sleep(0.05)
+
+
+def test_an_admin_ends_a_pause_early_and_the_next_call_tries_again(
+    deployment, breaker_settings, staff_client
+):
+    failing(3, deployment)
+    staff_client.post("/admin/providers/openai/retry/", {"model_identifier": "fake-gpt"})
+    entry = AuditEntry.objects.get(object_type="providers.breaker")
+    assert entry.object_repr == "OpenAI fake-gpt: pause ended early"
+    deployment.fake.clear()
+    assert [r.status_code for r in calls(deployment)] == [200]
+    assert not Breaker.objects.exists()
+    again = staff_client.post(
+        "/admin/providers/openai/retry/",
+        {"model_identifier": "fake-gpt"},
+        headers={"HX-Request": "true"},
+    )
+    assert "are not paused" in again.content.decode()
