@@ -50,6 +50,7 @@ TARGETS = {
     "streams_per_s": 1000,
     "budget_added_ms": 0.15,
     "second_key_added_ms": 0.05,
+    "metrics_added_ms": 0.05,
 }
 REFERENCE_QUOTED_MS = 0.33  # bench/reference_app.py's design, as measured when targets were set
 
@@ -382,6 +383,8 @@ BUDGETED = "gateway with a budget and rate limits"
 IN_REDIS = "gateway, counters in Redis"
 BUDGETED_IN_REDIS = "gateway, counters in Redis, with a budget and rate limits"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# A gateway process of its own with Prometheus metrics on (METRICS_TOKEN set).
+METRICS_ON = "gateway, metrics on"
 
 
 def server(
@@ -391,6 +394,10 @@ def server(
     call it: the gateway as a person nothing counts, and as one a budget and rate limits
     count."""
     auth = {"Authorization": f"Bearer {tokens.plain}"}
+    if name == METRICS_ON:
+        command = ["serve", "--workers", "1", "--log-level", "warning"]
+        on = {**env, "METRICS_TOKEN": "bench-metrics-token"}
+        return command, on, [Target(METRICS_ON, port, GATEWAY_PATH, auth)]
     if name in ("gateway", IN_REDIS):
         command = ["serve", "--workers", "1", "--log-level", "warning"]
         budgeted = {"Authorization": f"Bearer {tokens.budgeted}"}
@@ -449,7 +456,8 @@ class Servers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def _start(self) -> list[Target]:
-        names = ["gateway", *([IN_REDIS] if self.redis else ()), *(LINES if self.lines else ())]
+        lines = [METRICS_ON, *LINES] if self.lines else []
+        names = ["gateway", *([IN_REDIS] if self.redis else ()), *lines]
         targets = []
         for name in names:
             port = free_port()
@@ -547,6 +555,7 @@ KINDS = (
 LATENCY_SETS = (
     ("gateway", "floor", BUDGETED),
     (TWO_KEYS,),
+    (METRICS_ON,),
     (IN_REDIS, BUDGETED_IN_REDIS),
     ("reference",),
 )
@@ -680,6 +689,14 @@ def print_report(
             f"{_rounds(values[f'{TWO_KEYS}_added_by_round_ms'])}); "
             f"{added - values['added_median_ms']:+.3f} ms against one key"
         )
+    print("\nWith Prometheus metrics on (a gateway process of its own, METRICS_TOKEN set):")
+    for label, values in report["latency"].items():
+        added = values[f"{METRICS_ON}_added_median_ms"]
+        print(
+            f"  {label:<20} adds {added:.3f} ms (rounds: "
+            f"{_rounds(values[f'{METRICS_ON}_added_by_round_ms'])}); "
+            f"{added - values['added_median_ms']:+.3f} ms against the gateway with them off"
+        )
     if f"{BUDGETED_IN_REDIS}_added_median_ms" in report["latency"]["non-stream"]:
         print("\nWith a budget and rate limits, the counters in Redis (REDIS_URL):")
         for label, values in report["latency"].items():
@@ -761,6 +778,12 @@ def print_report(
             - report["latency"]["non-stream"]["added_median_ms"]
             <= TARGETS["second_key_added_ms"],
         ),
+        (
+            f"metrics on add <= {TARGETS['metrics_added_ms']} ms (non-stream median)",
+            report["latency"]["non-stream"][f"{METRICS_ON}_added_median_ms"]
+            - report["latency"]["non-stream"]["added_median_ms"]
+            <= TARGETS["metrics_added_ms"],
+        ),
         ("0 errors at 256 connections", errors_at_256 == 0),
         (
             f"PostgreSQL connections <= pool size ({POOL_SIZE}) per gateway process",
@@ -823,10 +846,11 @@ def main() -> int:
     finally:
         fake.terminate()
         fake.wait(timeout=10)
-    calls = (5 if redis else 3) * plan.gateway_calls + sum(
+    calls = (6 if redis else 4) * plan.gateway_calls + sum(
         r[name]["calls"] for r in report["throughput"] for name in ("gateway", BUDGETED)
     )
-    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), calls, 2 if redis else 1)
+    processes = 3 if redis else 2  # the gateway, metrics on, counters in Redis
+    ok = print_report(report, watch.most, usage_rows(env["DATABASE_URL"]), calls, processes)
     return 0 if ok else 1
 
 

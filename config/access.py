@@ -24,6 +24,8 @@ URL_ACCESS: dict[str, Access] = {
     "login": Access.PUBLIC,
     "logout": Access.PUBLIC,
     "healthz": Access.PUBLIC,
+    # Its own check: the metrics token, or an allowed address (404 while metrics are off).
+    "usage:metrics": Access.PUBLIC,
     "oidc_authentication_init": Access.PUBLIC,
     "oidc_authentication_callback": Access.PUBLIC,
     "accounts:accept": Access.PUBLIC,

@@ -60,6 +60,7 @@ from .headers import (
     passed_back,
 )
 from .keys import CentralKey, Failover, central_candidates
+from .load import worker
 from .models import CallRoute
 from .redis_counters import counters
 from .restream import JsonArrayFramer, as_stream
@@ -196,32 +197,12 @@ def _find_route(method: str, path: str) -> _Route:
 _remembered_route = lru_cache(maxsize=1024)(_find_route)
 
 
-class WorkerLoad:
-    """What this worker process is doing now, all its calls together.
-
-    Not class attributes of Call: CPython caches attribute lookups per type, and a write to
-    a class attribute clears those caches for every Call (callgrind: the four such writes a
-    call made cost 37k instructions of the project's own ~260k)."""
-
-    __slots__ = ("bytes_held", "calls_in_flight", "unchecked_bytes")
-
-    def __init__(self) -> None:
-        self.calls_in_flight = 0
-        # Bytes of request body the calls hold (AI_GATEWAY_MAX_BUFFERED_BYTES).
-        self.bytes_held = 0
-        # Of those, the parts of bodies still arriving whose call's token is not checked yet.
-        self.unchecked_bytes = 0
-
-
 # The share of AI_GATEWAY_MAX_BUFFERED_BYTES that bodies still arriving, on calls whose
 # platform token is not checked yet, may hold together. Past it, a call's token is checked
 # before more of its body is read, so clients without a valid token cannot fill a worker's
 # budget by sending bodies slowly. (A body that arrives whole is held unchecked only for the
 # lookup's few milliseconds: it is not counted, and costs nothing more.)
 UNCHECKED_SHARE = 4
-
-
-worker = WorkerLoad()
 
 
 class Call:
@@ -1053,6 +1034,7 @@ class Call:
         # proper 502 or 504 instead of a stream that ends in an error event.
         start = {"type": "http.response.start", "status": response.status, "headers": headers}
         first = True
+        worker.streams_open += 1
         try:
             async for chunk in chunks:
                 if first:
@@ -1104,6 +1086,7 @@ class Call:
                 }
             )
         finally:
+            worker.streams_open -= 1
             self.usage = reader.usage()
 
     async def _interrupted(self) -> None:

@@ -12,6 +12,7 @@ from lib import outbound
 from .app import worker
 from .budgets import forget_leases, leases
 from .keys import state_writes
+from .metrics import mark_this_process_gone
 from .redis_counters import close_counters
 from .store import close_store
 from .usage import close_writer, writer
@@ -61,3 +62,4 @@ async def shutdown() -> None:
     await close_counters()
     await close_store()
     await outbound.close_all()
+    mark_this_process_gone()

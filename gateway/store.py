@@ -477,6 +477,10 @@ class Store:
     async def close(self) -> None:
         return None
 
+    def pool_state(self) -> tuple[int, int]:
+        """(connections open, in use) of the gateway's own pool; none without one."""
+        return (0, 0)
+
     async def call_row(
         self,
         *,
@@ -593,6 +597,14 @@ class FairConnections:
             self.release(connection)
 
         asyncio.get_running_loop().create_task(open_for_waiter())
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
 
     def connection(self) -> _Lease:
         """``async with connections.connection() as connection:`` (released on leaving)."""
@@ -716,6 +728,10 @@ class PostgresStore(Store):
             # One connection stays free for usage writes and listings.
             in_flight=max(1, min(2, settings.AI_GATEWAY_DB_POOL_SIZE - 1)),
         )
+
+    def pool_state(self) -> tuple[int, int]:
+        connections = self.connections
+        return connections.open, connections.open - connections.idle
 
     async def _connect(self) -> Any:
         import asyncpg

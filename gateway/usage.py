@@ -22,6 +22,8 @@ from lib.settings_cache import cached_settings
 from spend.holds import Settlement
 
 from .budgets import leases
+from .load import worker as worker_load
+from .metrics import gateway_metrics
 from .redis_counters import counters
 from .store import (
     USAGE_COLUMNS,
@@ -247,6 +249,8 @@ class UsageWriter:
         self._start()
         if len(self._rows) >= self.capacity:
             self.dropped += 1
+            if (metrics := gateway_metrics()) is not None:
+                metrics.dropped.inc()
             now = time.monotonic()
             if now - self._last_drop_log > 10:
                 self._last_drop_log = now
@@ -321,6 +325,14 @@ class UsageWriter:
                 else:
                     passed = await store().write_usage(rows, touches, leases().holder, settlements)
                 self.written += len(rows)
+                if (metrics := gateway_metrics()) is not None:
+                    metrics.observe(rows)
+                    metrics.set_load(
+                        worker_load.calls_in_flight,
+                        worker_load.streams_open,
+                        len(self._rows),
+                        store().pool_state(),
+                    )
                 for row in rows if settlements else ():
                     held.pop(id(row), None)
                 if passed:
@@ -341,6 +353,8 @@ class UsageWriter:
                     )
                     return False
                 self.dropped += len(rows)
+                if (metrics := gateway_metrics()) is not None:
+                    metrics.dropped.inc(len(rows))
                 for row in rows if settlements else ():
                     held.pop(id(row), None)  # their holds expire (BUDGETS_HOLD_SECONDS)
                 if unreachable:  # shutting down: no later try to keep them for

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.http import urlencode
@@ -159,3 +159,24 @@ def _csv(request: HttpRequest, calls: Any, filename: str) -> StreamingHttpRespon
 
     header = [label for _, label in CSV_COLUMNS]
     return csv_download(request, filename, header, lines())
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics: 404 while metrics are off; 401 without the token (or an allowed
+    address)."""
+    from .metrics import enabled, may_scrape, scrape
+
+    if not enabled():
+        raise Http404("Metrics are off on this deployment.")
+    if not may_scrape(
+        request.headers.get("Authorization", ""), request.META.get("REMOTE_ADDR", "")
+    ):
+        response = HttpResponse(
+            "Send the metrics token (Authorization: Bearer …), or scrape from an address in "
+            "METRICS_ALLOWED_IPS.\n",
+            status=401,
+            content_type="text/plain",
+        )
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    return HttpResponse(scrape(), content_type="text/plain; version=0.0.4; charset=utf-8")

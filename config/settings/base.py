@@ -45,6 +45,10 @@ API_TOKEN_MAX_LIFETIME_DAYS = env.int("API_TOKEN_MAX_LIFETIME_DAYS", default=365
 AI_GATEWAY_ENABLED = env.bool("AI_GATEWAY_ENABLED", default=True)
 AI_GATEWAY_CHAT_ROUTING = env.bool("AI_GATEWAY_CHAT_ROUTING", default=True)
 # The gateway's own connections: one async psycopg pool per worker process (PostgreSQL).
+# Prometheus metrics at /metrics: off unless a token (sent as "Authorization: Bearer …") or
+# the addresses allowed to scrape without one are set (comma-separated IPs or networks).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 # How long a central key the provider rate-limited rests when the answer names no time.
 AI_GATEWAY_KEY_COOLDOWN_SECONDS = env.float("AI_GATEWAY_KEY_COOLDOWN_SECONDS", default=60.0)
 # The circuit breaker per provider and model: this many calls failing at the provider (5xx,

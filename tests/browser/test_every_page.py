@@ -38,6 +38,7 @@ NOT_PAGES = {
     "admin-dialog": "redirects to the Providers tab",
     "logout": "a form post",
     "healthz": "plain text for load balancers",
+    "usage:metrics": "plain text for Prometheus",
     "oidc_authentication_init": "redirects to the identity provider",
     "oidc_authentication_callback": "redirects back from the identity provider",
     "routing:available-models": "JSON",

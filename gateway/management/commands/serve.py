@@ -1,5 +1,10 @@
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from lib.commands import OperatorCommand
@@ -41,6 +46,14 @@ class Command(OperatorCommand):
         if options["graceful_timeout"] < 0:
             raise CommandError("--graceful-timeout cannot be negative")
 
+        metrics_folder = _metrics_folder(options["workers"])
+        try:
+            self._serve(uvicorn, options)
+        finally:
+            if metrics_folder is not None:
+                shutil.rmtree(metrics_folder, ignore_errors=True)
+
+    def _serve(self, uvicorn: Any, options: dict[str, Any]) -> None:
         uvicorn.run(
             "config.asgi:application",
             host=options["host"],
@@ -62,3 +75,22 @@ class Command(OperatorCommand):
             # No "server: uvicorn" on every answer: it tells callers nothing they need.
             server_header=False,
         )
+
+
+def _metrics_folder(workers: int) -> str | None:
+    """With metrics on and several workers, the folder where prometheus_client's
+    multiprocess mode keeps each worker's figures: PROMETHEUS_MULTIPROC_DIR if set (emptied
+    first: figures of an earlier run would add up with this one's), else a fresh one,
+    removed at the end (returned). One worker keeps its figures in memory."""
+    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS) or workers < 2:
+        return None
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="llmcp-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
