@@ -98,3 +98,21 @@ def test_two_workers_count_what_the_usage_rows_hold(deployment):
     assert labels <= {"provider", "model", "outcome", "credential", "kind", "state", "le"}
     for secret in (*CENTRAL.values(), token, TOKEN, "sk-spare-metrics-1", "CANARY"):
         assert secret not in scraped.text
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_that_exist(client, settings):
+    import json
+    import re
+    from pathlib import Path
+
+    settings.METRICS_TOKEN = TOKEN
+    exposed = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).content
+    names = {family.name for family in text_string_to_metric_families(exposed.decode())}
+    dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana-dashboard.json").read_text())
+    asked = {
+        re.sub(r"_(bucket|total|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"llmcp_[a-z_]+", target["expr"])
+    }
+    assert asked and asked <= names, asked - names
