@@ -65,6 +65,8 @@ from .models import CallRoute
 from .redis_counters import counters
 from .restream import JsonArrayFramer, as_stream
 from .store import CallRow, DatabaseUnavailable, HoldAsked, decrypt, store
+from .tracing import CallTrace, call_trace
+from .tracing import enabled as tracing_on
 from .upstream import DIALECTS, Dialect, GarbledAnswer, GarbledStream, UnsupportedCall
 from .usage import cost_of, worst_case_nano, worst_case_tokens, writer
 from .wire import ADAPTERS, Match, StreamReader, Usage, WireAdapter, adapter_for_headers
@@ -224,6 +226,7 @@ class Call:
     key_label = ""  # of the central key that served the call
     failover: Failover | None = None  # the call's central keys, when it has several to try
     probing = False  # the one call trying the provider again after its breaker opened
+    trace: CallTrace | None = None  # its span's ids, when traces are on
     # The model's fallbacks not tried yet, (provider type, identifier): the call's own list
     # (the empty one here is never changed).
     fallbacks_left: list[tuple[str, str]] = []
@@ -849,6 +852,9 @@ class Call:
         except UnsupportedCall as error:
             raise Refused(404, str(error), "not_supported", "not_found") from None
         headers = self._upstream_headers(key_headers)
+        if tracing_on():
+            self.trace = self.trace or call_trace(self.headers.get(b"traceparent"))
+            headers["traceparent"] = self.trace.traceparent
         watch = DisconnectWatch(self)
         response = None
         try:
@@ -1236,6 +1242,8 @@ class Call:
                 self.fallback_from,  # fallback_from
             ),
             self._settlement(cost) if self.hold is not None else None,
+            # A call refused before reaching a provider gets a span too.
+            self.trace or (call_trace(self.headers.get(b"traceparent")) if tracing_on() else None),
         )
 
     def _settlement(self, cost: Decimal | None) -> list[Settlement]:

@@ -33,6 +33,7 @@ from .store import (
     Prices,
     store,
 )
+from .tracing import CallTrace, export
 from .wire import Usage
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,8 @@ class UsageWriter:
         self._rows: list[tuple[Any, ...]] = []
         # Of the queued rows (by id), those of calls budgets count: what settles them.
         self._settlements: dict[int, list[Settlement]] = {}
+        # Of the queued rows (by id), those of traced calls: their spans' ids.
+        self._traces: dict[int, CallTrace] = {}
         # Leases this process gives back (written with the next batch, or alone).
         self._returns: list[Settlement] = []
         self._writing = False
@@ -243,9 +246,15 @@ class UsageWriter:
         self._task: asyncio.Task[None] | None = None
         self._last_drop_log = 0.0
 
-    def record(self, row: tuple[Any, ...], settlements: list[Settlement] | None = None) -> None:
-        """Queue one call's usage row: its values in ``USAGE_COLUMNS`` order; and, for a call
-        budgets count, what settles them (written in the same transaction)."""
+    def record(
+        self,
+        row: tuple[Any, ...],
+        settlements: list[Settlement] | None = None,
+        trace: CallTrace | None = None,
+    ) -> None:
+        """Queue one call's usage row: its values in ``USAGE_COLUMNS`` order; for a call
+        budgets count, what settles them (written in the same transaction); for a traced
+        call, its span's ids (the span is made once the row is written)."""
         self._start()
         if len(self._rows) >= self.capacity:
             self.dropped += 1
@@ -259,10 +268,19 @@ class UsageWriter:
         self._rows.append(row)
         if settlements is not None:
             self._settlements[id(row)] = settlements
+        if trace is not None:
+            self._traces[id(row)] = trace
         if len(self._rows) >= BATCH_SIZE:
             self._wake.set()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.batch_wait, self._wake.set)
+
+    def _export_spans(self, rows: list[tuple[Any, ...]]) -> None:
+        traces = {id(row): trace for row in rows if (trace := self._traces.pop(id(row), None))}
+        try:
+            export(rows, traces)
+        except Exception:  # a tracing fault must not cost the usage rows
+            logger.exception("could not export %d call span(s)", len(traces))
 
     def give_back(self, settlements: list[Settlement]) -> None:
         """Queue leases this process gives back; written soon, with or without rows."""
@@ -325,6 +343,8 @@ class UsageWriter:
                 else:
                     passed = await store().write_usage(rows, touches, leases().holder, settlements)
                 self.written += len(rows)
+                if self._traces:
+                    self._export_spans(rows)
                 if (metrics := gateway_metrics()) is not None:
                     metrics.observe(rows)
                     metrics.set_load(
@@ -353,6 +373,8 @@ class UsageWriter:
                     )
                     return False
                 self.dropped += len(rows)
+                for row in rows:
+                    self._traces.pop(id(row), None)
                 if (metrics := gateway_metrics()) is not None:
                     metrics.dropped.inc(len(rows))
                 for row in rows if settlements else ():
