@@ -4,18 +4,23 @@ on Settings → Usage."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q, Sum
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts.access import staff_required
+from lib.charts import StackedChart, stacked
 from lib.export import csv_download
 from providers.registry import REGISTRY, ProviderType
 from spend.models import Budget
@@ -124,6 +129,8 @@ def _report(
         "models": models[:SHOWN_PER_GROUP],
         "more_models": max(0, len(models) - SHOWN_PER_GROUP),
         "page": page,
+        "charts": _charts(summed, chosen, by_model=request.GET.get("stack") == "model"),
+        "stack": "model" if request.GET.get("stack") == "model" else "provider",
         "query": urlencode(dict(form.data.items())),
         "model_choices": _choices(
             days, models if only_days else None, "model_identifier", form.data.get("model", "")
@@ -135,6 +142,41 @@ def _report(
             days, people if only_days else None, "username", form.data.get("person", "")
         )
     return render(request, template, context)
+
+
+CHART_DAYS = 92
+
+
+def _charts(summed: Any, chosen: dict[str, Any], *, by_model: bool) -> list[StackedChart]:
+    """Cost per day (by provider or model) and calls per day (succeeded, failed), from the
+    daily sums in one query: as fast at millions of calls as at a hundred."""
+    label = ("provider_type", "model_identifier") if by_model else ("provider_type",)
+    found = list(
+        summed.order_by()
+        .values("day", *label, "is_failure")
+        .annotate(cost=Sum("cost_usd", filter=Q(priced_calls__gt=0)), calls=Sum("call_count"))
+    )
+    until = chosen.get("until") or timezone.now().date()
+    since = chosen.get("since") or min((row["day"] for row in found), default=until)
+    since = max(since, date.fromordinal(max(1, until.toordinal() - CHART_DAYS + 1)))
+    days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
+    costs: dict[tuple[date, str], float] = defaultdict(float)
+    calls: dict[tuple[date, str], float] = defaultdict(float)
+    for row in found:
+        name = (
+            f"{row['model_identifier'] or '(none)'} ({provider_label(row['provider_type'])})"
+            if by_model
+            else provider_label(row["provider_type"])
+        )
+        costs[(row["day"], name)] += float(row["cost"] or 0)
+        calls[(row["day"], "failed" if row["is_failure"] else "succeeded")] += row["calls"]
+    cost_chart = stacked(
+        f"Cost per day, by {'model' if by_model else 'provider'}", days, costs, unit="$"
+    )
+    call_chart = stacked("Calls per day, succeeded and failed", days, calls)
+    for series in call_chart.series:
+        series.colour = "#1f9d74" if series.label == "succeeded" else "#d14b6b"
+    return [cost_chart, call_chart]
 
 
 def _choices(days: Any, groups: list[dict[str, Any]] | None, field: str, chosen: str) -> list[str]:

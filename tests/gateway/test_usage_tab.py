@@ -174,8 +174,9 @@ def test_the_page_costs_the_same_few_queries_however_many_calls(
 ):
     for index in range(200):
         call(username=f"user{index % 30}", model_identifier=f"model{index % 15}")
-    # The session, user and token, the tab's four, and the budgets with their counters.
-    with django_assert_max_num_queries(9):
+    # The session, user and token, the tab's four and its charts' one, and the budgets with
+    # their counters.
+    with django_assert_max_num_queries(10):
         response = staff_client.get(URL)
     assert "And 20 more" in response.content.decode()  # people beyond the first 10
 
@@ -237,8 +238,9 @@ def test_developers_see_their_own_calls_and_nobody_elses(
 ):
     call(user=developer, username="dev", model_identifier="gpt-5", cost_usd=Decimal("0.25"))
     call(user=other_developer, username="stranger", model_identifier="secret-model")
-    # The session, user and token, the report's three, and the budgets with their counters.
-    with django_assert_max_num_queries(8):
+    # The session, user and token, the report's three and its charts' one, and the budgets
+    # with their counters.
+    with django_assert_max_num_queries(9):
         response = developer_client.get(MINE + "?person=stranger")  # not a filter here
     text = response.content.decode()
     assert response.status_code == 200 and 'aria-current="page">Usage</a>' in text
@@ -273,3 +275,39 @@ def test_only_the_section_the_usage_page_belongs_to_is_current_in_the_top_bar(st
     mine = staff_client.get("/settings/usage/").content.decode()
     assert '" aria-current="page">Settings</a>' in mine
     assert '" aria-current="page">Admin</a>' not in mine
+
+
+def test_the_charts_show_cost_and_calls_per_day_from_the_daily_sums(staff_client):
+    call(created_at=NOW - timedelta(days=1), cost_usd=Decimal("1.50"))
+    call(provider_type="anthropic", model_identifier="claude", cost_usd=Decimal("2.25"))
+    call(error_kind="upstream_error", status=503, cost_usd=None, input_tokens=0, output_tokens=0)
+    html = staff_client.get(URL).content.decode()
+    assert "Cost per day, by provider" in html and "Calls per day, succeeded and failed" in html
+    assert html.count('<svg class="chart"') == 2
+    assert "$2.25" in html and "Anthropic" in html  # in the table of numbers
+    by_model = staff_client.get(URL + "?stack=model").content.decode()
+    assert "Cost per day, by model" in by_model and "claude (Anthropic)" in by_model
+
+
+def test_charts_without_calls_say_so(staff_client, developer_client):
+    html = staff_client.get(URL + "?since=2020-01-01&until=2020-01-31").content.decode()
+    assert '<svg class="chart"' not in html
+    mine = developer_client.get(reverse("usage:mine")).content.decode()
+    assert "Per day" not in mine or "Nothing in these days." in mine
+
+
+@given(
+    values=st.lists(
+        st.decimals(min_value=0, max_value=10**9, places=6, allow_nan=False), max_size=40
+    )
+)
+def test_a_chart_draws_any_values(values):
+    from lib.charts import stacked
+
+    days = [NOW.date() - timedelta(days=n) for n in range(len(values))][::-1]
+    chart = stacked(
+        "Cost", days, {(day, "x"): v for day, v in zip(days, values, strict=True)}, unit="$"
+    )
+    svg = chart.svg()
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "nan" not in svg.lower()
+    assert len(chart.rows()) == len(days)
