@@ -41,6 +41,8 @@ class KeyCard:
     just_removed: bool = False
     confirm_remove: bool = False
     test_result: Any = None
+    # The test ran right after the key was saved (its result says "Key saved" first).
+    tested_on_save: bool = False
 
     @property
     def status(self) -> KeyStatus:

@@ -95,7 +95,9 @@ def api_key_remove(request: HtmxHttpRequest, key_id: int) -> HttpResponse:
 @login_required
 @require_POST
 async def api_key_test(request: HtmxHttpRequest, provider_type: str) -> HttpResponse:
-    """One cheap call to the provider with the user's own saved key."""
+    """One cheap call to the provider with the user's own saved key: the Test key button,
+    and the card itself right after a key is saved (so a rejected key says so at once;
+    it stays saved either way)."""
     card = await sync_to_async(_card_for_type)(request, provider_type)
     secret = card.key.api_key if card.key is not None else None
     if secret is None or secret.needs_reentry:
@@ -104,4 +106,5 @@ async def api_key_test(request: HtmxHttpRequest, provider_type: str) -> HttpResp
         )
     else:
         card.test_result = await check_connection(card.provider, secret.reveal())
+        card.tested_on_save = request.POST.get("after_save") == "1"
     return await sync_to_async(_render)(request, card)

@@ -10,7 +10,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_byok_from_the_admins_policy_to_the_developers_card(
     browser, live_server, page, admin_user, developer, make_provider, make_model, screenshot
 ):
-    make_provider("openai", api_key="sk-central-shared")
+    # A closed local port: the key test that follows a save must not reach the internet.
+    make_provider("openai", api_key="sk-central-shared", base_url="http://127.0.0.1:9/v1")
     make_model("gpt-4o", "openai", display_name="GPT-4o")
 
     # The admin allows user keys on OpenAI, without fallback.
@@ -108,3 +109,35 @@ def test_pre_selection_is_last_used_then_default_then_first_per_user(
     page.goto("/agents/")
     assert selector.input_value() == str(bravo.pk)
     screenshot("fallback-to-default")
+
+
+def test_a_saved_key_is_tested_at_once_and_a_rejected_one_says_so(
+    page, developer, make_provider, screenshot
+):
+    from fakeprovider.server import running_fake_provider
+
+    with running_fake_provider() as (_, url):
+        make_provider(
+            "openai",
+            api_key=None,
+            base_url=url + "/v1",
+            central_key_enabled=False,
+            user_keys_allowed=True,
+        )
+        sign_in(page, "dev")
+        page.goto("/settings/api-keys/")
+        card = page.locator("#key-openai")
+        card.get_by_label("Your API key").fill("sk-invalid-dev-key")
+        card.get_by_role("button", name="Save").click()
+        saved = card.get_by_test_id("saved-and-tested")
+        saved.wait_for()
+        assert saved.inner_text() == "Your OpenAI key is saved · key rejected by OpenAI (401)."
+        assert "Your key stays saved" in card.get_by_test_id("test-result").inner_text()
+        assert card.get_by_test_id("status").inner_text() == "Key saved"
+        screenshot("1-saved-but-rejected")
+        card.get_by_label("Replace your key").fill("sk-dev-good-key")
+        card.get_by_role("button", name="Save").click()
+        card.get_by_text("Your OpenAI key is saved · it works.").wait_for()
+        assert card.get_by_test_id("test-result").count() == 0
+        screenshot("2-saved-and-works")
+    assert UserKey.objects.get().api_key.reveal() == "sk-dev-good-key"
