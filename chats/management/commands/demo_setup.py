@@ -17,13 +17,22 @@ class Command(OperatorCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--url",
-            default="http://127.0.0.1:9999/v1",
-            help="the fake provider's OpenAI API root (default http://127.0.0.1:9999/v1)",
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument(
+            "--port",
+            type=int,
+            default=9999,
+            help="the port `manage.py fake_provider --port` serves on, on this machine "
+            "(default 9999)",
+        )
+        where.add_argument(
+            "--url", help="the fake provider's OpenAI API root, when it runs elsewhere"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not 0 < options["port"] < 65536:
+            raise CommandError("--port must be between 1 and 65535")
+        options["url"] = options["url"] or f"http://127.0.0.1:{options['port']}/v1"
         try:
             provider = provider_save(
                 provider_type="openai-compatible",
@@ -56,6 +65,9 @@ class Command(OperatorCommand):
             raise CommandError(validation_line(error)) from None
         self.stdout.write(
             f"Demo ready: OpenAI Compatible at {options['url']} with Fake GPT (default) and "
-            "Fake GPT mini. Start the fake provider with `manage.py fake_provider`, then open "
-            "the Agents page."
+            "Fake GPT mini.\n"
+            f"Now start the fake provider (it stays in the foreground): manage.py "
+            f"fake_provider --port {options['port']}\n"
+            "Then open the Agents page. To watch a reply stream slowly (and try queueing and "
+            "Stop), put [[fake: chunk-delay=0.5; chunks=40]] in a message."
         )

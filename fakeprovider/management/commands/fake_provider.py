@@ -31,7 +31,10 @@ class Command(OperatorCommand):
         os.environ["FAKE_PROVIDER_CHUNK_DELAY"] = str(options["chunk_delay"])
         self.stdout.write(
             f"Fake provider on http://{options['host']}:{options['port']} "
-            f"(OpenAI: /v1, Anthropic: /, Google: /v1beta). Ctrl+C to stop."
+            f"(OpenAI: /v1, Anthropic: /, Google: /v1beta). Ctrl+C to stop.\n"
+            "In a message, [[fake: chunk-delay=0.5; chunks=40]] streams the reply slowly, "
+            "[[fake: status=503]] fails it, [[fake: tool=Bash; command=ls]] calls a tool "
+            "(see docs/gateway.md, Local fake provider)."
         )
         uvicorn.run(
             "fakeprovider.asgi:application",
