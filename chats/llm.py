@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from gateway import inprocess
+from gateway import inprocess, tracing
 from gateway.upstream import DIALECTS, GarbledStream
 from lib import outbound
 from lib.scrub import Scrubber, StreamScrubber
@@ -126,6 +126,8 @@ def _scrubbed(chunks: AsyncIterator[bytes], key: str) -> AsyncIterator[bytes]:
 async def _response(route: ModelRoute, path: str, body: dict[str, Any], stream: bool):
     """Yields (status, an async iterator of body bytes, scrubbed of the key)."""
     headers = {**route.headers.reveal(), "content-type": "application/json"}
+    if parent := tracing.traceparent_now():  # the chat turn's span, when traces are on
+        headers["traceparent"] = parent
     spec = route.model.provider.spec
     # The key this call carries, if any (a central-key call through the gateway carries none:
     # the gateway adds it, and scrubs it from the answer itself).

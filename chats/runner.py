@@ -16,6 +16,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
+from gateway import tracing
 from models_catalog.models import ModelConfig, Purpose
 from routing.errors import RouteError
 from routing.routes import ModelRequest, build_route
@@ -64,7 +65,6 @@ async def run_chat(chat_id: int, runner: str, emit: Emit) -> None:
 
 
 async def _run_turn(turn: Turn, runner: str, emit: Emit) -> None:
-    content, status = "", MessageStatus.DONE
     try:
         route = await sync_to_async(_route)(turn, turn.purpose)
     except RouteError as error:
@@ -77,6 +77,30 @@ async def _run_turn(turn: Turn, runner: str, emit: Emit) -> None:
             error_action=error.action,
         )
         return
+    # A span for the turn when traces are on: its gateway calls are its children.
+    span_attributes = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "llmcp chat",
+        "gen_ai.request.model": route.identifier,
+        "llmcp.chat.id": turn.chat_id,
+        "llmcp.purpose": str(turn.purpose),
+    }
+    with tracing.turn_span(f"invoke_agent {route.identifier}", span_attributes) as span:
+        status = MessageStatus.STOPPED  # unless the turn ends otherwise
+        try:
+            status = await _stream_turn(turn, runner, emit, route)
+        finally:
+            if span is not None:
+                span.set_attribute("llmcp.turn.status", str(status))
+                if status == MessageStatus.FAILED:
+                    from opentelemetry.trace import Status, StatusCode
+
+                    span.set_status(Status(StatusCode.ERROR, "the turn failed"))
+
+
+async def _stream_turn(turn: Turn, runner: str, emit: Emit, route: Any) -> MessageStatus:
+    """The reply, streamed and saved; how the turn ended."""
+    content, status = "", MessageStatus.DONE
     finished = False
     try:
         last_save = time.monotonic()
@@ -96,6 +120,7 @@ async def _run_turn(turn: Turn, runner: str, emit: Emit) -> None:
             turn=turn, runner=runner, content=content, status=status, model=route.model
         )
         finished = True
+        return status
     except llm.CallFailed as error:
         await sync_to_async(turn_finish)(
             turn=turn,
@@ -106,6 +131,7 @@ async def _run_turn(turn: Turn, runner: str, emit: Emit) -> None:
             model=route.model,
         )
         finished = True
+        return MessageStatus.FAILED
     finally:
         if not finished:
             # The page went away mid-reply: keep what was written, mark it stopped.

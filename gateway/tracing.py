@@ -12,10 +12,12 @@ is. Its attributes are metadata only: never a key, token or prompt.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -47,6 +49,7 @@ OPERATIONS = {
     "completions": "text_completion",
 }
 _exporter_for_tests: Any = None
+_metric_reader_for_tests: Any = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,8 +123,37 @@ def _tracer() -> Any:
     return provider.get_tracer("llmcp.gateway")
 
 
+@cache
+def _meters() -> tuple[Any, Any]:
+    """The GenAI client metrics: token usage and operation duration (histograms)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    if _metric_reader_for_tests is not None or _exporter_for_tests is not None:
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        reader = _metric_reader_for_tests or InMemoryMetricReader()  # tests: nowhere else
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    service = os.environ.get("OTEL_SERVICE_NAME", "llmcp-gateway")
+    meter = MeterProvider(
+        resource=Resource.create({"service.name": service}), metric_readers=[reader]
+    ).get_meter("llmcp.gateway")
+    tokens = meter.create_histogram(
+        "gen_ai.client.token.usage", unit="{token}", description="Tokens used per call."
+    )
+    duration = meter.create_histogram(
+        "gen_ai.client.operation.duration", unit="s", description="How long a call took."
+    )
+    return tokens, duration
+
+
 def export(rows: list[tuple[Any, ...]], traces: dict[int, CallTrace]) -> None:
-    """A span per written usage row of a traced call, with its own times."""
+    """A span per written usage row of a traced call, with its own times, and the call in
+    the GenAI client metrics."""
     from opentelemetry import trace
     from opentelemetry.trace import (
         NonRecordingSpan,
@@ -163,6 +195,24 @@ def export(rows: list[tuple[Any, ...]], traces: dict[int, CallTrace]) -> None:
         if row[at["error_kind"]]:
             span.set_status(Status(StatusCode.ERROR, row[at["error_kind"]]))
         span.end(end_time=end_ns)
+        _measure(row, operation)
+
+
+def _measure(row: tuple[Any, ...], operation: str) -> None:
+    at = _AT
+    tokens, duration = _meters()
+    provider = row[at["provider_type"]]
+    common = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": PROVIDER_NAMES.get(provider, provider),
+        "gen_ai.request.model": row[at["model_identifier"]],
+    }
+    failed = {"error.type": row[at["error_kind"]]} if row[at["error_kind"]] else {}
+    duration.record(row[at["latency_ms"]] / 1000, {**common, **failed})
+    prompt = row[at["input_tokens"]] + row[at["cache_read_tokens"]] + row[at["cache_write_tokens"]]
+    for kind, count in (("input", prompt), ("output", row[at["output_tokens"]])):
+        if count:
+            tokens.record(count, {**common, "gen_ai.token.type": kind})
 
 
 def _attributes(row: tuple[Any, ...], operation: str) -> dict[str, Any]:
@@ -196,9 +246,37 @@ def _attributes(row: tuple[Any, ...], operation: str) -> dict[str, Any]:
     return attributes
 
 
-def use_exporter_for_tests(exporter: Any) -> None:
-    """Send spans to ``exporter`` (e.g. the SDK's InMemorySpanExporter), at once."""
-    global _exporter_for_tests
-    _exporter_for_tests = exporter
+@contextlib.contextmanager
+def turn_span(name: str, attributes: dict[str, Any]) -> Iterator[Any]:
+    """A span around a chat turn (None while traces are off): the gateway calls made inside
+    it carry it as their ``traceparent`` (``traceparent_now``), so they are its children."""
+    if not enabled():
+        yield None
+        return
+    from opentelemetry.trace import SpanKind
+
+    with _tracer().start_as_current_span(
+        name, kind=SpanKind.INTERNAL, attributes=attributes
+    ) as span:
+        yield span
+
+
+def traceparent_now() -> str | None:
+    """The current span as a ``traceparent`` header value; None without one."""
+    if not enabled():
+        return None
+    from opentelemetry.propagate import inject
+
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
+def use_exporter_for_tests(exporter: Any, metric_reader: Any = None) -> None:
+    """Send spans to ``exporter`` (e.g. the SDK's InMemorySpanExporter), at once, and the
+    metrics to ``metric_reader`` (e.g. InMemoryMetricReader)."""
+    global _exporter_for_tests, _metric_reader_for_tests
+    _exporter_for_tests, _metric_reader_for_tests = exporter, metric_reader
     _tracer.cache_clear()
+    _meters.cache_clear()
     enabled.cache_clear()

@@ -88,3 +88,57 @@ def test_traces_are_off_without_an_endpoint(deployment):
     call(deployment)
     [upstream] = deployment.fake.calls("/chat")
     assert "traceparent" not in upstream.headers
+
+
+def test_the_genai_metrics_count_each_calls_tokens_and_duration(deployment, spans_and_metrics):
+    _, reader = spans_and_metrics
+    call(deployment)
+    call(deployment, {"x-fake-status": "503"})
+    data = reader.get_metrics_data()
+    found = {
+        metric.name: metric
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    duration = found["gen_ai.client.operation.duration"].data.data_points
+    assert sum(point.count for point in duration) == 2
+    assert any(point.attributes.get("error.type") == "upstream_error" for point in duration)
+    tokens = found["gen_ai.client.token.usage"].data.data_points
+    kinds = {point.attributes["gen_ai.token.type"] for point in tokens}
+    assert kinds == {"input", "output"}
+    assert all(point.attributes["gen_ai.request.model"] == "fake-gpt" for point in tokens)
+
+
+@pytest.fixture
+def spans_and_metrics():
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+    tracing.use_exporter_for_tests(exporter, reader)
+    yield exporter, reader
+    tracing.use_exporter_for_tests(None)
+
+
+def test_a_chat_turn_is_a_span_and_its_gateway_call_a_child_of_it(deployment, spans):
+    from chats import services
+    from models_catalog.models import ModelConfig
+    from tests.chats.conftest import run_turns
+    from tokens.models import ApiToken
+
+    model = ModelConfig.objects.with_provider().get(provider__type="openai")
+    chat, _ = services.chat_start(
+        user=deployment.developer,
+        model=model,
+        text=PROMPT,
+        api_key=ApiToken.objects.get(pk=deployment.token.token.pk),
+    )
+    run_turns(chat.pk)
+    finished = spans.get_finished_spans()
+    [turn] = [s for s in finished if s.name == "invoke_agent fake-gpt"]
+    calls = [s for s in finished if s.name == "chat fake-gpt"]  # the reply, and the title
+    [reply] = [s for s in calls if s.parent and s.parent.span_id == turn.context.span_id]
+    assert reply.context.trace_id == turn.context.trace_id
+    assert turn.attributes["llmcp.turn.status"] == "done"
+    for span in finished:
+        assert "PROMPT-CANARY" not in span.to_json()
