@@ -155,6 +155,7 @@ def export(rows: list[tuple[Any, ...]], traces: dict[int, CallTrace]) -> None:
     """A span per written usage row of a traced call, with its own times, and the call in
     the GenAI client metrics."""
     from opentelemetry import trace
+    from opentelemetry.context import Context
     from opentelemetry.trace import (
         NonRecordingSpan,
         SpanContext,
@@ -170,7 +171,9 @@ def export(rows: list[tuple[Any, ...]], traces: dict[int, CallTrace]) -> None:
         ids = traces.get(id(row))
         if ids is None:
             continue
-        parent = None
+        # A root span unless the caller sent its own: never the context the writer's task
+        # happened to start in (a chat turn's, say).
+        parent = Context()
         if ids.parent_id is not None:
             remote = SpanContext(
                 ids.trace_id, ids.parent_id, is_remote=True, trace_flags=TraceFlags(ids.flags)

@@ -142,3 +142,23 @@ def test_a_chat_turn_is_a_span_and_its_gateway_call_a_child_of_it(deployment, sp
     assert turn.attributes["llmcp.turn.status"] == "done"
     for span in finished:
         assert "PROMPT-CANARY" not in span.to_json()
+
+
+def test_a_span_never_takes_the_writers_context_as_its_parent(deployment, spans):
+    """The usage writer's task may start inside a chat turn's span; a call without a
+    traceparent is still a root span."""
+    from opentelemetry import trace
+
+    async def make():
+        with trace.use_span(tracing._tracer().start_span("elsewhere")):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                await client.post(
+                    "/api/v2/aibridge/openai/v1/chat/completions",
+                    json={"model": "fake-gpt", "messages": [{"role": "user", "content": "x"}]},
+                    headers={"Authorization": f"Bearer {deployment.token.secret}"},
+                )
+
+    run(make)
+    [span] = spans.get_finished_spans()
+    assert span.parent is None
