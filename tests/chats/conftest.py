@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 from chats.runner import run_chat
 from fakeprovider.app import FakeProvider
@@ -67,6 +69,10 @@ def run_turns(chat_id: int, runner: str = "runner-1") -> list[tuple[str, dict]]:
         events.append((name, data))
 
     async def main() -> None:
+        # The thread the turn's database work runs in keeps its connection from test to
+        # test; a test that ended every connection but its own (a database restart) leaves
+        # it broken. Start each run on fresh ones.
+        await sync_to_async(connections.close_all)()
         try:
             await run_chat(chat_id, runner, emit)
         finally:
