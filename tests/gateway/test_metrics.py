@@ -4,7 +4,9 @@ parser); labels bounded, nothing secret in them."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -116,3 +118,21 @@ def test_the_grafana_dashboard_asks_only_for_metrics_that_exist(client, settings
         for name in re.findall(r"llmcp_[a-z_]+", target["expr"])
     }
     assert asked and asked <= names, asked - names
+
+
+def test_serve_prepares_the_multiprocess_folder(settings, monkeypatch, tmp_path):
+    from gateway.management.commands.serve import _metrics_folder
+
+    assert _metrics_folder(4) is None  # metrics off: nothing
+    settings.METRICS_TOKEN = TOKEN
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    assert _metrics_folder(1) is None  # one worker: in memory
+    made = _metrics_folder(2)
+    assert made is not None and Path(made).is_dir()
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == made
+    Path(made).rmdir()
+    given = tmp_path / "metrics"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"old run")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    assert _metrics_folder(1) is None and not list(given.glob("*.db"))  # emptied, kept

@@ -81,8 +81,9 @@ def _metrics_folder(workers: int) -> str | None:
     """With metrics on and several workers, the folder where prometheus_client's
     multiprocess mode keeps each worker's figures: PROMETHEUS_MULTIPROC_DIR if set (emptied
     first: figures of an earlier run would add up with this one's), else a fresh one,
-    removed at the end (returned). One worker keeps its figures in memory."""
-    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS) or workers < 2:
+    removed at the end (returned). One worker keeps its figures in memory, unless the folder
+    is set (emptied all the same)."""
+    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS):
         return None
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
@@ -90,6 +91,8 @@ def _metrics_folder(workers: int) -> str | None:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*.db"):
             stale.unlink()
+        return None
+    if workers < 2:
         return None
     made = tempfile.mkdtemp(prefix="llmcp-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
