@@ -649,6 +649,18 @@ def _rounds(values: list[float]) -> str:
     return ", ".join(f"{value:.3f}" for value in values)
 
 
+def _print_against(latency: dict, heading: str, name: str, baseline: str, against: str) -> None:
+    """``name``'s added medians, each beside its difference to ``baseline``'s."""
+    print(f"\n{heading}")
+    for label, values in latency.items():
+        added = values[f"{name}_added_median_ms"]
+        print(
+            f"  {label:<20} adds {added:.3f} ms (rounds: "
+            f"{_rounds(values[f'{name}_added_by_round_ms'])}); "
+            f"{added - values[f'{baseline}_median_ms']:+.3f} ms {against}"
+        )
+
+
 def print_report(
     report: dict, most_connections: int, rows: int, calls: int, processes: int = 1
 ) -> bool:
@@ -670,43 +682,37 @@ def print_report(
                 f"{line.gap.format(values['added_median_ms'] - added)}, errors "
                 f"{values[f'{name}_errors']}"
             )
-    print(
-        "\nWith a budget and rate limits (held from the process's leases, topped up in one "
-        "round trip when short):"
+    latency = report["latency"]
+    _print_against(
+        latency,
+        "With a budget and rate limits (held from the process's leases, topped up in one "
+        "round trip when short):",
+        BUDGETED,
+        "added",
+        "against the gateway without them",
     )
-    for label, values in report["latency"].items():
-        added = values[f"{BUDGETED}_added_median_ms"]
-        print(
-            f"  {label:<20} adds {added:.3f} ms (rounds: "
-            f"{_rounds(values[f'{BUDGETED}_added_by_round_ms'])}); "
-            f"{added - values['added_median_ms']:+.3f} ms against the gateway without them"
+    _print_against(
+        latency,
+        "With two central keys on the provider (taken in turn):",
+        TWO_KEYS,
+        "added",
+        "against one key",
+    )
+    _print_against(
+        latency,
+        "With Prometheus metrics on (a gateway process of its own, METRICS_TOKEN set):",
+        METRICS_ON,
+        "added",
+        "against the gateway with them off",
+    )
+    if f"{BUDGETED_IN_REDIS}_added_median_ms" in latency["non-stream"]:
+        _print_against(
+            latency,
+            "With a budget and rate limits, the counters in Redis (REDIS_URL):",
+            BUDGETED_IN_REDIS,
+            f"{IN_REDIS}_added",
+            "against the same gateway without them",
         )
-    print("\nWith two central keys on the provider (taken in turn):")
-    for label, values in report["latency"].items():
-        added = values[f"{TWO_KEYS}_added_median_ms"]
-        print(
-            f"  {label:<20} adds {added:.3f} ms (rounds: "
-            f"{_rounds(values[f'{TWO_KEYS}_added_by_round_ms'])}); "
-            f"{added - values['added_median_ms']:+.3f} ms against one key"
-        )
-    print("\nWith Prometheus metrics on (a gateway process of its own, METRICS_TOKEN set):")
-    for label, values in report["latency"].items():
-        added = values[f"{METRICS_ON}_added_median_ms"]
-        print(
-            f"  {label:<20} adds {added:.3f} ms (rounds: "
-            f"{_rounds(values[f'{METRICS_ON}_added_by_round_ms'])}); "
-            f"{added - values['added_median_ms']:+.3f} ms against the gateway with them off"
-        )
-    if f"{BUDGETED_IN_REDIS}_added_median_ms" in report["latency"]["non-stream"]:
-        print("\nWith a budget and rate limits, the counters in Redis (REDIS_URL):")
-        for label, values in report["latency"].items():
-            added = values[f"{BUDGETED_IN_REDIS}_added_median_ms"]
-            print(
-                f"  {label:<20} adds {added:.3f} ms (rounds: "
-                f"{_rounds(values[f'{BUDGETED_IN_REDIS}_added_by_round_ms'])}); "
-                f"{added - values[f'{IN_REDIS}_added_median_ms']:+.3f} ms against the same "
-                "gateway without them"
-            )
     else:
         print(f"\nRedis at {REDIS_URL} not reachable: the Redis mode was not measured.")
     print("\nThroughput, one gateway worker process (requests/s; p50/p95 ms; errors):")
