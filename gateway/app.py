@@ -866,7 +866,9 @@ class Call:
                 raise
             if (
                 self.fallbacks_left
-                and falls_back_on(response.status, self.credential_source == "central")
+                and falls_back_on(
+                    response.status, self.credential_source == CredentialSource.CENTRAL
+                )
                 and (found := await self._next_fallback(len(body_raw))) is not None
             ):
                 raise FallBack(found, response.status, "upstream_error")
@@ -907,9 +909,12 @@ class Call:
                 )
             except Exception as error:
                 failover = failover or self._failover_of_one_key()
-                if failover is None or not _worth_another_key(error):
-                    raise self._upstream_failure(error) from None
-                if not failover.failed(error, label):
+                # A connection that failed before any answer: another key may fare better.
+                if not (
+                    failover is not None
+                    and isinstance(error, outbound.OutboundError)
+                    and failover.failed(error, label)
+                ):
                     raise self._upstream_failure(error) from None
             else:
                 if failover is None and response.status < 400:
@@ -930,8 +935,7 @@ class Call:
         row = self.row
         if self.credential_source != CredentialSource.CENTRAL or row is None:
             return None
-        key = CentralKey(0, row.key_label, row.central_ciphertext, 0.0, row.key_attention)
-        self.failover = Failover(row.provider_id or 0, [key])
+        self.failover = Failover(row.provider_id or 0, [_own_key(row)])
         return self.failover
 
     def _with_key(self, headers: dict[str, str], key: CentralKey) -> dict[str, str]:
@@ -1482,17 +1486,14 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
 
 def _central_keys(row: CallRow, now: float) -> list[CentralKey]:
     """The central keys the call may try, in order (gateway.keys)."""
-    own = None
-    if row.central_ciphertext:
-        cooling = row.key_cooling_until.timestamp() if row.key_cooling_until else 0.0
-        own = CentralKey(0, row.key_label, row.central_ciphertext, cooling, row.key_attention)
+    own = _own_key(row) if row.central_ciphertext else None
     return central_candidates(row.provider_id or 0, own, row.further_keys, now)
 
 
-def _worth_another_key(error: BaseException) -> bool:
-    """A connection that failed before any answer: another key may fare better. Not a
-    timeout (trying again would double a long wait), nor an address this server refuses."""
-    return isinstance(error, outbound.OutboundError)
+def _own_key(row: CallRow) -> CentralKey:
+    """The provider's own central key (slot 0), as the call's row has it."""
+    cooling = row.key_cooling_until.timestamp() if row.key_cooling_until else 0.0
+    return CentralKey(0, row.key_label, row.central_ciphertext, cooling, row.key_attention)
 
 
 def _invalid_token() -> Refused:

@@ -9,8 +9,11 @@ nothing: the new key starts afresh.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Q
@@ -22,6 +25,22 @@ from audit.services import audit_record
 from .models import Breaker, CentralKeyFields, Provider, ProviderKey
 
 logger = logging.getLogger("gateway")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _in_a_gateway_thread(function: Callable[P, R]) -> Callable[P, R]:
+    """Each of these runs in a gateway worker thread: its database connection is closed
+    when it returns (nothing else would close it)."""
+
+    @functools.wraps(function)
+    def closing(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return closing
 
 
 def _keys(provider_id: int, slot: int, ciphertext: str) -> tuple[type[CentralKeyFields], Q]:
@@ -33,63 +52,55 @@ def _keys(provider_id: int, slot: int, ciphertext: str) -> tuple[type[CentralKey
     return ProviderKey, Q(same_key, pk=slot, provider_id=provider_id)
 
 
+@_in_a_gateway_thread
 def key_rate_limited(
     provider_id: int, slot: int, ciphertext: str, until: float, error: str
 ) -> None:
-    try:
-        model, where = _keys(provider_id, slot, ciphertext)
-        now = datetime.now(UTC)
-        model._default_manager.filter(where).update(
-            key_cooling_until=datetime.fromtimestamp(until, UTC),
-            key_last_error=error[:300],
-            key_last_error_at=now,
-        )
-    finally:
-        connection.close()
+    model, where = _keys(provider_id, slot, ciphertext)
+    now = datetime.now(UTC)
+    model._default_manager.filter(where).update(
+        key_cooling_until=datetime.fromtimestamp(until, UTC),
+        key_last_error=error[:300],
+        key_last_error_at=now,
+    )
 
 
+@_in_a_gateway_thread
 def key_refused(provider_id: int, slot: int, ciphertext: str, status: int, error: str) -> None:
     """Needs attention from now on; the first time, an audit entry says so."""
-    try:
-        model, where = _keys(provider_id, slot, ciphertext)
-        now = datetime.now(UTC)
-        attention = f"refused by the provider ({status}) at {now:%Y-%m-%d %H:%M} UTC"
-        changed = (
-            model._default_manager.filter(where)
-            .filter(key_attention="")
-            .update(key_attention=attention, key_last_error=error[:300], key_last_error_at=now)
-        )
-        if not changed:
-            return
-        key = model._default_manager.filter(where).first()
-        if key is not None:
-            _audit_attention(key, "active", attention)
-    finally:
-        connection.close()
+    model, where = _keys(provider_id, slot, ciphertext)
+    now = datetime.now(UTC)
+    attention = f"refused by the provider ({status}) at {now:%Y-%m-%d %H:%M} UTC"
+    changed = (
+        model._default_manager.filter(where)
+        .filter(key_attention="")
+        .update(key_attention=attention, key_last_error=error[:300], key_last_error_at=now)
+    )
+    if not changed:
+        return
+    key = model._default_manager.filter(where).first()
+    if key is not None:
+        _audit_attention(key, "active", attention)
 
 
+@_in_a_gateway_thread
 def key_failed(provider_id: int, slot: int, ciphertext: str, error: str) -> None:
     """A 5xx or a connection error: said on the card, the key stays active."""
-    try:
-        model, where = _keys(provider_id, slot, ciphertext)
-        model._default_manager.filter(where).update(
-            key_last_error=error[:300], key_last_error_at=datetime.now(UTC)
-        )
-    finally:
-        connection.close()
+    model, where = _keys(provider_id, slot, ciphertext)
+    model._default_manager.filter(where).update(
+        key_last_error=error[:300], key_last_error_at=datetime.now(UTC)
+    )
 
 
+@_in_a_gateway_thread
 def key_recovered(provider_id: int, slot: int, ciphertext: str) -> None:
     """A key that needed attention answered a call: it is active again."""
-    try:
-        model, where = _keys(provider_id, slot, ciphertext)
-        key = model._default_manager.filter(where).exclude(key_attention="").first()
-        if key is None:
-            return
-        model._default_manager.filter(where).update(key_attention="")
-        _audit_attention(key, "needs attention", "active (answered a call)")
-    finally:
-        connection.close()
+    model, where = _keys(provider_id, slot, ciphertext)
+    key = model._default_manager.filter(where).exclude(key_attention="").first()
+    if key is None:
+        return
+    model._default_manager.filter(where).update(key_attention="")
+    _audit_attention(key, "needs attention", "active (answered a call)")
 
 
 def _audit_attention(key: CentralKeyFields, before: str, after: str) -> None:
@@ -105,10 +116,7 @@ def _audit_attention(key: CentralKeyFields, before: str, after: str) -> None:
     )
 
 
-def cooling_for(seconds: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
-
-
+@_in_a_gateway_thread
 def breaker_failed(
     provider_id: int,
     model: str,
@@ -145,17 +153,6 @@ def breaker_failed(
                 breaker.opened_at = breaker.opened_at or now
                 breaker.probe_until = None
             breaker.save()
-        if breaker.open_until is not None and not (was_open and not probing):
-            logger.warning(
-                "circuit for %s/%s opened (%s); calls fail at once until %s UTC, then one "
-                "tries again",
-                breaker.provider.type,
-                model,
-                "the call trying again failed"
-                if probing
-                else f"{breaker.failures} failures in {window:.0f} s",
-                f"{breaker.open_until:%H:%M:%S}",
-            )
     except IntegrityError:  # another process created the row a moment ago: count on it
         if first_try:
             breaker_failed(
@@ -168,33 +165,36 @@ def breaker_failed(
                 probing=probing,
                 first_try=False,
             )
-    finally:
-        connection.close()
+        return
+    if breaker.open_until is not None and not (was_open and not probing):
+        logger.warning(
+            "circuit for %s/%s opened (%s); calls fail at once until %s UTC, then one tries again",
+            breaker.provider.type,
+            model,
+            "the call trying again failed"
+            if probing
+            else f"{breaker.failures} failures in {window:.0f} s",
+            f"{breaker.open_until:%H:%M:%S}",
+        )
 
 
+@_in_a_gateway_thread
 def breaker_claim_probe(provider_id: int, model: str, seconds: float) -> bool:
     """Whether this call is the one that tries the provider again (only one at a time)."""
-    try:
-        now = datetime.now(UTC)
-        claimed = (
-            Breaker.objects.filter(
-                provider_id=provider_id, model_identifier=model, open_until__lte=now
-            )
-            .filter(Q(probe_until__isnull=True) | Q(probe_until__lt=now))
-            .update(probe_until=now + timedelta(seconds=seconds))
-        )
-        return bool(claimed)
-    finally:
-        connection.close()
+    now = datetime.now(UTC)
+    claimed = (
+        Breaker.objects.filter(provider_id=provider_id, model_identifier=model, open_until__lte=now)
+        .filter(Q(probe_until__isnull=True) | Q(probe_until__lt=now))
+        .update(probe_until=now + timedelta(seconds=seconds))
+    )
+    return bool(claimed)
 
 
+@_in_a_gateway_thread
 def breaker_closed(provider_id: int, model: str) -> None:
     """The call trying again succeeded: the breaker closes."""
-    try:
-        deleted, _ = Breaker.objects.filter(
-            provider_id=provider_id, model_identifier=model, open_until__isnull=False
-        ).delete()
-        if deleted:
-            logger.warning("circuit for %s/%s closed: it answers again", provider_id, model)
-    finally:
-        connection.close()
+    deleted, _ = Breaker.objects.filter(
+        provider_id=provider_id, model_identifier=model, open_until__isnull=False
+    ).delete()
+    if deleted:
+        logger.warning("circuit for %s/%s closed: it answers again", provider_id, model)
