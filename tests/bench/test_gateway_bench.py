@@ -27,9 +27,12 @@ def bench_database_url():
     if settings["PASSWORD"]:
         user += ":" + quote(settings["PASSWORD"], safe="")
     server = f"postgres://{user}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
-    yield f"{server}/llmcp_bench_smoke"
+    # One per pytest worker: the benchmark drops and creates its database as it starts, so two
+    # of these tests running at once on two workers must not share one.
+    name = f"llmcp_bench_smoke_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    yield f"{server}/{name}"
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS llmcp_bench_smoke WITH (FORCE)")
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres

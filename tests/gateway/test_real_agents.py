@@ -84,10 +84,8 @@ def nothing_but_the_central_key_reached_the_fake(deployment: Any, provider_type:
         assert deployment.token.secret not in repr(request.headers) + request.body.decode()
 
 
-def test_claude_code(gateway_server, deployment, home):
-    """claude -p, two turns: the model asks for its Bash tool, Claude Code runs it and sends
-    the result, the model answers with what the tool said."""
-    answer_names("anthropic", "claude-*")
+def claude_code_runs_a_tool(gateway_server: str, deployment: Any, home: dict[str, Path]) -> str:
+    """claude -p through the gateway, asked to run Bash: its JSON report."""
     env = {
         "ANTHROPIC_BASE_URL": f"{gateway_server}/api/v2/aibridge/anthropic",
         "ANTHROPIC_AUTH_TOKEN": deployment.token.secret,
@@ -96,9 +94,16 @@ def test_claude_code(gateway_server, deployment, home):
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
     }
     prompt = f"Run it. [[fake: tool=Bash; command=echo {TOOL_RAN}]]"
-    printed = agent(
+    return agent(
         ["claude", "-p", prompt, "--allowedTools", "Bash", "--output-format", "json"], env, home
     )
+
+
+def test_claude_code(gateway_server, deployment, home):
+    """claude -p, two turns: the model asks for its Bash tool, Claude Code runs it and sends
+    the result, the model answers with what the tool said."""
+    answer_names("anthropic", "claude-*")
+    printed = claude_code_runs_a_tool(gateway_server, deployment, home)
     report = json.loads(printed)
     assert report["result"] == f"Tool said: {TOOL_RAN}" and not report["is_error"]
     assert report["num_turns"] == 2
@@ -113,6 +118,40 @@ def test_claude_code(gateway_server, deployment, home):
     nothing_but_the_central_key_reached_the_fake(deployment, "anthropic")
 
 
+def test_claude_code_through_a_provider_on_a_bad_day(gateway_server, deployment, home):
+    """Anthropic's first central key is rate-limited and its second answers 503: each turn
+    moves past the keys, then to the model's fallback on Bedrock. Claude Code (retries and
+    all) sees only answers: two turns, its tool run, the tool's result answered."""
+    from models_catalog.services import model_fallbacks_set
+    from providers.services import provider_key_add, provider_set_key
+
+    answer_names("anthropic", "claude-*")
+    anthropic = Provider.objects.get(type="anthropic")
+    provider_set_key(provider=anthropic, raw_key="sk-fail-429-r60-first", actor=None)
+    provider_key_add(provider=anthropic, label="second", raw_key="sk-fail-503-b", actor=None)
+    models = ModelConfig.objects.with_provider()
+    model_fallbacks_set(
+        model=models.get(provider=anthropic),
+        fallbacks=[models.get(provider__type="aws-bedrock")],
+        actor=None,
+    )
+    printed = claude_code_runs_a_tool(gateway_server, deployment, home)
+    report = json.loads(printed)
+    assert report["result"] == f"Tool said: {TOOL_RAN}" and not report["is_error"]
+    assert report["num_turns"] == 2
+    rows = [r for r in wait_for_usage(2) if r.endpoint == "messages"]
+    assert rows and all(r.status == 200 for r in rows)
+    turns = [r for r in rows if r.fallback_from]
+    assert len(turns) >= 2 and {r.provider_type for r in turns} == {"aws-bedrock"}
+    assert {r.fallback_from.split("/")[0] for r in turns} == {"anthropic"}
+    assert Provider.objects.get(pk=anthropic.pk).key_cooling_until is not None
+    sent = [
+        r.headers.get("x-api-key") or r.headers.get("authorization")
+        for r in deployment.fake.calls()
+    ]
+    assert deployment.token.secret not in repr(sent)
+
+
 def test_claude_code_under_a_budget_settles_what_it_spent(gateway_server, deployment, home):
     """Claude Code's turns (tool call, result, answer) held from a budget and settled: the
     budget's spend is the sum of its calls' costs, nothing left held once it ends."""
@@ -124,17 +163,7 @@ def test_claude_code_under_a_budget_settles_what_it_spent(gateway_server, deploy
     budget = Budget.objects.create(
         scope=Scope.PERSON, user=deployment.developer, limit_usd=Decimal("100"), period=Period.DAY
     )
-    env = {
-        "ANTHROPIC_BASE_URL": f"{gateway_server}/api/v2/aibridge/anthropic",
-        "ANTHROPIC_AUTH_TOKEN": deployment.token.secret,
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    }
-    prompt = f"Run it. [[fake: tool=Bash; command=echo {TOOL_RAN}]]"
-    printed = agent(
-        ["claude", "-p", prompt, "--allowedTools", "Bash", "--output-format", "json"], env, home
-    )
+    printed = claude_code_runs_a_tool(gateway_server, deployment, home)
     assert json.loads(printed)["result"] == f"Tool said: {TOOL_RAN}"
     rows = [r for r in wait_for_usage(2) if r.endpoint == "messages"]
     assert rows and all(r.status == 200 and r.cost_usd for r in rows)
